@@ -1,0 +1,77 @@
+"""Artifacts in a local directory (also an NFS mount): streamed, atomic, confined to the root."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import BinaryIO
+
+from ..errors import invalid, not_found
+from .base import ArtifactRepository, FileInfo
+
+CHUNK = 1024 * 1024
+_TEMP_PREFIX = ".upload-"
+
+
+class LocalArtifactRepository(ArtifactRepository):
+    def __init__(self, root: str):
+        self.root = os.path.realpath(root)
+
+    def _full_path(self, rel: str) -> str:
+        full = os.path.realpath(os.path.join(self.root, rel))
+        if full != self.root and not full.startswith(self.root + os.sep):
+            raise invalid(f"Invalid path '{rel}': it leaves the artifact root")
+        return full
+
+    def write(self, rel: str, stream: BinaryIO) -> None:
+        if not rel:
+            raise invalid("An artifact upload needs a file path")
+        full = self._full_path(rel)
+        if os.path.isdir(full):
+            raise invalid(f"Cannot upload '{rel}': a directory of that name exists")
+        directory = os.path.dirname(full)
+        os.makedirs(directory, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, full)  # readers see the old file or the whole new one, never a part
+        except BaseException:
+            os.unlink(temp)
+            raise
+
+    def open(self, rel: str) -> tuple[BinaryIO, int]:
+        full = self._full_path(rel)
+        if not os.path.isfile(full):
+            raise not_found(f"No such artifact: '{rel}'")
+        handle = open(full, "rb")
+        return handle, os.fstat(handle.fileno()).st_size
+
+    def list(self, rel: str) -> list[FileInfo]:
+        full = self._full_path(rel)
+        if not os.path.isdir(full):
+            return []
+        result = []
+        with os.scandir(full) as entries:
+            for entry in entries:
+                if entry.name.startswith(_TEMP_PREFIX):
+                    continue
+                if entry.is_dir():
+                    result.append(FileInfo(entry.name, True, None))
+                else:
+                    result.append(FileInfo(entry.name, False, entry.stat().st_size))
+        return sorted(result, key=lambda info: info.name)
+
+    def delete(self, rel: str) -> None:
+        full = self._full_path(rel)
+        if full == self.root:
+            raise invalid("Refusing to delete the artifact root")
+        if os.path.isdir(full):
+            shutil.rmtree(full)
+        elif os.path.exists(full):
+            os.unlink(full)
+        else:
+            raise not_found(f"No such artifact: '{rel}'")

@@ -1,0 +1,29 @@
+"""Artifact paths from clients: relative, normalised, and never outside a root."""
+from __future__ import annotations
+
+import posixpath
+from urllib.parse import unquote
+
+from ..errors import invalid
+
+
+def safe_relative_path(path: str | None) -> str:
+    """A client's artifact path as a clean relative POSIX path ("" for the root).
+
+    Rejects, in any spelling (percent-encoded once or several times): '..' segments,
+    absolute paths, backslashes, drive letters and NUL bytes.
+    """
+    if not path:
+        return ""
+    decoded, previous = path, None
+    while decoded != previous:  # undo any depth of percent-encoding before judging
+        previous, decoded = decoded, unquote(decoded)
+    for text in (path, decoded):
+        if "\\" in text or "\x00" in text:
+            raise invalid(f"Invalid path '{path}': backslashes and NUL bytes are not allowed")
+        if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
+            raise invalid(f"Invalid path '{path}': it must be relative")
+        if any(part in ("..", ".") for part in text.split("/")):
+            raise invalid(f"Invalid path '{path}': '.' and '..' segments are not allowed")
+    clean = posixpath.normpath(path.strip("/"))
+    return "" if clean == "." else clean

@@ -1,0 +1,78 @@
+"""Command line: `python -m app serve | db upgrade`. Options come from app.options."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .options import OPTIONS, Settings, parse_bool
+
+
+def _with_options(names: set[str] | None = None):
+    """Decorate a command with a click option per entry of OPTIONS (or the named ones)."""
+    def decorate(command):
+        for option in reversed(OPTIONS):
+            if names is not None and option.name not in names:
+                continue
+            help_text = option.help + ("" if option.supported else " (not supported yet)")
+            if option.kind is parse_bool:
+                declaration = [f"{option.flag}/--no-{option.flag[2:]}"]
+                kwargs = {"type": click.BOOL, "default": option.default}
+            else:
+                declaration = [option.flag] + ([option.flag_alias] if option.flag_alias else [])
+                kwargs = {"type": click.INT if option.kind is int else click.STRING, "default": option.default}
+            command = click.option(*declaration, option.name, envvar=option.env, show_envvar=True,
+                                   show_default=True, help=help_text, **kwargs)(command)
+        return command
+    return decorate
+
+
+@click.group(context_settings={"help_option_names": ["--help"]})
+def main():
+    """mlflow-server: a fast tracking server for the MLflow REST API."""
+
+
+@main.command()
+@_with_options()
+def serve(**values):
+    """Check the configuration and the database, then serve (gunicorn)."""
+    from .server import StartupError, serve as run_server
+    try:
+        run_server(Settings(**values))
+    except StartupError as error:
+        click.echo(f"mlflow-server: error: {error}", err=True)
+        sys.exit(1)
+
+
+@main.group()
+def db():
+    """Database schema commands."""
+
+
+@db.command()
+@_with_options({"backend_store_uri", "registry_store_uri", "db_wait_timeout"})
+def upgrade(backend_store_uri, registry_store_uri, db_wait_timeout):
+    """Create or upgrade the schema of the backend (and registry) database."""
+    from .config import ConfigError, database_url, redact_uri
+    from .store import db as database
+    try:
+        urls = [database_url(backend_store_uri, "--backend-store-uri")]
+        if registry_store_uri:
+            urls.append(database_url(registry_store_uri, "--registry-store-uri"))
+    except ConfigError as error:
+        click.echo(f"mlflow-server: error: {error}", err=True)
+        sys.exit(1)
+    for url in dict.fromkeys(urls):
+        with database.connect_with_retry(url, None, db_wait_timeout) as engine:
+            before, after = database.upgrade(engine)
+        click.echo(f"{redact_uri(url)}: schema {before or 'empty'} -> {after}")
+
+
+def run() -> None:
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(1)
+    except click.ClickException as error:
+        click.echo(f"mlflow-server: error: {error.format_message()}", err=True)
+        sys.exit(2)

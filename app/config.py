@@ -1,0 +1,136 @@
+"""Turn raw option values into checked, normalised Settings.
+
+Everything here runs before the port is bound: a bad configuration stops start-up
+with one clear line (ConfigError) instead of failing on the first request.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+from .options import OPTIONS, Settings
+
+SQLITE_FILE_NAME = "mlflow.db"
+
+# scheme as users write it -> the SQLAlchemy driver we ship
+DATABASE_DRIVERS = {
+    "sqlite": "sqlite",
+    "postgresql": "postgresql+psycopg2",
+    "postgres": "postgresql+psycopg2",
+    "postgresql+psycopg2": "postgresql+psycopg2",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+    "mysql+pymysql": "mysql+pymysql",
+    "mariadb+pymysql": "mysql+pymysql",
+}
+
+# Artifact schemes a later release serves; accepted by the parser, refused at start-up.
+PLANNED_ARTIFACT_SCHEMES = ("s3", "wasbs", "abfss", "gs", "ftp", "sftp", "hdfs", "webhdfs")
+
+
+class ConfigError(Exception):
+    """Invalid configuration: the message is one line meant for the operator."""
+
+
+def database_url(uri: str, option: str) -> str:
+    """Normalise a backend or registry store URI to a SQLAlchemy URL.
+
+    A plain path or a file: URI is a directory that holds the SQLite database, so a
+    single volume mount keeps everything.
+    """
+    scheme = uri.split(":", 1)[0].lower() if re.match(r"^[A-Za-z][\w+.-]*://", uri) else ""
+    if scheme == "" or scheme == "file":
+        directory = urlsplit(uri).path if scheme == "file" else uri
+        if not directory:
+            raise ConfigError(f"{option}: empty path")
+        directory = os.path.abspath(directory)
+        if os.path.exists(directory) and not os.path.isdir(directory):
+            raise ConfigError(f"{option}: {directory} is a file; give a directory or a sqlite:/// URI")
+        return f"sqlite:///{os.path.join(directory, SQLITE_FILE_NAME)}"
+    driver = DATABASE_DRIVERS.get(scheme)
+    if driver is None:
+        raise ConfigError(
+            f"{option}: unsupported database scheme '{scheme}://' "
+            f"(use sqlite:///, postgresql:// or mysql://, or a directory)"
+        )
+    parts = urlsplit(uri)
+    if driver == "sqlite":
+        if parts.netloc:
+            raise ConfigError(f"{option}: a SQLite URI has three slashes: sqlite:///path/to/file.db")
+        return uri
+    if not parts.hostname:
+        raise ConfigError(f"{option}: no host in {redact_uri(uri)}")
+    if not parts.path.strip("/"):
+        raise ConfigError(f"{option}: no database name in {redact_uri(uri)}")
+    try:
+        parts.port
+    except ValueError:
+        raise ConfigError(f"{option}: invalid port in {redact_uri(uri)}") from None
+    return urlunsplit((driver, parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+def redact_uri(uri: str) -> str:
+    """Hide the password of a URI (user:secret@host -> user:***@host)."""
+    return re.sub(r"(://[^/@:]*:)[^@/]*@", r"\1***@", uri)
+
+
+def _check_artifact_location(value: str, option: str) -> None:
+    scheme = urlsplit(value).scheme.lower() if "://" in value or value.startswith("mlflow-artifacts:") else ""
+    if scheme in ("", "file", "mlflow-artifacts", "http", "https"):
+        return
+    if scheme in PLANNED_ARTIFACT_SCHEMES:
+        raise ConfigError(f"{option}: the {scheme}:// artifact store is not supported yet")
+    raise ConfigError(f"{option}: unknown artifact store scheme '{scheme}://'")
+
+
+def resolve(settings: Settings) -> Settings:
+    """Check settings and fill in derived defaults; raise ConfigError on anything wrong."""
+    s = settings
+    if not 1 <= s.port <= 65535:
+        raise ConfigError(f"--port: {s.port} is out of range (1-65535)")
+    if s.workers < 1 or s.threads < 1:
+        raise ConfigError("--workers and --threads must be at least 1")
+    if s.sqlalchemystore_pool_size < 1 or s.sqlalchemystore_max_overflow < 0:
+        raise ConfigError("--sqlalchemystore-pool-size must be >= 1 and --sqlalchemystore-max-overflow >= 0")
+    for option in OPTIONS:
+        value = getattr(s, option.name)
+        if option.choices and value not in option.choices:
+            allowed = ", ".join(repr(c) for c in option.choices)
+            raise ConfigError(f"{option.flag}: {value!r} is not one of {allowed}")
+        if not option.supported and value != option.default:
+            raise ConfigError(f"{option.flag} ({option.env}) is not supported yet by this server")
+    if s.static_prefix and (not s.static_prefix.startswith("/") or s.static_prefix.endswith("/")):
+        raise ConfigError("--static-prefix must start with '/' and not end with '/', e.g. /mlflow")
+    if s.artifacts_only and not s.serve_artifacts:
+        raise ConfigError("--artifacts-only needs --serve-artifacts: an artifacts-only server that "
+                          "does not serve artifacts serves nothing")
+    if s.serve_artifacts and not s.artifacts_destination:
+        raise ConfigError("--artifacts-destination is empty: nowhere to store proxied artifacts")
+    _check_artifact_location(s.artifacts_destination, "--artifacts-destination")
+    default_root = s.default_artifact_root or ("mlflow-artifacts:/" if s.serve_artifacts else "./mlruns")
+    if default_root.startswith("mlflow-artifacts:") and not s.serve_artifacts:
+        raise ConfigError("--default-artifact-root mlflow-artifacts:/ needs --serve-artifacts")
+    _check_artifact_location(default_root, "--default-artifact-root")
+    if not re.match(r"^[A-Za-z][\w+.-]*:", default_root):
+        default_root = os.path.abspath(default_root)
+    backend = database_url(s.backend_store_uri, "--backend-store-uri")
+    registry = database_url(s.registry_store_uri, "--registry-store-uri") if s.registry_store_uri else backend
+    return dataclasses.replace(
+        s,
+        backend_store_uri=backend,
+        registry_store_uri=registry,
+        default_artifact_root=default_root.rstrip("/") if default_root != "mlflow-artifacts:/" else default_root,
+    )
+
+
+def describe(settings: Settings) -> str:
+    """The effective configuration as one log line, secrets redacted."""
+    parts = []
+    for option in OPTIONS:
+        value = getattr(settings, option.name)
+        if option.secret and isinstance(value, str):
+            value = redact_uri(value)
+        parts.append(f"{option.name}={value}")
+    return " ".join(parts)

@@ -1,0 +1,151 @@
+"""The JSON API machinery: a declarative route table, request parsing against a message
+shape, proto3-style JSON responses, and MLflow's error format. Done once here, so that
+handlers only map fields to service calls."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import orjson
+from flask import Flask, Response, request
+
+from ..errors import MlflowError, invalid
+
+log = logging.getLogger(__name__)
+
+API_PREFIXES = ("/api", "/ajax-api")
+
+
+# ---------------------------------------------------------------- message shapes
+# A shape is a dict {field: type}; a type is STR, INT, DOUBLE, BOOL, a nested shape, or
+# a one-element list [type] for a repeated field. Unknown fields are ignored, as proto does.
+
+STR, INT, DOUBLE, BOOL = "string", "int64", "double", "bool"
+TAG = {"key": STR, "value": STR}
+
+
+def _coerce(value: Any, kind: Any, name: str) -> Any:
+    if value is None:
+        return None
+    if isinstance(kind, list):
+        if not isinstance(value, list):
+            value = [value]
+        return [_coerce(item, kind[0], name) for item in value]
+    if isinstance(kind, dict):
+        if not isinstance(value, dict):
+            raise invalid(f"Invalid value for '{name}': expected an object")
+        return {field: _coerce(value.get(field), sub, f"{name}.{field}") for field, sub in kind.items()
+                if field in value}
+    if kind == STR:
+        if isinstance(value, (dict, list)):
+            raise invalid(f"Invalid value {_short(value)} for parameter '{name}': expected a string")
+        return value if isinstance(value, str) else _scalar_text(value)
+    if kind == INT:
+        if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+            raise invalid(f"Invalid value {_short(value)} for parameter '{name}': expected an integer")
+        try:
+            return int(value)
+        except (TypeError, ValueError, OverflowError):
+            raise invalid(f"Invalid value {_short(value)} for parameter '{name}': expected an integer") from None
+    if kind == DOUBLE:
+        if isinstance(value, bool):
+            raise invalid(f"Invalid value {_short(value)} for parameter '{name}': expected a number")
+        if isinstance(value, (int, float)):
+            return value
+        try:
+            return float(value)  # accepts "NaN", "Infinity", "-Infinity" and numeric strings
+        except (TypeError, ValueError, OverflowError):
+            raise invalid(f"Invalid value {_short(value)} for parameter '{name}': expected a number") from None
+    if kind == BOOL:
+        if isinstance(value, bool):
+            return value
+        text = str(value).lower()
+        if text in ("true", "false"):
+            return text == "true"
+        raise invalid(f"Invalid value {_short(value)} for parameter '{name}': expected true or false")
+    raise AssertionError(kind)
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def parse_request(shape: dict, max_body: int | None) -> dict:
+    """The request's fields: JSON body for POST/PATCH/DELETE, else the query string."""
+    fields: dict = {}
+    for name, kind in shape.items():
+        if name in request.args:
+            fields[name] = request.args.getlist(name) if isinstance(kind, list) else request.args[name]
+    if request.method != "GET":
+        length = request.content_length
+        if max_body is not None and length is not None and length > max_body:
+            raise invalid(f"Request body of {length} bytes exceeds the limit of {max_body} bytes")
+        body = request.get_data(cache=False)
+        if max_body is not None and len(body) > max_body:
+            raise invalid(f"Request body of {len(body)} bytes exceeds the limit of {max_body} bytes")
+        if body.strip():
+            data = _loads(body)
+            if not isinstance(data, dict):
+                raise MlflowError("Request body must be a JSON object", "BAD_REQUEST")
+            fields.update(data)
+    return _coerce(fields, shape, "request")
+
+
+def _loads(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:  # the stdlib also takes the NaN / Infinity literals some clients write
+        import json
+        return json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise MlflowError(f"Malformed JSON in request body: {error}", "BAD_REQUEST") from None
+
+
+# ---------------------------------------------------------------- responses
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status=status, mimetype="application/json")
+
+
+def error_response(error: MlflowError) -> Response:
+    return json_response(error.to_json(), error.status)
+
+
+# ---------------------------------------------------------------- the route table
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # below /api/2.0 or /api/3.0, e.g. /mlflow/runs/create
+    shape: dict
+    handler: Callable[[dict], Any]
+    versions: tuple[str, ...] = ("2.0",)
+    max_body: int | None = 16 * 1024 * 1024
+
+
+def register(app: Flask, routes: list[Route], prefix: str = "") -> None:
+    for route in routes:
+        view = _view(route)
+        for api in API_PREFIXES:
+            for version in route.versions:
+                rule = f"{prefix}{api}/{version}{route.path}"
+                app.add_url_rule(rule, f"{route.method} {rule}", view, methods=[route.method])
+
+
+def _view(route: Route):
+    def view(**path_args):
+        fields = parse_request(route.shape, route.max_body)
+        fields.update(path_args)
+        result = route.handler(fields)
+        return json_response({} if result is None else result)
+    return view

@@ -1,0 +1,98 @@
+"""Tracking routes: experiments, runs, params, metrics, tags, search."""
+from __future__ import annotations
+
+from ..services.tracking import TrackingService
+from ..services.validation import MAX_BATCH_REQUEST_BYTES
+from .api import DOUBLE, INT, STR, TAG, Route
+
+METRIC = {"key": STR, "value": DOUBLE, "timestamp": INT, "step": INT}
+RUN_ID = {"run_id": STR, "run_uuid": STR}
+EXPERIMENT_ID = {"experiment_id": STR}
+
+
+def _run_id(req: dict):
+    return req.get("run_id") or req.get("run_uuid")
+
+
+def _page(items_name: str, items: list, token: str | None) -> dict:
+    response = {items_name: items} if items else {}
+    if token:
+        response["next_page_token"] = token
+    return response
+
+
+def routes(service: TrackingService) -> list[Route]:
+    s = service
+
+    def create_experiment(r):
+        return {"experiment_id": s.create_experiment(r.get("name"), r.get("artifact_location"), r.get("tags"))}
+
+    def search_experiments(r):
+        found, token = s.search_experiments(r.get("view_type"), r.get("filter"), r.get("order_by"),
+                                            r.get("max_results"), r.get("page_token"))
+        return _page("experiments", found, token)
+
+    def search_runs(r):
+        found, token = s.search_runs(r.get("experiment_ids"), r.get("filter"), r.get("run_view_type"),
+                                     r.get("max_results"), r.get("order_by"), r.get("page_token"))
+        return _page("runs", found, token)
+
+    def metric_history(r):
+        found, token = s.metric_history(_run_id(r), r.get("metric_key"), r.get("max_results"),
+                                        r.get("page_token"))
+        return _page("metrics", found, token)
+
+    search_experiments_shape = {"max_results": INT, "page_token": STR, "filter": STR,
+                                "order_by": [STR], "view_type": STR}
+    return [
+        # experiments
+        Route("POST", "/mlflow/experiments/create",
+              {"name": STR, "artifact_location": STR, "tags": [TAG]}, create_experiment),
+        Route("GET", "/mlflow/experiments/get", EXPERIMENT_ID,
+              lambda r: {"experiment": s.get_experiment(r.get("experiment_id"))}),
+        Route("GET", "/mlflow/experiments/get-by-name", {"experiment_name": STR},
+              lambda r: {"experiment": s.get_experiment_by_name(r.get("experiment_name"))}),
+        Route("POST", "/mlflow/experiments/update", {"experiment_id": STR, "new_name": STR},
+              lambda r: s.rename_experiment(r.get("experiment_id"), r.get("new_name"))),
+        Route("POST", "/mlflow/experiments/delete", EXPERIMENT_ID,
+              lambda r: s.delete_experiment(r.get("experiment_id"))),
+        Route("POST", "/mlflow/experiments/restore", EXPERIMENT_ID,
+              lambda r: s.restore_experiment(r.get("experiment_id"))),
+        Route("POST", "/mlflow/experiments/set-experiment-tag", {"experiment_id": STR, "key": STR, "value": STR},
+              lambda r: s.set_experiment_tag(r.get("experiment_id"), r.get("key"), r.get("value"))),
+        Route("POST", "/mlflow/experiments/delete-experiment-tag", {"experiment_id": STR, "key": STR},
+              lambda r: s.delete_experiment_tag(r.get("experiment_id"), r.get("key"))),
+        Route("POST", "/mlflow/experiments/search", search_experiments_shape, search_experiments),
+        Route("GET", "/mlflow/experiments/search", search_experiments_shape, search_experiments),
+        # runs
+        Route("POST", "/mlflow/runs/create",
+              {"experiment_id": STR, "user_id": STR, "start_time": INT, "run_name": STR, "tags": [TAG]},
+              lambda r: {"run": s.create_run(r.get("experiment_id"), r.get("user_id"), r.get("start_time"),
+                                             r.get("run_name"), r.get("tags"))}),
+        Route("GET", "/mlflow/runs/get", RUN_ID, lambda r: {"run": s.get_run(_run_id(r))}),
+        Route("POST", "/mlflow/runs/update",
+              {**RUN_ID, "status": STR, "end_time": INT, "run_name": STR},
+              lambda r: {"run_info": s.update_run(_run_id(r), r.get("status"), r.get("end_time"),
+                                                  r.get("run_name"))}),
+        Route("POST", "/mlflow/runs/delete", RUN_ID, lambda r: s.delete_run(_run_id(r))),
+        Route("POST", "/mlflow/runs/restore", RUN_ID, lambda r: s.restore_run(_run_id(r))),
+        Route("POST", "/mlflow/runs/log-metric", {**RUN_ID, **METRIC},
+              lambda r: s.log_metric(_run_id(r), r.get("key"), r.get("value"), r.get("timestamp"),
+                                     r.get("step"))),
+        Route("POST", "/mlflow/runs/log-parameter", {**RUN_ID, "key": STR, "value": STR},
+              lambda r: s.log_param(_run_id(r), r.get("key"), r.get("value"))),
+        Route("POST", "/mlflow/runs/set-tag", {**RUN_ID, "key": STR, "value": STR},
+              lambda r: s.set_tag(_run_id(r), r.get("key"), r.get("value"))),
+        Route("POST", "/mlflow/runs/delete-tag", {**RUN_ID, "key": STR},
+              lambda r: s.delete_tag(_run_id(r), r.get("key"))),
+        Route("POST", "/mlflow/runs/log-batch",
+              {**RUN_ID, "metrics": [METRIC], "params": [TAG], "tags": [TAG]},
+              lambda r: s.log_batch(_run_id(r), r.get("metrics"), r.get("params"), r.get("tags")),
+              max_body=MAX_BATCH_REQUEST_BYTES),
+        Route("GET", "/mlflow/metrics/get-history",
+              {**RUN_ID, "metric_key": STR, "max_results": INT, "page_token": STR}, metric_history),
+        Route("POST", "/mlflow/runs/search",
+              {"experiment_ids": [STR], "filter": STR, "run_view_type": STR, "max_results": INT,
+               "order_by": [STR], "page_token": STR}, search_runs),
+    ]
+

@@ -1,0 +1,116 @@
+"""The one table of server options.
+
+Every option is a CLI flag of `python -m app serve` and an `MLFLOW_*` environment
+variable. `run.sh`, `.env.tmpl`, the README's table and the tests are derived from
+or checked against OPTIONS, so an option is added here and nowhere else.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # attribute name on Settings
+    env: str  # environment variable
+    kind: Callable[[str], Any]  # str, int, or parse_bool
+    default: Any
+    help: str
+    group: str
+    flag_alias: str | None = None  # short flag, e.g. -p
+    secret: bool = False  # may hold credentials: redact when logged
+    supported: bool = True  # False: parses, but start-up refuses a non-default value
+    choices: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def parse_bool(text: str | bool) -> bool:
+    if isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+SERVER, BACKEND, ARTIFACTS, SECURITY = "server", "backend store", "artifacts", "security"
+
+OPTIONS: tuple[Option, ...] = (
+    # server process
+    Option("host", "MLFLOW_HOST", str, "127.0.0.1",
+           "Network address to listen on (0.0.0.0 for all interfaces).", SERVER, "-h"),
+    Option("port", "MLFLOW_PORT", int, 5555, "Port to listen on.", SERVER, "-p"),
+    Option("workers", "MLFLOW_WORKERS", int, 4, "Number of gunicorn worker processes.", SERVER, "-w"),
+    Option("threads", "MLFLOW_THREADS", int, 8, "Threads per worker (gunicorn gthread).", SERVER),
+    Option("gunicorn_opts", "MLFLOW_GUNICORN_OPTS", str, "",
+           "Extra gunicorn command-line options, e.g. '--timeout 120 --log-level debug'.", SERVER),
+    Option("static_prefix", "MLFLOW_STATIC_PREFIX", str, "",
+           "URL prefix under which the server answers, e.g. /mlflow.", SERVER),
+    Option("app_name", "MLFLOW_APP_NAME", str, "",
+           "Name of an official MLflow server app plugin (such as basic-auth).", SERVER,
+           supported=False),
+    Option("expose_prometheus", "MLFLOW_EXPOSE_PROMETHEUS", str, "",
+           "Directory for Prometheus multiprocess metrics; enables /metrics.", SERVER,
+           supported=False),
+    Option("log_level", "MLFLOW_LOG_LEVEL", str, "info", "Log level of the server.", SERVER,
+           choices=("debug", "info", "warning", "error")),
+    # backend store
+    Option("backend_store_uri", "MLFLOW_BACKEND_STORE_URI", str, "sqlite:///mlflow.db",
+           "Database URI (sqlite:///, postgresql://, mysql://) or a directory, which then "
+           "holds an SQLite database mlflow.db.", BACKEND, secret=True),
+    Option("registry_store_uri", "MLFLOW_REGISTRY_STORE_URI", str, "",
+           "Database URI of the model registry; defaults to the backend store.", BACKEND,
+           secret=True),
+    Option("db_wait_timeout", "MLFLOW_DB_WAIT_TIMEOUT", int, 30,
+           "Seconds to wait at start-up for the database to accept connections.", BACKEND),
+    Option("upgrade_db", "MLFLOW_UPGRADE_DB", parse_bool, False,
+           "Upgrade the database schema at start-up instead of refusing an out-of-date one. "
+           "Use with one replica only.", BACKEND),
+    Option("sqlalchemystore_pool_size", "MLFLOW_SQLALCHEMYSTORE_POOL_SIZE", int, 5,
+           "Connections kept open per worker process.", BACKEND),
+    Option("sqlalchemystore_max_overflow", "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW", int, 10,
+           "Connections a worker may open beyond the pool size.", BACKEND),
+    Option("sqlalchemystore_pool_recycle", "MLFLOW_SQLALCHEMYSTORE_POOL_RECYCLE", int, 3600,
+           "Seconds after which a pooled connection is replaced (-1: never).", BACKEND),
+    Option("sqlalchemystore_poolclass", "MLFLOW_SQLALCHEMYSTORE_POOLCLASS", str, "",
+           "SQLAlchemy pool class (QueuePool, NullPool, ...); default depends on the database.",
+           BACKEND, choices=("", "QueuePool", "NullPool", "StaticPool", "SingletonThreadPool")),
+    Option("sqlalchemystore_echo", "MLFLOW_SQLALCHEMYSTORE_ECHO", parse_bool, False,
+           "Log every SQL statement (debugging).", BACKEND),
+    # artifacts
+    Option("serve_artifacts", "MLFLOW_SERVE_ARTIFACTS", parse_bool, True,
+           "Proxy artifact uploads and downloads through this server (mlflow-artifacts:/ URIs).",
+           ARTIFACTS),
+    Option("artifacts_destination", "MLFLOW_ARTIFACTS_DESTINATION", str, "./mlartifacts",
+           "Where proxied artifacts are stored.", ARTIFACTS, secret=True),
+    Option("default_artifact_root", "MLFLOW_DEFAULT_ARTIFACT_ROOT", str, "",
+           "Artifact root of new experiments; defaults to mlflow-artifacts:/ when serving "
+           "artifacts and ./mlruns otherwise.", ARTIFACTS, secret=True),
+    Option("artifacts_only", "MLFLOW_ARTIFACTS_ONLY", parse_bool, False,
+           "Serve only the artifact routes (an artifacts proxy for another tracking server).",
+           ARTIFACTS),
+    # security
+    Option("allowed_hosts", "MLFLOW_SERVER_ALLOWED_HOSTS", str, "",
+           "Comma-separated Host header values accepted (e.g. 'mlflow.example.com,*.corp'); "
+           "empty accepts any.", SECURITY),
+    Option("cors_allowed_origins", "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS", str, "",
+           "Comma-separated origins allowed to call the API from a browser ('*' for any).",
+           SECURITY),
+    Option("x_frame_options", "MLFLOW_SERVER_X_FRAME_OPTIONS", str, "SAMEORIGIN",
+           "X-Frame-Options header value (SAMEORIGIN, DENY or NONE to omit).", SECURITY,
+           choices=("SAMEORIGIN", "DENY", "NONE")),
+)
+
+OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+
+Settings = dataclasses.make_dataclass(
+    "Settings", [(o.name, Any, dataclasses.field(default=o.default)) for o in OPTIONS], frozen=True
+)
+Settings.__doc__ = "Effective server configuration: one attribute per option in OPTIONS."

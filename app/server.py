@@ -1,0 +1,95 @@
+"""Start-up: check the configuration and the database, then hand over to gunicorn."""
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import sys
+
+from gunicorn.app.base import BaseApplication
+from gunicorn.config import Config
+
+from . import create_app
+from .config import ConfigError, describe, redact_uri, resolve
+from .options import Settings
+from .store import db
+from .store.tracking import TrackingStore
+
+log = logging.getLogger("mlflow_server")
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message is one line for the operator."""
+
+
+def prepare(settings: Settings) -> Settings:
+    """Everything that must hold before the port is bound. Raises StartupError."""
+    try:
+        settings = resolve(settings)
+    except ConfigError as error:
+        raise StartupError(str(error)) from None
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.info("configuration: %s", describe(settings))
+    if settings.serve_artifacts and "://" not in settings.artifacts_destination:
+        os.makedirs(settings.artifacts_destination, exist_ok=True)
+    if not settings.artifacts_only:
+        for url in dict.fromkeys((settings.backend_store_uri, settings.registry_store_uri)):
+            _prepare_database(url, settings)
+    return settings
+
+
+def _prepare_database(url: str, settings: Settings) -> None:
+    try:
+        with db.connect_with_retry(url, settings, settings.db_wait_timeout) as engine:
+            db.ensure_schema(engine, settings.upgrade_db)
+            if url == settings.backend_store_uri:
+                from .services.tracking import now_ms
+                TrackingStore(db.Database(engine)).ensure_default_experiment(
+                    f"{settings.default_artifact_root.rstrip('/')}/0", now_ms())
+    except db.SchemaError as error:
+        raise StartupError(f"{redact_uri(url)}: {error}") from None
+    except Exception as error:  # driver errors: unreachable host, bad credentials, ...
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise StartupError(f"cannot use database {redact_uri(url)}: {reason}") from None
+
+
+class GunicornServer(BaseApplication):
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self):
+        s = self.settings
+        self.cfg.set("bind", [f"[{s.host}]:{s.port}" if ":" in s.host else f"{s.host}:{s.port}"])
+        self.cfg.set("workers", s.workers)
+        self.cfg.set("worker_class", "gthread")
+        self.cfg.set("threads", s.threads)
+        self.cfg.set("timeout", 120)
+        self.cfg.set("graceful_timeout", 20)
+        self.cfg.set("keepalive", 5)
+        self.cfg.set("loglevel", s.log_level)
+        self.cfg.set("proc_name", "mlflow-server")
+        for name, value in parse_gunicorn_opts(s.gunicorn_opts).items():
+            self.cfg.set(name, value)
+
+    def load(self):
+        return create_app(self.settings)
+
+
+def parse_gunicorn_opts(text: str) -> dict:
+    """--gunicorn-opts as gunicorn's own parser reads them: {setting: value}."""
+    if not text.strip():
+        return {}
+    parser = Config().parser()
+    parser.exit_on_error = False
+    try:
+        args = parser.parse_args(shlex.split(text))
+    except (Exception, SystemExit) as error:
+        raise StartupError(f"--gunicorn-opts: cannot parse {text!r}: {error}") from None
+    return {k: v for k, v in vars(args).items() if v is not None and k != "args"}
+
+
+def serve(settings: Settings) -> None:
+    settings = prepare(settings)
+    GunicornServer(settings).run()

@@ -1,0 +1,52 @@
+"""Artifact rules: which store a path or a run's artifact URI lives in, and safe paths."""
+from __future__ import annotations
+
+import posixpath
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+from ..artifacts import FileInfo, repository_for
+from ..artifacts.paths import safe_relative_path
+from ..errors import MlflowError, invalid
+
+PROXY_SCHEME = "mlflow-artifacts"
+
+
+class ArtifactService:
+    """The proxy (mlflow-artifacts:/) store under the artifacts destination, when serving
+    artifacts (destination given), and listings of runs' artifact roots."""
+
+    def __init__(self, destination: str | None):
+        self._proxy = repository_for(destination) if destination else None
+
+    @property
+    def proxy(self):
+        if self._proxy is None:
+            raise MlflowError("This server does not serve artifacts (it was started with "
+                              "--no-serve-artifacts)", "NOT_IMPLEMENTED")
+        return self._proxy
+
+    def upload(self, path: str, stream: BinaryIO) -> None:
+        self.proxy.write(safe_relative_path(path), stream)
+
+    def open(self, path: str) -> tuple[BinaryIO, int]:
+        return self.proxy.open(safe_relative_path(path))
+
+    def list(self, path: str | None) -> list[FileInfo]:
+        return self.proxy.list(safe_relative_path(path))
+
+    def delete(self, path: str) -> None:
+        self.proxy.delete(safe_relative_path(path))
+
+    def list_under(self, root_uri: str, path: str | None) -> list[FileInfo]:
+        """Entries at `path` below a run's artifact root; names come back relative to that root."""
+        rel = safe_relative_path(path)
+        parts = urlsplit(root_uri)
+        if parts.scheme == PROXY_SCHEME:
+            base = safe_relative_path(parts.path.lstrip("/"))
+            entries = self.proxy.list(posixpath.join(base, rel) if base else rel)
+        elif parts.scheme in ("", "file"):
+            entries = repository_for(root_uri).list(rel)
+        else:
+            raise invalid(f"Listing artifacts of '{parts.scheme}://' stores through the server is not supported yet")
+        return [FileInfo(posixpath.join(rel, e.name) if rel else e.name, e.is_dir, e.size) for e in entries]

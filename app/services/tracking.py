@@ -1,0 +1,198 @@
+"""Tracking rules: what a client may send, defaults, and which store calls it takes."""
+from __future__ import annotations
+
+import time
+
+from ..errors import invalid
+from ..store.tracking import ACTIVE, DELETED, RUN_NAME_TAG, VIEW_STAGES, TrackingStore
+from . import validation as v
+from .names import random_run_name
+from .search import parse_filter, parse_order_by
+
+RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+USER_TAG = "mlflow.user"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _experiment_id(value) -> int:
+    if value is None or value == "":
+        raise invalid("Missing value for required parameter 'experiment_id'.")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise invalid(f"Invalid experiment ID: '{value}'") from None
+    if not 0 <= number < 2**31:
+        raise invalid(f"Invalid experiment ID: '{value}'")
+    return number
+
+
+def _run_id(value) -> str:
+    if not value:
+        raise invalid("Missing value for required parameter 'run_id'.")
+    return value
+
+
+def _view_type(value) -> str:
+    value = value or "ACTIVE_ONLY"
+    if value not in VIEW_STAGES:
+        raise invalid(f"Invalid view type '{value}': use ACTIVE_ONLY, DELETED_ONLY or ALL")
+    return value
+
+
+def _tag_pairs(items, limit: int, what: str) -> list[tuple[str, str]]:
+    pairs = []
+    for item in items or []:
+        key = v.check_key(item.get("key"), what)
+        pairs.append((key, v.check_value_length(item.get("value", ""), limit, what, key)))
+    return pairs
+
+
+class TrackingService:
+    def __init__(self, store: TrackingStore, default_artifact_root: str):
+        self.store = store
+        self.default_artifact_root = default_artifact_root
+
+    # ------------------------------------------------------------ experiments
+
+    def create_experiment(self, name, artifact_location, tag_items) -> str:
+        name = v.check_experiment_name(name)
+        tag_pairs = _tag_pairs(tag_items, v.MAX_EXPERIMENT_TAG_VALUE_LENGTH, "experiment tag")
+        if artifact_location and not isinstance(artifact_location, str):
+            raise invalid("Invalid artifact_location")
+        return self.store.create_experiment(name, self.default_artifact_root, artifact_location or None,
+                                            tag_pairs, now_ms())
+
+    def get_experiment(self, experiment_id) -> dict:
+        return self.store.get_experiment(_experiment_id(experiment_id))
+
+    def get_experiment_by_name(self, name) -> dict:
+        if not name:
+            raise invalid("Missing value for required parameter 'experiment_name'.")
+        return self.store.get_experiment_by_name(name)
+
+    def rename_experiment(self, experiment_id, new_name) -> None:
+        experiment_id = _experiment_id(experiment_id)
+        if new_name:
+            self.store.rename_experiment(experiment_id, v.check_experiment_name(new_name), now_ms())
+
+    def delete_experiment(self, experiment_id) -> None:
+        self.store.set_experiment_lifecycle(_experiment_id(experiment_id), DELETED, now_ms())
+
+    def restore_experiment(self, experiment_id) -> None:
+        self.store.set_experiment_lifecycle(_experiment_id(experiment_id), ACTIVE, now_ms())
+
+    def set_experiment_tag(self, experiment_id, key, value) -> None:
+        key = v.check_key(key, "experiment tag")
+        value = v.check_value_length(value or "", v.MAX_EXPERIMENT_TAG_VALUE_LENGTH, "experiment tag", key)
+        self.store.set_experiment_tag(_experiment_id(experiment_id), key, value)
+
+    def delete_experiment_tag(self, experiment_id, key) -> None:
+        self.store.set_experiment_tag(_experiment_id(experiment_id), v.check_key(key, "experiment tag"), None)
+
+    def search_experiments(self, view_type, filter_text, order_by, max_results, page_token):
+        max_results = v.check_max_results(max_results, v.DEFAULT_SEARCH_RESULTS, v.MAX_SEARCH_RESULTS)
+        return self.store.search_experiments(
+            _view_type(view_type), parse_filter(filter_text), parse_order_by(order_by), max_results, page_token)
+
+    # ------------------------------------------------------------ runs
+
+    def create_run(self, experiment_id, user_id, start_time, run_name, tag_items) -> dict:
+        tag_pairs = _tag_pairs(tag_items, v.MAX_RUN_TAG_VALUE_LENGTH, "tag")
+        tag_map = dict(tag_pairs)
+        name_tag = tag_map.get(RUN_NAME_TAG)
+        if run_name and name_tag and run_name != name_tag:
+            raise invalid(f"Both 'run_name' argument and 'mlflow.runName' tag are specified, but with "
+                          f"different values (run_name='{run_name}', mlflow.runName='{name_tag}').")
+        run_name = run_name or name_tag or random_run_name()
+        v.check_run_name(run_name)
+        user_id = user_id or tag_map.get(USER_TAG) or ""
+        if start_time is not None and start_time < 0:
+            raise invalid(f"Invalid start_time {start_time}: must be non-negative")
+        return self.store.create_run(_experiment_id(experiment_id or "0"), user_id,
+                                     start_time if start_time is not None else now_ms(), run_name, tag_pairs)
+
+    def get_run(self, run_id) -> dict:
+        return self.store.get_run(_run_id(run_id))
+
+    def update_run(self, run_id, status, end_time, run_name) -> dict:
+        if status is not None and status not in RUN_STATUSES:
+            raise invalid(f"Invalid run status '{status}': use one of {', '.join(RUN_STATUSES)}")
+        if end_time is not None and end_time < 0:
+            raise invalid(f"Invalid end_time {end_time}: must be non-negative")
+        v.check_run_name(run_name)
+        return self.store.update_run(_run_id(run_id), status, end_time, run_name)
+
+    def delete_run(self, run_id) -> None:
+        self.store.set_run_lifecycle(_run_id(run_id), DELETED, now_ms())
+
+    def restore_run(self, run_id) -> None:
+        self.store.set_run_lifecycle(_run_id(run_id), ACTIVE, now_ms())
+
+    def log_metric(self, run_id, key, value, timestamp, step) -> None:
+        step = 0 if step is None else step
+        v.check_metric(key, value, timestamp, step)
+        self.store.log_batch(_run_id(run_id), [(key, value, timestamp, step)], [], [])
+
+    def log_param(self, run_id, key, value) -> None:
+        key = v.check_key(key, "param")
+        value = v.check_value_length(value, v.MAX_PARAM_VALUE_LENGTH, "param", key)
+        self.store.log_batch(_run_id(run_id), [], [(key, value)], [])
+
+    def set_tag(self, run_id, key, value) -> None:
+        key = v.check_key(key, "tag")
+        value = v.check_value_length(value if value is not None else "", v.MAX_RUN_TAG_VALUE_LENGTH, "tag", key)
+        self.store.log_batch(_run_id(run_id), [], [], [(key, value)])
+
+    def delete_tag(self, run_id, key) -> None:
+        self.store.delete_tag(_run_id(run_id), v.check_key(key, "tag"))
+
+    def log_batch(self, run_id, metric_items, param_items, tag_items) -> None:
+        metric_items, param_items, tag_items = metric_items or [], param_items or [], tag_items or []
+        if len(metric_items) > v.MAX_BATCH_METRICS:
+            raise invalid(f"A batch logging request can contain at most {v.MAX_BATCH_METRICS} metrics. "
+                          f"Got {len(metric_items)} metrics. Please split up metrics across multiple requests and try again.")
+        if len(param_items) > v.MAX_BATCH_PARAMS:
+            raise invalid(f"A batch logging request can contain at most {v.MAX_BATCH_PARAMS} params. "
+                          f"Got {len(param_items)} params. Please split up params across multiple requests and try again.")
+        if len(tag_items) > v.MAX_BATCH_TAGS:
+            raise invalid(f"A batch logging request can contain at most {v.MAX_BATCH_TAGS} tags. "
+                          f"Got {len(tag_items)} tags. Please split up tags across multiple requests and try again.")
+        total = len(metric_items) + len(param_items) + len(tag_items)
+        if total > v.MAX_BATCH_ENTITIES:
+            raise invalid(f"A batch logging request can contain at most {v.MAX_BATCH_ENTITIES} metrics, params "
+                          f"and tags in total. Got {total}.")
+        metric_rows = []
+        for item in metric_items:
+            key, value, timestamp = item.get("key"), item.get("value"), item.get("timestamp")
+            step = item.get("step") or 0
+            v.check_metric(key, value, timestamp, step)
+            metric_rows.append((key, value, timestamp, step))
+        param_pairs = _tag_pairs(param_items, v.MAX_PARAM_VALUE_LENGTH, "param")
+        keys = [k for k, _ in param_pairs]
+        if len(set(keys)) != len(keys):
+            duplicates = sorted({k for k in keys if keys.count(k) > 1})
+            raise invalid(f"Duplicate parameter keys have been submitted: {duplicates}. Please ensure "
+                          f"the request contains only one param value per param key.")
+        tag_pairs = _tag_pairs(tag_items, v.MAX_RUN_TAG_VALUE_LENGTH, "tag")
+        if total:
+            self.store.log_batch(_run_id(run_id), metric_rows, param_pairs, tag_pairs)
+        else:
+            self.get_run(run_id)
+
+    def metric_history(self, run_id, key, max_results, page_token):
+        if not key:
+            raise invalid("Missing value for required parameter 'metric_key'.")
+        if max_results is not None:
+            max_results = v.check_max_results(max_results, v.MAX_HISTORY_RESULTS, v.MAX_HISTORY_RESULTS)
+        return self.store.metric_history(_run_id(run_id), key, max_results, page_token)
+
+    def search_runs(self, experiment_ids, filter_text, view_type, max_results, order_by, page_token):
+        max_results = v.check_max_results(max_results, v.DEFAULT_SEARCH_RESULTS, v.MAX_SEARCH_RESULTS)
+        ids = [_experiment_id(e) for e in experiment_ids or []]
+        if not ids:
+            return [], None
+        return self.store.search_runs(ids, parse_filter(filter_text), _view_type(view_type), max_results,
+                                      parse_order_by(order_by), page_token)

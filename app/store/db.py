@@ -1,0 +1,174 @@
+"""Database engines, transactions and schema versions (alembic)."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, pool
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class SchemaError(Exception):
+    """The database schema is not what this server needs; the message says what to do."""
+
+
+def make_engine(url: str, settings=None) -> sa.Engine:
+    """An engine configured for concurrent use by several threads and processes."""
+    u = make_url(url)
+    kwargs: dict = {}
+    if settings is not None:
+        kwargs["echo"] = settings.sqlalchemystore_echo
+        if settings.sqlalchemystore_poolclass:
+            kwargs["poolclass"] = getattr(pool, settings.sqlalchemystore_poolclass)
+        if kwargs.get("poolclass") in (None, pool.QueuePool):
+            kwargs.update(pool_size=settings.sqlalchemystore_pool_size,
+                          max_overflow=settings.sqlalchemystore_max_overflow)
+        kwargs["pool_recycle"] = settings.sqlalchemystore_pool_recycle
+    if u.get_backend_name() == "sqlite":
+        database = u.database or ""
+        if database and database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
+        engine = sa.create_engine(u, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    kwargs["pool_pre_ping"] = True
+    if u.get_backend_name() == "mysql":
+        if "charset" not in u.query:
+            u = u.update_query_dict({"charset": "utf8mb4"})
+        kwargs["isolation_level"] = "READ COMMITTED"
+    return sa.create_engine(u, **kwargs)
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    """WAL for concurrent readers; writes take the lock up front (BEGIN IMMEDIATE) so that
+    concurrent writers wait on busy_timeout instead of failing with 'database is locked'."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        write = conn.get_execution_options().get("write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _is_retryable(error: DBAPIError) -> bool:
+    """Deadlocks and serialization failures: the transaction can simply run again."""
+    code = getattr(error.orig, "pgcode", None)
+    if code in ("40001", "40P01"):
+        return True
+    args = getattr(error.orig, "args", ())
+    return bool(args) and args[0] in (1213, 1205)  # MySQL deadlock, lock wait timeout
+
+
+class Database:
+    """An engine plus the two kinds of transaction the stores use."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._writer = engine.execution_options(write=True)
+
+    def read(self):
+        return self.engine.begin()
+
+    def write(self, work, attempts: int = 4):
+        """Run work(conn) in a write transaction, retried on deadlock; returns its result."""
+        for attempt in range(attempts):
+            try:
+                with self._writer.begin() as conn:
+                    return work(conn)
+            except DBAPIError as error:
+                if attempt + 1 == attempts or not _is_retryable(error):
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+# ---------------------------------------------------------------- schema versions
+
+def _alembic_config(engine: sa.Engine, connection=None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def schema_revisions(engine: sa.Engine) -> tuple[str | None, str]:
+    """(revision the database is at, revision this server needs)."""
+    head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return current, head
+
+
+def _has_tables(engine: sa.Engine) -> bool:
+    return bool(sa.inspect(engine).get_table_names())
+
+
+def upgrade(engine: sa.Engine) -> tuple[str | None, str]:
+    """Bring the schema to the newest revision; returns (before, after)."""
+    before, head = schema_revisions(engine)
+    if before != head:
+        with engine.begin() as conn:
+            command.upgrade(_alembic_config(engine, conn), "head")
+    return before, head
+
+
+def ensure_schema(engine: sa.Engine, allow_upgrade: bool) -> None:
+    """Create the schema in an empty database; refuse an out-of-date one unless allowed."""
+    current, head = schema_revisions(engine)
+    if current == head:
+        return
+    if current is None and _has_tables(engine):
+        raise SchemaError("the database has tables but no mlflow-server schema version; "
+                          "point the server at an empty database or one it created")
+    if current is not None and not allow_upgrade:
+        raise SchemaError(f"the database schema is at revision {current}, this server needs {head}: "
+                          f"run `python -m app db upgrade` (or start once with MLFLOW_UPGRADE_DB=true)")
+    log.info("upgrading database schema from %s to %s", current or "empty", head)
+    upgrade(engine)
+
+
+@contextlib.contextmanager
+def connect_with_retry(url: str, settings, timeout: float):
+    """An engine whose database answered; waits up to `timeout` seconds for it to come up."""
+    engine = make_engine(url, settings)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with engine.connect():
+                break
+        except DBAPIError as error:
+            if time.monotonic() >= deadline:
+                engine.dispose()
+                raise
+            log.warning("database not reachable yet (%s); retrying", str(error.orig).strip().splitlines()[0])
+            time.sleep(1)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

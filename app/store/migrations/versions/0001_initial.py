@@ -1,0 +1,93 @@
+"""The initial schema: experiments, runs, params, tags, metrics.
+
+Revision ID: 0001
+Revises:
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def _run_fk():
+    return sa.ForeignKey("runs.run_uuid", ondelete="CASCADE")
+
+
+# MySQL/MariaDB: full Unicode and binary collation, so that names and values compare and
+# stay unique case-sensitively, as on SQLite and PostgreSQL.
+TABLE_OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+
+def upgrade():
+    op.create_table(
+        "experiments",
+        sa.Column("experiment_id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(500), nullable=False, unique=True),
+        sa.Column("artifact_location", sa.String(2000), nullable=False),
+        sa.Column("lifecycle_stage", sa.String(32), nullable=False),
+        sa.Column("creation_time", sa.BigInteger, nullable=False),
+        sa.Column("last_update_time", sa.BigInteger, nullable=False),
+        **TABLE_OPTIONS,
+    )
+    op.create_table(
+        "experiment_tags",
+        sa.Column("experiment_id", sa.Integer,
+                  sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("key", sa.String(250), primary_key=True),
+        sa.Column("value", sa.String(5000), nullable=False),
+        **TABLE_OPTIONS,
+    )
+    op.create_table(
+        "runs",
+        sa.Column("run_uuid", sa.String(32), primary_key=True),
+        sa.Column("experiment_id", sa.Integer,
+                  sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"), nullable=False),
+        sa.Column("name", sa.String(250), nullable=False),
+        sa.Column("user_id", sa.String(256), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("start_time", sa.BigInteger, nullable=False),
+        sa.Column("end_time", sa.BigInteger),
+        sa.Column("lifecycle_stage", sa.String(20), nullable=False),
+        sa.Column("artifact_uri", sa.String(2000), nullable=False),
+        sa.Column("deleted_time", sa.BigInteger),
+        **TABLE_OPTIONS,
+    )
+    op.create_index("ix_runs_experiment_start", "runs", ["experiment_id", "lifecycle_stage", "start_time"])
+    op.create_table(
+        "params",
+        sa.Column("run_uuid", sa.String(32), _run_fk(), primary_key=True),
+        sa.Column("key", sa.String(250), primary_key=True),
+        sa.Column("value", sa.String(6000), nullable=False),
+        **TABLE_OPTIONS,
+    )
+    op.create_table(
+        "tags",
+        sa.Column("run_uuid", sa.String(32), _run_fk(), primary_key=True),
+        sa.Column("key", sa.String(250), primary_key=True),
+        sa.Column("value", sa.String(8000), nullable=False),
+        **TABLE_OPTIONS,
+    )
+    op.create_table(
+        "metrics",
+        sa.Column("run_uuid", sa.String(32), _run_fk(), primary_key=True),
+        sa.Column("key", sa.String(250), primary_key=True),
+        sa.Column("step", sa.BigInteger, primary_key=True),
+        sa.Column("timestamp", sa.BigInteger, primary_key=True),
+        sa.Column("value", sa.Double, primary_key=True),
+        sa.Column("is_nan", sa.Boolean, primary_key=True),
+        sqlite_with_rowid=False,
+        **TABLE_OPTIONS,
+    )
+    op.create_table(
+        "latest_metrics",
+        sa.Column("run_uuid", sa.String(32), _run_fk(), primary_key=True),
+        sa.Column("key", sa.String(250), primary_key=True),
+        sa.Column("value", sa.Double, nullable=False),
+        sa.Column("is_nan", sa.Boolean, nullable=False),
+        sa.Column("timestamp", sa.BigInteger, nullable=False),
+        sa.Column("step", sa.BigInteger, nullable=False),
+        **TABLE_OPTIONS,
+    )

@@ -1,0 +1,421 @@
+"""The tracking store: experiments, runs, params, tags and metrics in SQL.
+
+Methods take and return plain Python values shaped like the REST API's JSON (proto3
+field names, ids as strings), so the HTTP layer serialises them without per-row objects.
+Rules about what a client may send live in app/services; this module keeps the data
+consistent under concurrent writers.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import already_exists, invalid, not_found
+from ..services.search import Clause, OrderBy
+from . import search_sql
+from .db import Database
+from .schema import experiment_tags, experiments, latest_metrics, metrics, params, runs, tags
+from .values import encode_value, wire_value
+
+ACTIVE, DELETED = "active", "deleted"
+DEFAULT_EXPERIMENT_ID = 0
+DEFAULT_EXPERIMENT_NAME = "Default"
+RUN_NAME_TAG = "mlflow.runName"
+VIEW_STAGES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACTIVE, DELETED)}
+
+
+def _insert_ignore(dialect: str, table: sa.Table):
+    """INSERT that skips rows whose primary key exists already."""
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return table.insert().prefix_with("IGNORE")
+
+
+def _upsert(dialect: str, table: sa.Table, keys: list[str], update: list[str]):
+    """INSERT that overwrites the `update` columns of an existing row."""
+    if dialect in ("postgresql", "sqlite"):
+        statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+        return statement.on_conflict_do_update(
+            index_elements=keys, set_={c: statement.excluded[c] for c in update})
+    statement = mysql.insert(table)
+    return statement.on_duplicate_key_update({c: statement.inserted[c] for c in update})
+
+
+# Raise the latest value of a key only when the new point is later: (step, timestamp, value).
+_RAISE_LATEST = (
+    latest_metrics.update()
+    .where(
+        latest_metrics.c.run_uuid == sa.bindparam("b_run"),
+        latest_metrics.c.key == sa.bindparam("b_key"),
+        sa.or_(
+            latest_metrics.c.step < sa.bindparam("b_step"),
+            sa.and_(latest_metrics.c.step == sa.bindparam("b_step"), sa.or_(
+                latest_metrics.c.timestamp < sa.bindparam("b_ts"),
+                sa.and_(latest_metrics.c.timestamp == sa.bindparam("b_ts"),
+                        latest_metrics.c.value < sa.bindparam("b_value")))),
+        ),
+    )
+    .values(value=sa.bindparam("b_value"), is_nan=sa.bindparam("b_nan"),
+            timestamp=sa.bindparam("b_ts"), step=sa.bindparam("b_step"))
+)
+
+
+def encode_page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_page_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+        if not isinstance(offset, int) or offset < 0:
+            raise ValueError
+        return offset
+    except (ValueError, KeyError, TypeError):
+        raise invalid(f"Invalid page token '{token[:60]}'") from None
+
+
+def _tag_list(pairs) -> list[dict]:
+    return [{"key": k, "value": v} for k, v in pairs]
+
+
+class TrackingStore:
+    def __init__(self, database: Database):
+        self.db = database
+        self.dialect = database.dialect
+
+    # ------------------------------------------------------------ experiments
+
+    def ensure_default_experiment(self, artifact_location: str, now: int) -> None:
+        def work(conn):
+            if conn.execute(sa.select(experiments.c.experiment_id).where(
+                    experiments.c.experiment_id == DEFAULT_EXPERIMENT_ID)).first():
+                return
+            if self.dialect == "mysql":  # let an explicit 0 into the AUTO_INCREMENT column
+                conn.exec_driver_sql("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_VALUE_ON_ZERO')")
+            conn.execute(_insert_ignore(self.dialect, experiments).values(
+                experiment_id=DEFAULT_EXPERIMENT_ID, name=DEFAULT_EXPERIMENT_NAME,
+                artifact_location=artifact_location, lifecycle_stage=ACTIVE,
+                creation_time=now, last_update_time=now))
+        self.db.write(work)
+
+    def create_experiment(self, name: str, artifact_root: str, artifact_location: str | None,
+                          tag_pairs: list[tuple[str, str]], now: int) -> str:
+        def work(conn):
+            existing = conn.execute(sa.select(experiments.c.lifecycle_stage).where(
+                experiments.c.name == name)).first()
+            if existing:
+                raise self._name_taken(name, existing.lifecycle_stage)
+            try:
+                experiment_id = conn.execute(experiments.insert().values(
+                    name=name, artifact_location=artifact_location or "", lifecycle_stage=ACTIVE,
+                    creation_time=now, last_update_time=now)).inserted_primary_key[0]
+            except IntegrityError:  # a concurrent create of the same name won
+                raise self._name_taken(name, ACTIVE) from None
+            if not artifact_location:
+                conn.execute(experiments.update().where(experiments.c.experiment_id == experiment_id)
+                             .values(artifact_location=f"{artifact_root.rstrip('/')}/{experiment_id}"))
+            if tag_pairs:
+                conn.execute(experiment_tags.insert(), [
+                    {"experiment_id": experiment_id, "key": k, "value": v} for k, v in dict(tag_pairs).items()])
+            return str(experiment_id)
+        return self.db.write(work)
+
+    @staticmethod
+    def _name_taken(name: str, stage: str):
+        if stage == DELETED:
+            return already_exists(
+                f"Experiment '{name}' already exists in deleted state. You can restore the experiment, "
+                f"or permanently delete the experiment to free the name.")
+        return already_exists(f"Experiment '{name}' already exists.")
+
+    def _experiment_rows(self, conn, where, order=None, limit=None, offset=0) -> list[dict]:
+        query = sa.select(experiments).where(*where)
+        if order is not None:
+            query = query.order_by(*order).limit(limit).offset(offset)
+        rows = conn.execute(query).all()
+        if not rows:
+            return []
+        ids = [r.experiment_id for r in rows]
+        tag_map: dict[int, list] = {}
+        for t in conn.execute(sa.select(experiment_tags).where(experiment_tags.c.experiment_id.in_(ids))):
+            tag_map.setdefault(t.experiment_id, []).append({"key": t.key, "value": t.value})
+        result = []
+        for r in rows:
+            item = {"experiment_id": str(r.experiment_id), "name": r.name,
+                    "artifact_location": r.artifact_location, "lifecycle_stage": r.lifecycle_stage,
+                    "last_update_time": r.last_update_time, "creation_time": r.creation_time}
+            if r.experiment_id in tag_map:
+                item["tags"] = tag_map[r.experiment_id]
+            result.append(item)
+        return result
+
+    def get_experiment(self, experiment_id: int) -> dict:
+        with self.db.read() as conn:
+            found = self._experiment_rows(conn, [experiments.c.experiment_id == experiment_id])
+        if not found:
+            raise not_found(f"No Experiment with id={experiment_id} exists")
+        return found[0]
+
+    def get_experiment_by_name(self, name: str) -> dict:
+        with self.db.read() as conn:
+            found = self._experiment_rows(conn, [experiments.c.name == name])
+        if not found:
+            raise not_found(f"Could not find experiment with name '{name}'")
+        return found[0]
+
+    def _experiment_stage(self, conn, experiment_id: int) -> str:
+        stage = conn.execute(sa.select(experiments.c.lifecycle_stage).where(
+            experiments.c.experiment_id == experiment_id)).scalar()
+        if stage is None:
+            raise not_found(f"No Experiment with id={experiment_id} exists")
+        return stage
+
+    def rename_experiment(self, experiment_id: int, new_name: str, now: int) -> None:
+        def work(conn):
+            if self._experiment_stage(conn, experiment_id) != ACTIVE:
+                raise invalid("Cannot rename a non-active experiment.")
+            clash = conn.execute(sa.select(experiments.c.lifecycle_stage).where(
+                experiments.c.name == new_name, experiments.c.experiment_id != experiment_id)).first()
+            if clash:
+                raise self._name_taken(new_name, clash.lifecycle_stage)
+            try:
+                conn.execute(experiments.update().where(experiments.c.experiment_id == experiment_id)
+                             .values(name=new_name, last_update_time=now))
+            except IntegrityError:
+                raise self._name_taken(new_name, ACTIVE) from None
+        self.db.write(work)
+
+    def set_experiment_lifecycle(self, experiment_id: int, stage: str, now: int) -> None:
+        """Delete or restore an experiment together with its runs."""
+        def work(conn):
+            current = self._experiment_stage(conn, experiment_id)
+            if stage == DELETED and experiment_id == DEFAULT_EXPERIMENT_ID:
+                raise invalid("Cannot delete the default experiment '0'. This is an internally "
+                              "reserved experiment.")
+            if stage == ACTIVE and current == ACTIVE:
+                raise invalid(f"Cannot restore an active experiment. Experiment id={experiment_id}")
+            conn.execute(experiments.update().where(experiments.c.experiment_id == experiment_id)
+                         .values(lifecycle_stage=stage, last_update_time=now))
+            other = ACTIVE if stage == DELETED else DELETED
+            conn.execute(runs.update().where(runs.c.experiment_id == experiment_id,
+                                             runs.c.lifecycle_stage == other)
+                         .values(lifecycle_stage=stage, deleted_time=now if stage == DELETED else None))
+        self.db.write(work)
+
+    def set_experiment_tag(self, experiment_id: int, key: str, value: str | None) -> None:
+        """Set a tag, or delete it when value is None."""
+        def work(conn):
+            if self._experiment_stage(conn, experiment_id) != ACTIVE:
+                raise invalid(f"The experiment {experiment_id} must be in the 'active' state.")
+            if value is None:
+                deleted = conn.execute(experiment_tags.delete().where(
+                    experiment_tags.c.experiment_id == experiment_id, experiment_tags.c.key == key))
+                if deleted.rowcount == 0:
+                    raise not_found(f"No tag with name: {key} in experiment with id {experiment_id}")
+                return
+            conn.execute(_upsert(self.dialect, experiment_tags, ["experiment_id", "key"], ["value"]),
+                         {"experiment_id": experiment_id, "key": key, "value": value})
+        self.db.write(work)
+
+    def search_experiments(self, view_type: str, clauses: list[Clause], order_by: list[OrderBy],
+                           max_results: int, page_token: str | None) -> tuple[list[dict], str | None]:
+        offset = decode_page_token(page_token)
+        where = [experiments.c.lifecycle_stage.in_(VIEW_STAGES[view_type]),
+                 *search_sql.experiment_filter(clauses)]
+        with self.db.read() as conn:
+            found = self._experiment_rows(conn, where, search_sql.experiment_order(order_by),
+                                          max_results + 1, offset)
+        token = encode_page_token(offset + max_results) if len(found) > max_results else None
+        return found[:max_results], token
+
+    # ------------------------------------------------------------ runs
+
+    def create_run(self, experiment_id: int, user_id: str, start_time: int, run_name: str,
+                   tag_pairs: list[tuple[str, str]]) -> dict:
+        run_id = uuid.uuid4().hex
+
+        def work(conn):
+            row = conn.execute(sa.select(experiments.c.lifecycle_stage, experiments.c.artifact_location)
+                               .where(experiments.c.experiment_id == experiment_id)).first()
+            if row is None:
+                raise not_found(f"No Experiment with id={experiment_id} exists")
+            if row.lifecycle_stage != ACTIVE:
+                raise invalid(f"The experiment {experiment_id} must be in the 'active' state. "
+                              f"Current state is {row.lifecycle_stage}.")
+            conn.execute(runs.insert().values(
+                run_uuid=run_id, experiment_id=experiment_id, name=run_name, user_id=user_id,
+                status="RUNNING", start_time=start_time, end_time=None, lifecycle_stage=ACTIVE,
+                artifact_uri=f"{row.artifact_location.rstrip('/')}/{run_id}/artifacts"))
+            all_tags = dict(tag_pairs)
+            all_tags[RUN_NAME_TAG] = run_name
+            conn.execute(tags.insert(), [{"run_uuid": run_id, "key": k, "value": v} for k, v in all_tags.items()])
+            return self._runs(conn, [run_id])[0]
+        return self.db.write(work)
+
+    def _run_stage(self, conn, run_id: str) -> str:
+        stage = conn.execute(sa.select(runs.c.lifecycle_stage).where(runs.c.run_uuid == run_id)).scalar()
+        if stage is None:
+            raise not_found(f"Run with id={run_id} not found")
+        return stage
+
+    def _check_active(self, conn, run_id: str) -> None:
+        stage = self._run_stage(conn, run_id)
+        if stage != ACTIVE:
+            raise invalid(f"The run {run_id} must be in the 'active' state. Current state is {stage}.")
+
+    def _runs(self, conn, run_ids: list[str], order: dict | None = None) -> list[dict]:
+        """Full run JSON for run_ids, in that order."""
+        if not run_ids:
+            return []
+        info_rows = conn.execute(sa.select(runs).where(runs.c.run_uuid.in_(run_ids))).all()
+        by_id = {}
+        for r in info_rows:
+            info = {"run_uuid": r.run_uuid, "run_id": r.run_uuid, "experiment_id": str(r.experiment_id),
+                    "run_name": r.name, "user_id": r.user_id, "status": r.status,
+                    "start_time": r.start_time, "artifact_uri": r.artifact_uri,
+                    "lifecycle_stage": r.lifecycle_stage}
+            if r.end_time is not None:
+                info["end_time"] = r.end_time
+            by_id[r.run_uuid] = {"info": info, "data": {}, "inputs": {}}
+        for table, field in ((params, "params"), (tags, "tags")):
+            for run_id, key, value in conn.execute(
+                    sa.select(table.c.run_uuid, table.c.key, table.c.value).where(table.c.run_uuid.in_(run_ids))):
+                by_id[run_id]["data"].setdefault(field, []).append({"key": key, "value": value})
+        for run_id, key, value, is_nan, timestamp, step in conn.execute(
+                sa.select(latest_metrics.c.run_uuid, latest_metrics.c.key, latest_metrics.c.value,
+                          latest_metrics.c.is_nan, latest_metrics.c.timestamp, latest_metrics.c.step)
+                .where(latest_metrics.c.run_uuid.in_(run_ids))):
+            by_id[run_id]["data"].setdefault("metrics", []).append(
+                {"key": key, "value": wire_value(value, is_nan), "timestamp": timestamp, "step": step})
+        return [by_id[run_id] for run_id in run_ids if run_id in by_id]
+
+    def get_run(self, run_id: str) -> dict:
+        with self.db.read() as conn:
+            found = self._runs(conn, [run_id])
+        if not found:
+            raise not_found(f"Run with id={run_id} not found")
+        return found[0]
+
+    def update_run(self, run_id: str, status: str | None, end_time: int | None, run_name: str | None) -> dict:
+        def work(conn):
+            self._check_active(conn, run_id)
+            values = {}
+            if status is not None:
+                values["status"] = status
+            if end_time is not None:
+                values["end_time"] = end_time
+            if run_name:
+                values["name"] = run_name
+                conn.execute(_upsert(self.dialect, tags, ["run_uuid", "key"], ["value"]),
+                             {"run_uuid": run_id, "key": RUN_NAME_TAG, "value": run_name})
+            if values:
+                conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(**values))
+            return self._runs(conn, [run_id])[0]["info"]
+        return self.db.write(work)
+
+    def set_run_lifecycle(self, run_id: str, stage: str, now: int) -> None:
+        def work(conn):
+            current = self._run_stage(conn, run_id)
+            if stage == ACTIVE and current == ACTIVE:
+                return
+            conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(
+                lifecycle_stage=stage, deleted_time=now if stage == DELETED else None))
+        self.db.write(work)
+
+    def log_batch(self, run_id: str, metric_rows: list[tuple], param_pairs: list[tuple[str, str]],
+                  tag_pairs: list[tuple[str, str]]) -> None:
+        """Metrics (key, value, timestamp, step), params and tags in one transaction: all or nothing."""
+        def work(conn):
+            self._check_active(conn, run_id)
+            if param_pairs:
+                self._log_params(conn, run_id, param_pairs)
+            if tag_pairs:
+                self._set_tags(conn, run_id, dict(tag_pairs))
+            if metric_rows:
+                self._log_metrics(conn, run_id, metric_rows)
+        self.db.write(work)
+
+    def _log_params(self, conn, run_id: str, pairs: list[tuple[str, str]]) -> None:
+        conn.execute(_insert_ignore(self.dialect, params),
+                     [{"run_uuid": run_id, "key": k, "value": v} for k, v in pairs])
+        wanted = dict(pairs)
+        stored = conn.execute(sa.select(params.c.key, params.c.value).where(
+            params.c.run_uuid == run_id, params.c.key.in_(list(wanted)))).all()
+        for key, value in stored:
+            if value != wanted[key]:
+                raise invalid(
+                    f"Changing param values is not allowed. Param with key='{key}' was already logged "
+                    f"with value='{value}' for run ID='{run_id}'. Attempted logging new value "
+                    f"'{wanted[key]}'.")
+
+    def _set_tags(self, conn, run_id: str, values: dict[str, str]) -> None:
+        conn.execute(_upsert(self.dialect, tags, ["run_uuid", "key"], ["value"]),
+                     [{"run_uuid": run_id, "key": k, "value": v} for k, v in values.items()])
+        if RUN_NAME_TAG in values:
+            conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(name=values[RUN_NAME_TAG]))
+
+    def _log_metrics(self, conn, run_id: str, rows: list[tuple]) -> None:
+        encoded, latest = [], {}
+        for key, value, timestamp, step in rows:
+            stored, is_nan = encode_value(value)
+            encoded.append({"run_uuid": run_id, "key": key, "step": step, "timestamp": timestamp,
+                            "value": stored, "is_nan": is_nan})
+            candidate = (step, timestamp, stored, is_nan)
+            if key not in latest or candidate[:3] > latest[key][:3]:
+                latest[key] = candidate
+        conn.execute(_insert_ignore(self.dialect, metrics), encoded)
+        conn.execute(_insert_ignore(self.dialect, latest_metrics), [
+            {"run_uuid": run_id, "key": k, "step": s, "timestamp": t, "value": v, "is_nan": n}
+            for k, (s, t, v, n) in latest.items()])
+        conn.execute(_RAISE_LATEST, [
+            {"b_run": run_id, "b_key": k, "b_step": s, "b_ts": t, "b_value": v, "b_nan": n}
+            for k, (s, t, v, n) in latest.items()])
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        def work(conn):
+            self._check_active(conn, run_id)
+            deleted = conn.execute(tags.delete().where(tags.c.run_uuid == run_id, tags.c.key == key))
+            if deleted.rowcount == 0:
+                raise not_found(f"No tag with name: {key} in run with id {run_id}")
+        self.db.write(work)
+
+    def metric_history(self, run_id: str, key: str, max_results: int | None,
+                       page_token: str | None) -> tuple[list[dict], str | None]:
+        offset = decode_page_token(page_token)
+        query = (sa.select(metrics.c.value, metrics.c.is_nan, metrics.c.timestamp, metrics.c.step)
+                 .where(metrics.c.run_uuid == run_id, metrics.c.key == key)
+                 .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.value))
+        if max_results is not None:
+            query = query.limit(max_results + 1).offset(offset)
+        with self.db.read() as conn:
+            self._run_stage(conn, run_id)
+            rows = conn.execute(query).all()
+        token = None
+        if max_results is not None and len(rows) > max_results:
+            rows, token = rows[:max_results], encode_page_token(offset + max_results)
+        return [{"key": key, "value": wire_value(v, n), "timestamp": t, "step": s} for v, n, t, s in rows], token
+
+    def search_runs(self, experiment_ids: list[int], clauses: list[Clause], view_type: str,
+                    max_results: int, order_by: list[OrderBy], page_token: str | None):
+        offset = decode_page_token(page_token)
+        query = (sa.select(runs.c.run_uuid)
+                 .where(runs.c.experiment_id.in_(experiment_ids),
+                        runs.c.lifecycle_stage.in_(VIEW_STAGES[view_type]),
+                        *search_sql.run_filter(clauses))
+                 .order_by(*search_sql.run_order(order_by))
+                 .limit(max_results + 1).offset(offset))
+        with self.db.read() as conn:
+            run_ids = list(conn.execute(query).scalars())
+            token = None
+            if len(run_ids) > max_results:
+                run_ids, token = run_ids[:max_results], encode_page_token(offset + max_results)
+            return self._runs(conn, run_ids), token

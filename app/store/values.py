@@ -1,0 +1,26 @@
+"""How metric values are stored, and how they travel in proto JSON."""
+import math
+import sys
+
+DOUBLE_MAX = sys.float_info.max
+
+
+def encode_value(value: float) -> tuple[float, bool]:
+    """(stored value, is_nan): NaN becomes (0, True), +-inf becomes +-DOUBLE_MAX."""
+    value = float(value)
+    if math.isnan(value):
+        return 0.0, True
+    if math.isinf(value):
+        return math.copysign(DOUBLE_MAX, value), False
+    return value, False
+
+
+def wire_value(value: float, is_nan: bool):
+    """The proto JSON form of a stored value: a number, or "NaN" / "Infinity" / "-Infinity"."""
+    if is_nan:
+        return "NaN"
+    if value >= DOUBLE_MAX:
+        return "Infinity"
+    if value <= -DOUBLE_MAX:
+        return "-Infinity"
+    return value

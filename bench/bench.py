@@ -1,0 +1,762 @@
+#!/usr/bin/env python3
+"""Run the same scenarios against several MLflow tracking servers, side by side.
+
+    python bench/bench.py --target ours=http://127.0.0.1:5555 --target official=http://127.0.0.1:5600
+    python bench/bench.py --start-ours --start-official [--quick]
+
+Plain HTTP through one keep-alive requests.Session per target, against the REST API.
+Prints a table (one column per target, then ratios of the first target against each
+other one, oriented so that >1 means the first is better) and writes the results as
+JSON to bench/results/<timestamp>.json. Only stdlib + requests. See bench/README.md.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from urllib.parse import urlparse
+
+import requests
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH_DIR)
+API = "/api/2.0/mlflow/"
+ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts/"
+MiB = 1024 * 1024
+
+# Sizes of the scenarios. Every loop also stops at the time budget (seconds per
+# scenario and target); a rate measured on fewer requests is marked "partial" in the JSON.
+FULL = {
+    "create_run": 1000,  # runs/create requests
+    "log_metric": 2000,  # runs/log-metric requests
+    "log_batch": 100,  # runs/log-batch requests of 1000 metrics
+    "history_points": 100_000,  # points in the metric history read back
+    "history_repeats": 3,
+    "search_runs": 200,  # runs seeded before searching
+    "search_repeats": 20,
+    "artifact_mib": 100,
+    "artifact_repeats": 3,
+    "budget": 300,
+}
+QUICK = {
+    "create_run": 100,
+    "log_metric": 200,
+    "log_batch": 10,
+    "history_points": 30_000,  # still two pages of 25000
+    "history_repeats": 2,
+    "search_runs": 50,
+    "search_repeats": 5,
+    "artifact_mib": 10,
+    "artifact_repeats": 1,
+    "budget": 60,
+}
+WARMUP = 5  # untimed requests before each timed loop
+HISTORY_PAGE = 25000  # what the official client asks for per page
+SEARCH_PAGE = 100
+SEARCH_FILTER = "metrics.m > 0.5"
+START_TIMEOUT = 180  # seconds for a started server to answer GET /health
+
+
+class BenchError(Exception):
+    """A scenario failed on one target; the message goes into the table cell."""
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+class Deadline:
+    def __init__(self, seconds):
+        self.end = time.monotonic() + seconds
+
+    def passed(self):
+        return time.monotonic() > self.end
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+class Client:
+    """One keep-alive session against one server; non-200 answers raise BenchError."""
+
+    def __init__(self, url):
+        self.url = url.rstrip("/")
+        self.session = requests.Session()
+        self.session.trust_env = False  # never route 127.0.0.1 through a proxy
+
+    def call(self, method, path, what, timeout=60, **kwargs):
+        try:
+            response = self.session.request(method, self.url + path, timeout=timeout, **kwargs)
+        except requests.Timeout:
+            raise BenchError(f"{what}: timeout after {timeout}s") from None
+        except requests.ConnectionError:
+            raise BenchError(f"{what}: connection failed") from None
+        if response.status_code != 200:
+            code = ""
+            try:
+                code = response.json().get("error_code", "")
+            except ValueError:
+                pass
+            raise BenchError(f"{what}: HTTP {response.status_code} {code}".strip())
+        return response
+
+    def json(self, method, endpoint, timeout=60, **kwargs):
+        response = self.call(method, API + endpoint, endpoint, timeout=timeout, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise BenchError(f"{endpoint}: answer is not JSON") from None
+
+    def post(self, endpoint, body, timeout=60):
+        return self.json("POST", endpoint, json=body, timeout=timeout)
+
+    def post_raw(self, endpoint, data, timeout=60):
+        """POST an already encoded JSON body (keeps client-side encoding out of timings)."""
+        headers = {"Content-Type": "application/json"}
+        return self.json("POST", endpoint, data=data, headers=headers, timeout=timeout)
+
+    def get(self, endpoint, params, timeout=60):
+        return self.json("GET", endpoint, params=params, timeout=timeout)
+
+    def new_experiment(self, scenario):
+        name = f"bench-{scenario}-{uuid.uuid4().hex[:10]}"
+        return self.post("experiments/create", {"name": name})["experiment_id"]
+
+    def new_run(self, experiment_id, name):
+        # The fields the official client sends on mlflow.start_run().
+        body = {
+            "experiment_id": experiment_id,
+            "user_id": "bench",
+            "start_time": now_ms(),
+            "run_name": name,
+            "tags": [
+                {"key": "mlflow.user", "value": "bench"},
+                {"key": "mlflow.source.name", "value": "bench.py"},
+                {"key": "mlflow.source.type", "value": "LOCAL"},
+                {"key": "mlflow.runName", "value": name},
+            ],
+        }
+        return self.post("runs/create", body)["run"]["info"]["run_id"]
+
+
+def rate(count, started, wanted, unit_per_request=1):
+    seconds = time.perf_counter() - started
+    if count == 0:
+        raise BenchError("time budget used up before the first request")
+    detail = {"requests": count, "seconds": round(seconds, 3)}
+    if count < wanted:
+        detail["partial"] = f"{count} of {wanted} within the time budget"
+    return count * unit_per_request / seconds, detail
+
+
+def metric_batch(first_step, size=1000, key="m"):
+    """`size` points of one metric key with consecutive steps, for runs/log-batch."""
+    timestamp = now_ms()
+    return [
+        {"key": key, "value": 1.0 / (1 + step), "timestamp": timestamp, "step": step}
+        for step in range(first_step, first_step + size)
+    ]
+
+
+# --------------------------------------------------------------------------- scenarios
+# Each scenario takes (client, sizes, deadline, context) and returns {row key: (value, detail)}.
+
+
+def scenario_create_run(client, sizes, deadline, context):
+    experiment_id = client.new_experiment("create_run")
+    for i in range(WARMUP):
+        client.new_run(experiment_id, f"warmup-{i}")
+    wanted, done = sizes["create_run"], 0
+    started = time.perf_counter()
+    while done < wanted and not deadline.passed():
+        client.new_run(experiment_id, f"run-{done}")
+        done += 1
+    return {"create_run": rate(done, started, wanted)}
+
+
+def scenario_log_metric(client, sizes, deadline, context):
+    experiment_id = client.new_experiment("log_metric")
+    run_id = client.new_run(experiment_id, "log-metric")
+    timestamp = now_ms()
+
+    def log(step):
+        body = {"run_id": run_id, "key": "loss", "value": 1.0 / (1 + step), "timestamp": timestamp, "step": step}
+        client.post("runs/log-metric", body)
+
+    for step in range(WARMUP):
+        log(step)
+    wanted, done = sizes["log_metric"], 0
+    started = time.perf_counter()
+    while done < wanted and not deadline.passed():
+        log(WARMUP + done)
+        done += 1
+    return {"log_metric": rate(done, started, wanted)}
+
+
+def scenario_log_batch(client, sizes, deadline, context):
+    experiment_id = client.new_experiment("log_batch")
+    run_id = client.new_run(experiment_id, "log-batch")
+    wanted = sizes["log_batch"]
+    bodies = [
+        json.dumps({"run_id": run_id, "metrics": metric_batch(i * 1000)}).encode()
+        for i in range(WARMUP + wanted)
+    ]
+    for body in bodies[:WARMUP]:
+        client.post_raw("runs/log-batch", body)
+    done = 0
+    started = time.perf_counter()
+    while done < wanted and not deadline.passed():
+        client.post_raw("runs/log-batch", bodies[WARMUP + done])
+        done += 1
+    return {"log_batch": rate(done, started, wanted, unit_per_request=1000)}
+
+
+def fetch_history(client, run_id, key, deadline):
+    """All points of one metric, page by page as the official client does; returns the count."""
+    total, token, pages = 0, None, 0
+    while True:
+        params = {"run_id": run_id, "run_uuid": run_id, "metric_key": key, "max_results": HISTORY_PAGE}
+        if token:
+            params["page_token"] = token
+        page = client.get("metrics/get-history", params, timeout=300)
+        got = len(page.get("metrics") or [])
+        total += got
+        pages += 1
+        token = page.get("next_page_token")
+        if not token:
+            return total
+        if got == 0 or pages >= 1000:
+            raise BenchError(f"get-history: endless paging ({pages} pages, {total} points)")
+        if deadline.passed():
+            raise BenchError("time budget used up while reading history")
+
+
+def scenario_get_metric_history(client, sizes, deadline, context):
+    experiment_id = client.new_experiment("get_metric_history")
+    run_id = client.new_run(experiment_id, "history")
+    points = sizes["history_points"]
+    for first in range(0, points, 1000):
+        if deadline.passed():
+            raise BenchError(f"time budget used up while logging ({first} of {points} points)")
+        body = json.dumps({"run_id": run_id, "metrics": metric_batch(first, min(1000, points - first))})
+        client.post_raw("runs/log-batch", body.encode())
+    times = []
+    for _ in range(sizes["history_repeats"]):
+        started = time.perf_counter()
+        got = fetch_history(client, run_id, "m", deadline)
+        times.append(time.perf_counter() - started)
+        if got != points:
+            raise BenchError(f"get-history returned {got} of {points} points")
+        if deadline.passed():
+            break
+    detail = {"points": points, "page_size": HISTORY_PAGE, "seconds": [round(t, 4) for t in times]}
+    return {"get_metric_history": (min(times), detail)}
+
+
+def search_metric_value(i, count):
+    """Metric m of seeded run i: a permutation of evenly spread values in [0.25, 1)."""
+    return 0.25 + 0.75 * ((i * 37) % count) / count
+
+
+def scenario_search_runs(client, sizes, deadline, context):
+    experiment_id = client.new_experiment("search_runs")
+    count = sizes["search_runs"]
+    for i in range(count):
+        if deadline.passed():
+            raise BenchError(f"time budget used up while seeding ({i} of {count} runs)")
+        run_id = client.new_run(experiment_id, f"search-{i}")
+        m, timestamp = search_metric_value(i, count), now_ms()
+        client.post("runs/log-batch", {
+            "run_id": run_id,
+            "metrics": [
+                {"key": "m", "value": m, "timestamp": timestamp, "step": 0},
+                {"key": "loss", "value": 1 - m, "timestamp": timestamp, "step": 0},
+            ],
+            "params": [
+                {"key": "lr", "value": str(0.001 * (1 + i % 10))},
+                {"key": "model", "value": "forest" if i % 2 else "linear"},
+            ],
+            "tags": [{"key": "team", "value": "a" if i % 3 else "b"}],
+        })
+    matching = sorted((v for v in (search_metric_value(i, count) for i in range(count)) if v > 0.5), reverse=True)
+    expected = min(SEARCH_PAGE, len(matching))
+    body = {
+        "experiment_ids": [experiment_id],
+        "filter": SEARCH_FILTER,
+        "run_view_type": "ACTIVE_ONLY",
+        "max_results": SEARCH_PAGE,
+        "order_by": ["metrics.m DESC"],
+    }
+
+    def search():
+        runs = client.post("runs/search", body).get("runs") or []
+        if len(runs) != expected:
+            raise BenchError(f"runs/search returned {len(runs)} runs, expected {expected}")
+        first = {m["key"]: m["value"] for m in runs[0]["data"].get("metrics", [])}
+        if abs(first.get("m", -1) - matching[0]) > 1e-9:
+            raise BenchError("runs/search: wrong order (first run is not the highest m)")
+
+    for _ in range(2):
+        search()
+    times = []
+    for _ in range(sizes["search_repeats"]):
+        started = time.perf_counter()
+        search()
+        times.append(time.perf_counter() - started)
+        if deadline.passed():
+            break
+    detail = {"seeded_runs": count, "results": expected, "ms": [round(t * 1000, 2) for t in times]}
+    return {"search_runs": (statistics.median(times) * 1000, detail)}
+
+
+def scenario_artifacts(client, sizes, deadline, context):
+    experiment_id = client.new_experiment("artifacts")
+    run_id = client.new_run(experiment_id, "artifacts")
+    path, size = context["big_file"], os.path.getsize(context["big_file"])
+    base = f"{ARTIFACTS}{experiment_id}/{run_id}/artifacts/"
+    uploads, downloads = [], []
+    for i in range(sizes["artifact_repeats"]):
+        name = f"big-{i}.bin"
+        with open(path, "rb") as body:  # a file object: requests streams it with Content-Length
+            started = time.perf_counter()
+            client.call("PUT", base + name, "artifact upload", timeout=600, data=body,
+                        headers={"Content-Type": "application/octet-stream"})
+            uploads.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        response = client.call("GET", base + name, "artifact download", timeout=600, stream=True)
+        received = 0
+        with response:
+            for chunk in response.iter_content(chunk_size=MiB):
+                received += len(chunk)
+        downloads.append(time.perf_counter() - started)
+        if received != size:
+            raise BenchError(f"artifact download: got {received} of {size} bytes")
+        if deadline.passed():
+            break
+    mib = size / MiB
+    return {
+        "artifact_upload": (mib / min(uploads), {"mib": mib, "seconds": [round(t, 3) for t in uploads]}),
+        "artifact_download": (mib / min(downloads), {"mib": mib, "seconds": [round(t, 3) for t in downloads]}),
+    }
+
+
+# (scenario name, function, rows it fills)
+SCENARIOS = [
+    ("create_run", scenario_create_run, ["create_run"]),
+    ("log_metric", scenario_log_metric, ["log_metric"]),
+    ("log_batch", scenario_log_batch, ["log_batch"]),
+    ("get_metric_history", scenario_get_metric_history, ["get_metric_history"]),
+    ("search_runs", scenario_search_runs, ["search_runs"]),
+    ("artifacts", scenario_artifacts, ["artifact_upload", "artifact_download"]),
+]
+
+
+def row_specs(sizes):
+    """Row key -> (label, unit, higher is better: True/False/None for no ratio)."""
+    return {
+        "startup": ("start-up (until /health 200)", "s", False),
+        "idle_rss": ("idle memory, RSS sum", "MiB", False),
+        "idle_pss": ("idle memory, PSS sum", "MiB", False),
+        "processes": ("processes in the tree", "count", None),
+        "create_run": (f"create_run x{sizes['create_run']}", "req/s", True),
+        "log_metric": (f"log_metric x{sizes['log_metric']}", "req/s", True),
+        "log_batch": (f"log_batch x{sizes['log_batch']} of 1000", "metrics/s", True),
+        "get_metric_history": (f"get_metric_history {sizes['history_points']} pts, best", "s", False),
+        "search_runs": (f"search_runs {sizes['search_runs']} runs, median", "ms", False),
+        "artifact_upload": (f"artifact upload {sizes['artifact_mib']} MiB, best", "MiB/s", True),
+        "artifact_download": (f"artifact download {sizes['artifact_mib']} MiB, best", "MiB/s", True),
+        "rss_after": ("memory after the run, RSS sum", "MiB", False),
+    }
+
+
+# --------------------------------------------------------------------------- started servers
+
+
+def process_tree(root_pid):
+    """Pids of root_pid, its descendants and its process group (read from /proc)."""
+    parents, group = {}, set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # state, ppid, pgrp, ...
+        pid = int(entry)
+        parents[pid] = int(fields[1])
+        if int(fields[2]) == root_pid:
+            group.add(pid)
+    tree = {root_pid} if root_pid in parents else set()
+    changed = True
+    while changed:
+        children = {pid for pid, ppid in parents.items() if ppid in tree} - tree
+        tree |= children
+        changed = bool(children)
+    return tree | group
+
+
+def read_kib(path, field):
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_memory(root_pid):
+    """(RSS sum MiB, PSS sum MiB, process count) of a process tree."""
+    pids = process_tree(root_pid)
+    rss = sum(read_kib(f"/proc/{pid}/status", "VmRSS") for pid in pids)
+    pss = sum(read_kib(f"/proc/{pid}/smaps_rollup", "Pss") for pid in pids)
+    return rss / 1024, pss / 1024, len(pids)
+
+
+def free_port():
+    """A free port in 5600-5700 on 127.0.0.1."""
+    for port in range(5600, 5701):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise BenchError("no free port in 5600-5700")
+
+
+class StartedServer:
+    """A server process started by the bench, in its own process group."""
+
+    def __init__(self, name, launch):
+        """launch(port, data_dir) -> (command, extra environment)."""
+        self.name = name
+        self.port = free_port()
+        self.data_dir = tempfile.mkdtemp(prefix=f"mlflow-bench-{name}-")
+        self.log_path = os.path.join(self.data_dir, "server.log")
+        self.command, extra_env = launch(self.port, self.data_dir)
+        self.env = {**os.environ, **extra_env}
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = None
+        self.stats = {}
+
+    def start(self):
+        """Start, wait for /health, let it settle; fills stats or raises BenchError."""
+        log = open(self.log_path, "wb")
+        started = time.monotonic()
+        try:
+            self.process = subprocess.Popen(self.command, cwd=REPO, env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as e:
+            raise BenchError(f"cannot start: {e.strerror}") from None
+        finally:
+            log.close()
+        with requests.Session() as session:
+            session.trust_env = False
+            while True:
+                if self.process.poll() is not None:
+                    raise BenchError(f"exited with code {self.process.returncode}: {self.last_log_line()}")
+                if time.monotonic() - started > START_TIMEOUT:
+                    raise BenchError(f"no /health 200 within {START_TIMEOUT}s")
+                try:
+                    if session.get(self.url + "/health", timeout=1).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                time.sleep(0.05)
+        self.stats["startup"] = time.monotonic() - started
+        rss, pss, count = self.settle()
+        self.stats.update(idle_rss=rss, idle_pss=pss, processes=count)
+
+    def settle(self, min_wait=3, max_wait=30):
+        """Memory once the tree stops growing (workers may still boot after the first /health)."""
+        time.sleep(min_wait)
+        deadline = time.monotonic() + max_wait
+        last = tree_memory(self.process.pid)
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            now = tree_memory(self.process.pid)
+            if now[2] == last[2] and abs(now[0] - last[0]) <= 0.01 * last[0]:
+                return now
+            last = now
+        return last
+
+    def last_log_line(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                lines = [line.strip() for line in f if line.strip()]
+            return lines[-1][:120] if lines else "no output"
+        except OSError:
+            return "no log"
+
+    def stop(self):
+        """SIGTERM to the process group, SIGKILL whatever is left after 20 s."""
+        if self.process is not None:
+            pgid = self.process.pid  # start_new_session: the group id is the leader's pid
+            try:
+                os.killpg(pgid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                pass
+            for _ in range(50):
+                try:
+                    os.killpg(pgid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.2)
+            else:
+                try:
+                    os.killpg(pgid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.process.wait()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def ours_server(workers):
+    def launch(port, data_dir):
+        return ["./run.sh"], {
+            "MLFLOW_HOST": "127.0.0.1",
+            "MLFLOW_PORT": str(port),
+            "MLFLOW_WORKERS": str(workers),
+            "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{data_dir}/mlflow.db",
+            "MLFLOW_ARTIFACTS_DESTINATION": f"{data_dir}/mlartifacts",
+        }
+
+    return StartedServer("ours", launch)
+
+
+def official_server(workers):
+    script = os.path.join(BENCH_DIR, "official_server.sh")
+    # One-off venv creation is not part of the start-up time.
+    print("setting up .venv-official (if missing) ...", file=sys.stderr)
+    done = subprocess.run([script, "--setup"], cwd=REPO, timeout=1800)
+    if done.returncode != 0:
+        raise SystemExit("bench/official_server.sh --setup failed")
+
+    def launch(port, data_dir):
+        return [script, str(port), data_dir], {"OFFICIAL_WORKERS": str(workers)}
+
+    return StartedServer("official", launch)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def fmt(value):
+    if isinstance(value, int):
+        return str(value)
+    if value >= 1000:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def cell(result):
+    if result is None:
+        return "-"
+    if result.get("error"):
+        return "error: " + result["error"][:60]
+    return fmt(result["value"])
+
+
+def ratio(first, other, higher_is_better):
+    if higher_is_better is None or not first or not other:
+        return "-"
+    a, b = first.get("value"), other.get("value")
+    if a is None or b is None or a == 0 or b == 0:
+        return "-"
+    return f"{(a / b if higher_is_better else b / a):.2f}x"
+
+
+def print_table(names, rows, specs):
+    header = ["scenario", "unit", *names, *[f"{names[0]} vs {n}" for n in names[1:]]]
+    lines = []
+    for key, spec in specs.items():
+        results = rows.get(key, {})
+        if not any(results.get(n) for n in names):
+            continue
+        label, unit, higher = spec
+        first = results.get(names[0])
+        lines.append([label, unit, *[cell(results.get(n)) for n in names],
+                      *[ratio(first, results.get(n), higher) for n in names[1:]]])
+    widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(len(header))]
+
+    def render(line):
+        return "  ".join(str(v).ljust(w) if i < 2 else str(v).rjust(w) for i, (v, w) in enumerate(zip(line, widths)))
+
+    print(render(header))
+    print("  ".join("-" * w for w in widths))
+    for line in lines:
+        print(render(line))
+    if len(names) > 1:
+        print(f"\nratios: >1 means {names[0]} is better (faster, or less memory).")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_target(text):
+    name, sep, url = text.partition("=")
+    if not sep:
+        name, url = "", text
+    parsed = urlparse(url)
+    if parsed.scheme != "http" or parsed.hostname not in ("127.0.0.1", "localhost"):
+        raise argparse.ArgumentTypeError(f"{url}: only http://127.0.0.1:PORT targets are allowed")
+    return name or parsed.netloc, url.rstrip("/")
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Side-by-side benchmark of MLflow tracking servers.")
+    parser.add_argument("--target", action="append", default=[], type=parse_target, metavar="NAME=URL",
+                        help="a running server, e.g. ours=http://127.0.0.1:5555 (repeatable)")
+    parser.add_argument("--start-ours", action="store_true",
+                        help="start ./run.sh on a free port with a temporary sqlite database (first column)")
+    parser.add_argument("--start-official", action="store_true",
+                        help="start bench/official_server.sh on a free port (last column)")
+    parser.add_argument("--workers", type=int, default=4,
+                        help="worker processes for started servers: MLFLOW_WORKERS for ours, "
+                             "--workers for the official one (default 4, mlflow's default)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--scenario", action="append", choices=[s[0] for s in SCENARIOS],
+                        help="run only these scenarios (repeatable)")
+    args = parser.parse_args()
+
+    sizes = QUICK if args.quick else FULL
+    specs = row_specs(sizes)
+    servers = []
+    if args.start_ours:
+        servers.append(ours_server(args.workers))
+    if args.start_official:
+        servers.append(official_server(args.workers))
+
+    targets = [(s.name, s.url) for s in servers if s.name == "ours"] + args.target
+    targets += [(s.name, s.url) for s in servers if s.name == "official"]
+    names = [name for name, _ in targets]
+    if not targets:
+        parser.error("give at least one --target, --start-ours or --start-official")
+    if len(set(names)) != len(names):
+        parser.error(f"target names must differ: {names}")
+
+    # SIGTERM/SIGHUP end the run like Ctrl-C, so started servers are always stopped.
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
+
+    rows = {key: {} for key in specs}
+    info = {name: {"url": url, "started": False} for name, url in targets}
+    big_dir = tempfile.mkdtemp(prefix="mlflow-bench-")
+    started_at = time.strftime("%Y%m%d-%H%M%S")
+    try:
+        unreachable = {}
+        for server in servers:
+            print(f"starting {server.name} on port {server.port} ...", file=sys.stderr)
+            info[server.name].update(started=True, command=server.command)
+            try:
+                server.start()
+                for key, value in server.stats.items():
+                    rows[key][server.name] = {"value": value}
+                print(f"  {server.name}: /health after {server.stats['startup']:.2f}s, "
+                      f"idle RSS {server.stats['idle_rss']:.0f} MiB", file=sys.stderr)
+            except BenchError as e:
+                unreachable[server.name] = f"start failed: {e}"
+                rows["startup"][server.name] = {"error": str(e)}
+
+        for name, url in targets:
+            if name in unreachable:
+                continue
+            client = Client(url)
+            try:
+                client.call("GET", "/health", "/health", timeout=5)
+                info[name]["version"] = client.call("GET", "/version", "/version", timeout=5).text.strip()[:40]
+            except BenchError as e:
+                if "/health" in str(e):
+                    unreachable[name] = f"unreachable: {e}"
+            finally:
+                client.session.close()
+
+        context = {"big_file": os.path.join(big_dir, "big.bin")}
+        if not args.scenario or "artifacts" in args.scenario:
+            block = os.urandom(MiB)
+            with open(context["big_file"], "wb") as f:
+                for _ in range(sizes["artifact_mib"]):
+                    f.write(block)
+
+        for scenario, function, row_keys in SCENARIOS:
+            if args.scenario and scenario not in args.scenario:
+                continue
+            for name, url in targets:  # scenario by scenario, so the targets run side by side in time
+                if name in unreachable:
+                    for key in row_keys:
+                        rows[key][name] = {"error": unreachable[name]}
+                    continue
+                print(f"[{scenario}] {name} ...", file=sys.stderr, end=" ", flush=True)
+                client = Client(url)
+                try:
+                    results = function(client, sizes, Deadline(sizes["budget"]), context)
+                    for key, (value, detail) in results.items():
+                        rows[key][name] = {"value": value, "detail": detail}
+                    print(", ".join(f"{fmt(v)} {specs[k][1]}" for k, (v, _) in results.items()), file=sys.stderr)
+                except Exception as e:  # one failing target must not stop the run
+                    reason = str(e) if isinstance(e, BenchError) else f"{type(e).__name__}: {e}"
+                    for key in row_keys:
+                        rows[key][name] = {"error": reason}
+                    print("error: " + reason, file=sys.stderr)
+                finally:
+                    client.session.close()
+
+        for server in servers:
+            if server.name not in unreachable and server.process.poll() is None:
+                rows["rss_after"][server.name] = {"value": tree_memory(server.process.pid)[0]}
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+    finally:
+        for server in servers:
+            print(f"stopping {server.name} ...", file=sys.stderr)
+            server.stop()
+        shutil.rmtree(big_dir, ignore_errors=True)
+
+    print()
+    print_table(names, rows, specs)
+
+    results_dir = os.path.join(BENCH_DIR, "results")
+    os.makedirs(results_dir, exist_ok=True)
+    out = os.path.join(results_dir, f"{started_at}.json")
+    report = {
+        "started_at": started_at,
+        "quick": args.quick,
+        "sizes": sizes,
+        "workers_for_started_servers": args.workers,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "targets": info,
+        "rows": [
+            {"key": key, "label": spec[0], "unit": spec[1], "higher_is_better": spec[2], "results": rows[key]}
+            for key, spec in specs.items() if rows[key]
+        ],
+    }
+    with open(out, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"\nresults: {os.path.relpath(out, os.getcwd())}")
+
+
+if __name__ == "__main__":
+    main()

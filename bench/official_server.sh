@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Start the official MLflow tracking server (the version pinned in the "official"
+# dependency group of pyproject.toml) for side-by-side benchmarks.
+#
+#   bench/official_server.sh [PORT [DATA_DIR]]   start it (in the foreground, via exec)
+#   bench/official_server.sh --setup             only create .venv-official if missing
+#
+# PORT defaults to 5600; DATA_DIR (sqlite database + artifacts) defaults to a new temp dir.
+# OFFICIAL_WORKERS sets the number of uvicorn worker processes (default 4, mlflow's own default).
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+if [ ! -x .venv-official/bin/mlflow ]; then
+    echo "official_server.sh: creating .venv-official (one-off)" >&2
+    python3 -m venv .venv-official
+    .venv-official/bin/pip install -q -U pip
+    .venv-official/bin/pip install -q --group official
+fi
+if [ "${1:-}" = "--setup" ]; then
+    exit 0
+fi
+
+port="${1:-5600}"
+dir="${2:-$(mktemp -d -t mlflow-official.XXXXXX)}"
+mkdir -p "$dir"
+dir="$(cd "$dir" && pwd)"
+echo "official_server.sh: port $port, data in $dir, ${OFFICIAL_WORKERS:-4} workers" >&2
+
+# Default server of mlflow 3.x: uvicorn running the FastAPI app, with --workers processes.
+exec .venv-official/bin/mlflow server \
+    --backend-store-uri "sqlite:///$dir/mlflow.db" \
+    --artifacts-destination "$dir/mlartifacts" \
+    --host 127.0.0.1 --port "$port" \
+    --workers "${OFFICIAL_WORKERS:-4}"
