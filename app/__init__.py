@@ -15,11 +15,14 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from .errors import MlflowError
 from .http import api
 from .http import artifacts as artifact_http
+from .http import models as model_http
 from .http import tracking as tracking_http
 from .options import Settings
 from .services.artifacts import ArtifactService
+from .services.models import ModelService
 from .services.tracking import TrackingService
 from .store.db import Database, make_engine
+from .store.models import LoggedModelStore
 from .store.tracking import TrackingStore
 
 __version__ = "0.1.0"
@@ -39,9 +42,11 @@ def create_app(settings: Settings) -> Flask:
     if settings.artifacts_only:
         _refuse_tracking(app, prefix)
     else:
-        store = TrackingStore(Database(make_engine(settings.backend_store_uri, settings)))
-        tracking = TrackingService(store, settings.default_artifact_root)
-        api.register(app, tracking_http.routes(tracking) + artifact_http.routes(tracking, artifacts), prefix)
+        database = Database(make_engine(settings.backend_store_uri, settings))
+        tracking = TrackingService(TrackingStore(database), settings.default_artifact_root)
+        models = ModelService(LoggedModelStore(database))
+        api.register(app, tracking_http.routes(tracking) + artifact_http.routes(tracking, artifacts)
+                     + model_http.routes(models), prefix)
 
     _register_info(app, settings, prefix)
     _register_errors(app)

@@ -88,10 +88,14 @@ class Deadline:
 class Client:
     """One keep-alive session against one server; non-200 answers raise BenchError."""
 
+    new_connections = False  # --new-connections: one TCP connection per request
+
     def __init__(self, url):
         self.url = url.rstrip("/")
         self.session = requests.Session()
         self.session.trust_env = False  # never route 127.0.0.1 through a proxy
+        if self.new_connections:
+            self.session.headers["Connection"] = "close"
 
     def call(self, method, path, what, timeout=60, **kwargs):
         try:
@@ -444,22 +448,23 @@ class StartedServer:
     def __init__(self, name, launch):
         """launch(port, data_dir) -> (command, extra environment)."""
         self.name = name
-        self.port = free_port()
+        self.launch = launch
         self.data_dir = tempfile.mkdtemp(prefix=f"mlflow-bench-{name}-")
         self.log_path = os.path.join(self.data_dir, "server.log")
-        self.command, extra_env = launch(self.port, self.data_dir)
-        self.env = {**os.environ, **extra_env}
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = None
+        self.port = self.url = self.command = self.process = None
         self.stats = {}
 
     def start(self):
         """Start, wait for /health, let it settle; fills stats or raises BenchError."""
+        self.port = free_port()  # only now: a server started before holds its port already
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.command, extra_env = self.launch(self.port, self.data_dir)
+        print(f"starting {self.name} on port {self.port} ...", file=sys.stderr)
         log = open(self.log_path, "wb")
         started = time.monotonic()
         try:
-            self.process = subprocess.Popen(self.command, cwd=REPO, env=self.env, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(self.command, cwd=REPO, env={**os.environ, **extra_env},
+                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as e:
             raise BenchError(f"cannot start: {e.strerror}") from None
         finally:
@@ -479,6 +484,8 @@ class StartedServer:
                 time.sleep(0.05)
         self.stats["startup"] = time.monotonic() - started
         rss, pss, count = self.settle()
+        if self.process.poll() is not None:
+            raise BenchError(f"exited after start-up with code {self.process.returncode}: {self.last_log_line()}")
         self.stats.update(idle_rss=rss, idle_pss=pss, processes=count)
 
     def settle(self, min_wait=3, max_wait=30):
@@ -635,11 +642,14 @@ def main():
                         help="worker processes for started servers: MLFLOW_WORKERS for ours, "
                              "--workers for the official one (default 4, mlflow's default)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--new-connections", action="store_true",
+                        help="open a new TCP connection per request instead of keep-alive")
     parser.add_argument("--scenario", action="append", choices=[s[0] for s in SCENARIOS],
                         help="run only these scenarios (repeatable)")
     args = parser.parse_args()
 
     sizes = QUICK if args.quick else FULL
+    Client.new_connections = args.new_connections
     specs = row_specs(sizes)
     servers = []
     if args.start_ours:
@@ -647,10 +657,9 @@ def main():
     if args.start_official:
         servers.append(official_server(args.workers))
 
-    targets = [(s.name, s.url) for s in servers if s.name == "ours"] + args.target
-    targets += [(s.name, s.url) for s in servers if s.name == "official"]
-    names = [name for name, _ in targets]
-    if not targets:
+    names = [s.name for s in servers if s.name == "ours"] + [name for name, _ in args.target]
+    names += [s.name for s in servers if s.name == "official"]
+    if not names:
         parser.error("give at least one --target, --start-ours or --start-official")
     if len(set(names)) != len(names):
         parser.error(f"target names must differ: {names}")
@@ -663,14 +672,12 @@ def main():
     signal.signal(signal.SIGHUP, interrupt)
 
     rows = {key: {} for key in specs}
-    info = {name: {"url": url, "started": False} for name, url in targets}
+    info = {name: {"url": url, "started": False} for name, url in args.target}
     big_dir = tempfile.mkdtemp(prefix="mlflow-bench-")
     started_at = time.strftime("%Y%m%d-%H%M%S")
     try:
         unreachable = {}
         for server in servers:
-            print(f"starting {server.name} on port {server.port} ...", file=sys.stderr)
-            info[server.name].update(started=True, command=server.command)
             try:
                 server.start()
                 for key, value in server.stats.items():
@@ -680,6 +687,9 @@ def main():
             except BenchError as e:
                 unreachable[server.name] = f"start failed: {e}"
                 rows["startup"][server.name] = {"error": str(e)}
+            info[server.name] = {"url": server.url, "started": True, "command": server.command}
+        urls = {**{s.name: s.url for s in servers}, **dict(args.target)}
+        targets = [(name, urls[name]) for name in names]
 
         for name, url in targets:
             if name in unreachable:
@@ -745,6 +755,7 @@ def main():
         "started_at": started_at,
         "quick": args.quick,
         "sizes": sizes,
+        "keep_alive": not args.new_connections,
         "workers_for_started_servers": args.workers,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "targets": info,

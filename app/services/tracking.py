@@ -17,7 +17,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _experiment_id(value) -> int:
+def experiment_id_arg(value) -> int:
     if value is None or value == "":
         raise invalid("Missing value for required parameter 'experiment_id'.")
     try:
@@ -66,7 +66,7 @@ class TrackingService:
                                             tag_pairs, now_ms())
 
     def get_experiment(self, experiment_id) -> dict:
-        return self.store.get_experiment(_experiment_id(experiment_id))
+        return self.store.get_experiment(experiment_id_arg(experiment_id))
 
     def get_experiment_by_name(self, name) -> dict:
         if not name:
@@ -74,23 +74,23 @@ class TrackingService:
         return self.store.get_experiment_by_name(name)
 
     def rename_experiment(self, experiment_id, new_name) -> None:
-        experiment_id = _experiment_id(experiment_id)
+        experiment_id = experiment_id_arg(experiment_id)
         if new_name:
             self.store.rename_experiment(experiment_id, v.check_experiment_name(new_name), now_ms())
 
     def delete_experiment(self, experiment_id) -> None:
-        self.store.set_experiment_lifecycle(_experiment_id(experiment_id), DELETED, now_ms())
+        self.store.set_experiment_lifecycle(experiment_id_arg(experiment_id), DELETED, now_ms())
 
     def restore_experiment(self, experiment_id) -> None:
-        self.store.set_experiment_lifecycle(_experiment_id(experiment_id), ACTIVE, now_ms())
+        self.store.set_experiment_lifecycle(experiment_id_arg(experiment_id), ACTIVE, now_ms())
 
     def set_experiment_tag(self, experiment_id, key, value) -> None:
         key = v.check_key(key, "experiment tag")
         value = v.check_value_length(value or "", v.MAX_EXPERIMENT_TAG_VALUE_LENGTH, "experiment tag", key)
-        self.store.set_experiment_tag(_experiment_id(experiment_id), key, value)
+        self.store.set_experiment_tag(experiment_id_arg(experiment_id), key, value)
 
     def delete_experiment_tag(self, experiment_id, key) -> None:
-        self.store.set_experiment_tag(_experiment_id(experiment_id), v.check_key(key, "experiment tag"), None)
+        self.store.set_experiment_tag(experiment_id_arg(experiment_id), v.check_key(key, "experiment tag"), None)
 
     def search_experiments(self, view_type, filter_text, order_by, max_results, page_token):
         max_results = v.check_max_results(max_results, v.DEFAULT_SEARCH_RESULTS, v.MAX_SEARCH_RESULTS)
@@ -111,7 +111,7 @@ class TrackingService:
         user_id = user_id or tag_map.get(USER_TAG) or ""
         if start_time is not None and start_time < 0:
             raise invalid(f"Invalid start_time {start_time}: must be non-negative")
-        return self.store.create_run(_experiment_id(experiment_id or "0"), user_id,
+        return self.store.create_run(experiment_id_arg(experiment_id or "0"), user_id,
                                      start_time if start_time is not None else now_ms(), run_name, tag_pairs)
 
     def get_run(self, run_id) -> dict:
@@ -191,7 +191,7 @@ class TrackingService:
 
     def search_runs(self, experiment_ids, filter_text, view_type, max_results, order_by, page_token):
         max_results = v.check_max_results(max_results, v.DEFAULT_SEARCH_RESULTS, v.MAX_SEARCH_RESULTS)
-        ids = [_experiment_id(e) for e in experiment_ids or []]
+        ids = [experiment_id_arg(e) for e in experiment_ids or []]
         if not ids:
             return [], None
         return self.store.search_runs(ids, parse_filter(filter_text), _view_type(view_type), max_results,

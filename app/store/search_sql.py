@@ -27,7 +27,7 @@ EXPERIMENT_NUMERIC_ATTRIBUTES = {
 }
 
 
-def _string_condition(column, clause: Clause):
+def string_condition(column, clause: Clause):
     op, value = clause.comparator, clause.value
     if op in SET_COMPARATORS:
         if not isinstance(value, tuple):
@@ -47,7 +47,7 @@ def _string_condition(column, clause: Clause):
     return sa.func.lower(column).like(sa.func.lower(value))
 
 
-def _numeric_condition(column, clause: Clause):
+def numeric_condition(column, clause: Clause):
     op, value = clause.comparator, clause.value
     if op not in NUMERIC_COMPARATORS:
         raise invalid(f"Invalid comparator '{op}' for '{clause.key}': use one of "
@@ -68,21 +68,21 @@ def run_filter(clauses: list[Clause]) -> list:
         if clause.entity == "metric":
             if isinstance(clause.value, float):  # compare as stored: infinities are clamped
                 clause = dataclasses.replace(clause, value=encode_value(clause.value)[0])
-            condition = _numeric_condition(latest_metrics.c.value, clause)
+            condition = numeric_condition(latest_metrics.c.value, clause)
             conditions.append(_key_value_condition(
                 latest_metrics, latest_metrics.c.run_uuid, runs.c.run_uuid, clause.key,
                 sa.and_(condition, latest_metrics.c.is_nan == sa.false())))
         elif clause.entity == "param":
             conditions.append(_key_value_condition(
-                params, params.c.run_uuid, runs.c.run_uuid, clause.key, _string_condition(params.c.value, clause)))
+                params, params.c.run_uuid, runs.c.run_uuid, clause.key, string_condition(params.c.value, clause)))
         elif clause.entity == "tag":
             conditions.append(_key_value_condition(
-                tags, tags.c.run_uuid, runs.c.run_uuid, clause.key, _string_condition(tags.c.value, clause)))
+                tags, tags.c.run_uuid, runs.c.run_uuid, clause.key, string_condition(tags.c.value, clause)))
         elif clause.entity == "attribute":
             if clause.key in RUN_STRING_ATTRIBUTES:
-                conditions.append(_string_condition(RUN_STRING_ATTRIBUTES[clause.key], clause))
+                conditions.append(string_condition(RUN_STRING_ATTRIBUTES[clause.key], clause))
             elif clause.key in RUN_NUMERIC_ATTRIBUTES:
-                conditions.append(_numeric_condition(RUN_NUMERIC_ATTRIBUTES[clause.key], clause))
+                conditions.append(numeric_condition(RUN_NUMERIC_ATTRIBUTES[clause.key], clause))
             else:
                 raise invalid(f"Invalid attribute key '{clause.key}' specified. Valid keys are "
                               f"{sorted(set(RUN_STRING_ATTRIBUTES) | set(RUN_NUMERIC_ATTRIBUTES))}")
@@ -97,11 +97,11 @@ def experiment_filter(clauses: list[Clause]) -> list:
         if clause.entity == "tag":
             conditions.append(_key_value_condition(
                 experiment_tags, experiment_tags.c.experiment_id, experiments.c.experiment_id, clause.key,
-                _string_condition(experiment_tags.c.value, clause)))
+                string_condition(experiment_tags.c.value, clause)))
         elif clause.entity == "attribute" and clause.key in EXPERIMENT_STRING_ATTRIBUTES:
-            conditions.append(_string_condition(EXPERIMENT_STRING_ATTRIBUTES[clause.key], clause))
+            conditions.append(string_condition(EXPERIMENT_STRING_ATTRIBUTES[clause.key], clause))
         elif clause.entity == "attribute" and clause.key in EXPERIMENT_NUMERIC_ATTRIBUTES:
-            conditions.append(_numeric_condition(EXPERIMENT_NUMERIC_ATTRIBUTES[clause.key], clause))
+            conditions.append(numeric_condition(EXPERIMENT_NUMERIC_ATTRIBUTES[clause.key], clause))
         else:
             raise invalid(f"Invalid filter key '{clause.key}' for experiments: use name, creation_time, "
                           f"last_update_time or tags.<key>")

@@ -1,4 +1,4 @@
-"""The initial schema: experiments, runs, params, tags, metrics.
+"""The initial schema: experiments, runs, params, tags, metrics, logged models.
 
 Revision ID: 0001
 Revises:
@@ -91,3 +91,20 @@ def upgrade():
         sa.Column("step", sa.BigInteger, nullable=False),
         **TABLE_OPTIONS,
     )
+    op.create_table(
+        "logged_models",
+        sa.Column("model_id", sa.String(36), primary_key=True),
+        sa.Column("experiment_id", sa.Integer,
+                  sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"), nullable=False),
+        sa.Column("name", sa.String(500), nullable=False),
+        sa.Column("artifact_location", sa.String(2000), nullable=False),
+        sa.Column("creation_timestamp_ms", sa.BigInteger, nullable=False),
+        sa.Column("last_updated_timestamp_ms", sa.BigInteger, nullable=False),
+        sa.Column("status", sa.String(32), nullable=False),
+        sa.Column("lifecycle_stage", sa.String(32), nullable=False),
+        sa.Column("model_type", sa.String(500)),
+        sa.Column("source_run_id", sa.String(32)),
+        sa.Column("status_message", sa.String(1000)),
+        **TABLE_OPTIONS,
+    )
+    op.create_index("ix_logged_models_experiment_name", "logged_models", ["experiment_id", "name"])
