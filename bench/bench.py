@@ -549,13 +549,18 @@ def ours_server(workers):
     return StartedServer("ours", launch)
 
 
-def official_server(workers):
-    script = os.path.join(BENCH_DIR, "official_server.sh")
-    # One-off venv creation is not part of the start-up time.
+OFFICIAL_SCRIPT = os.path.join(BENCH_DIR, "official_server.sh")
+
+
+def setup_official():
+    """Create .venv-official if missing: one-off, not part of the start-up time."""
     print("setting up .venv-official (if missing) ...", file=sys.stderr)
-    done = subprocess.run([script, "--setup"], cwd=REPO, timeout=1800)
-    if done.returncode != 0:
+    if subprocess.run([OFFICIAL_SCRIPT, "--setup"], cwd=REPO, timeout=1800).returncode != 0:
         raise SystemExit("bench/official_server.sh --setup failed")
+
+
+def official_server(workers):
+    script = OFFICIAL_SCRIPT
 
     def launch(port, data_dir):
         return [script, str(port), data_dir], {"OFFICIAL_WORKERS": str(workers)}
@@ -651,6 +656,8 @@ def main():
     sizes = QUICK if args.quick else FULL
     Client.new_connections = args.new_connections
     specs = row_specs(sizes)
+    if args.start_official:
+        setup_official()
     servers = []
     if args.start_ours:
         servers.append(ours_server(args.workers))
