@@ -68,6 +68,14 @@ def upgrade(backend_store_uri, registry_store_uri, db_wait_timeout):
         click.echo(f"{redact_uri(url)}: schema {before or 'empty'} -> {after}")
 
 
+@main.command()
+@click.argument("form", type=click.Choice(["env", "markdown"]))
+def options(form):
+    """Print the options as .env.tmpl (env) or as the README's table (markdown)."""
+    from .options import render_env_template, render_markdown_table
+    click.echo(render_env_template() if form == "env" else render_markdown_table(), nl=False)
+
+
 def run() -> None:
     try:
         main(standalone_mode=False)

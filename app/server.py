@@ -70,6 +70,7 @@ class GunicornServer(BaseApplication):
         self.cfg.set("keepalive", 5)
         self.cfg.set("loglevel", s.log_level)
         self.cfg.set("proc_name", "mlflow-server")
+        self.cfg.set("control_socket_disable", True)  # no management socket in $HOME
         for name, value in parse_gunicorn_opts(s.gunicorn_opts).items():
             self.cfg.set(name, value)
 
