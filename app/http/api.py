@@ -25,9 +25,16 @@ STR, INT, DOUBLE, BOOL = "string", "int64", "double", "bool"
 TAG = {"key": STR, "value": STR}
 
 
+# Values that already have the wire type need no conversion (the common case, and the
+# hot path of log-batch with its 1000 metrics).
+_NATIVE = {STR: (str,), INT: (int,), DOUBLE: (float, int)}
+
+
 def _coerce(value: Any, kind: Any, name: str) -> Any:
     if value is None:
         return None
+    if isinstance(kind, str) and type(value) in _NATIVE.get(kind, ()):
+        return value
     if isinstance(kind, list):
         if not isinstance(value, list):
             value = [value]
@@ -35,7 +42,7 @@ def _coerce(value: Any, kind: Any, name: str) -> Any:
     if isinstance(kind, dict):
         if not isinstance(value, dict):
             raise invalid(f"Invalid value for '{name}': expected an object")
-        return {field: _coerce(value.get(field), sub, f"{name}.{field}") for field, sub in kind.items()
+        return {field: _coerce(value[field], sub, f"{name}.{field}") for field, sub in kind.items()
                 if field in value}
     if kind == STR:
         if isinstance(value, (dict, list)):

@@ -1,6 +1,7 @@
 """The limits and naming rules the official server enforces (mlflow/utils/validation.py)."""
 from __future__ import annotations
 
+import functools
 import math
 import posixpath
 import re
@@ -26,6 +27,7 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _KEY_PATTERN = re.compile(r"^[/\w.\- :]*$")
 
 
+@functools.lru_cache(maxsize=4096)  # keys repeat: a batch often logs one key 1000 times
 def check_key(key, what: str) -> str:
     """A metric, param or tag key: word characters, / . - space and colon, a normalised path."""
     if not isinstance(key, str) or key == "":

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import already_exists, invalid, not_found
 from ..services.search import Clause, OrderBy
-from . import search_sql
+from . import bulk, search_sql
 from .db import Database
 from .schema import experiment_tags, experiments, latest_metrics, metrics, params, runs, tags
 from .values import encode_value, wire_value
@@ -26,6 +26,7 @@ ACTIVE, DELETED = "active", "deleted"
 DEFAULT_EXPERIMENT_ID = 0
 DEFAULT_EXPERIMENT_NAME = "Default"
 RUN_NAME_TAG = "mlflow.runName"
+METRIC_COLUMNS = ("run_uuid", "key", "step", "timestamp", "value", "is_nan")
 VIEW_STAGES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACTIVE, DELETED)}
 
 
@@ -367,15 +368,13 @@ class TrackingStore:
         encoded, latest = [], {}
         for key, value, timestamp, step in rows:
             stored, is_nan = encode_value(value)
-            encoded.append({"run_uuid": run_id, "key": key, "step": step, "timestamp": timestamp,
-                            "value": stored, "is_nan": is_nan})
+            encoded.append((run_id, key, step, timestamp, stored, is_nan))
             candidate = (step, timestamp, stored, is_nan)
             if key not in latest or candidate[:3] > latest[key][:3]:
                 latest[key] = candidate
-        conn.execute(_insert_ignore(self.dialect, metrics), encoded)
-        conn.execute(_insert_ignore(self.dialect, latest_metrics), [
-            {"run_uuid": run_id, "key": k, "step": s, "timestamp": t, "value": v, "is_nan": n}
-            for k, (s, t, v, n) in latest.items()])
+        bulk.insert_ignore(conn, metrics, METRIC_COLUMNS, encoded)
+        bulk.insert_ignore(conn, latest_metrics, METRIC_COLUMNS,
+                           [(run_id, k, s, t, v, n) for k, (s, t, v, n) in latest.items()])
         conn.execute(_RAISE_LATEST, [
             {"b_run": run_id, "b_key": k, "b_step": s, "b_ts": t, "b_value": v, "b_nan": n}
             for k, (s, t, v, n) in latest.items()])
