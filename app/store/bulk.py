@@ -13,7 +13,8 @@ def insert_ignore(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...]
     if not rows:
         return
     dialect = conn.dialect.name
-    names = ", ".join(columns)
+    quote = conn.dialect.identifier_preparer.quote  # `key` is reserved in MySQL
+    names = ", ".join(quote(c) for c in columns)
     if dialect == "postgresql":
         from psycopg2.extras import execute_values
         with conn.connection.dbapi_connection.cursor() as cursor:
