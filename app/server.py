@@ -9,7 +9,7 @@ import sys
 from gunicorn.app.base import BaseApplication
 from gunicorn.config import Config
 
-from . import create_app
+from .factory import create_app
 from .config import ConfigError, describe, redact_uri, resolve
 from .options import Settings
 from .store import db

@@ -1,0 +1,150 @@
+"""create_app(settings) wires the stores and services into the HTTP layer; the settings
+must come from app.config.resolve()."""
+from __future__ import annotations
+
+import fnmatch
+import logging
+
+from flask import Flask, Response, request
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+
+from . import MLFLOW_API_VERSION, __version__
+from .errors import MlflowError
+from .http import api
+from .http import artifacts as artifact_http
+from .http import models as model_http
+from .http import tracking as tracking_http
+from .options import Settings
+from .services.artifacts import ArtifactService
+from .services.models import ModelService
+from .services.tracking import TrackingService
+from .store.db import Database, make_engine
+from .store.models import LoggedModelStore
+from .store.tracking import TrackingStore
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> Flask:
+    app = Flask(__name__)
+    app.url_map.strict_slashes = False
+    prefix = settings.static_prefix
+    artifacts = ArtifactService(settings.artifacts_destination if settings.serve_artifacts else None)
+    artifact_http.register_proxy(app, artifacts, prefix)
+
+    if settings.artifacts_only:
+        _refuse_tracking(app, prefix)
+    else:
+        database = Database(make_engine(settings.backend_store_uri, settings))
+        tracking = TrackingService(TrackingStore(database), settings.default_artifact_root)
+        models = ModelService(LoggedModelStore(database))
+        api.register(app, tracking_http.routes(tracking) + artifact_http.routes(tracking, artifacts)
+                     + model_http.routes(models), prefix)
+
+    _register_info(app, settings, prefix)
+    _register_errors(app)
+    _register_security(app, settings)
+    return app
+
+
+def _refuse_tracking(app: Flask, prefix: str) -> None:
+    def refuse(rest):
+        raise MlflowError("This server runs with --artifacts-only: it serves the artifact routes "
+                          "(/api/2.0/mlflow-artifacts/...) and no tracking or registry routes.",
+                          "NOT_IMPLEMENTED")
+    for base in api.API_PREFIXES:
+        for version in ("2.0", "3.0"):
+            app.add_url_rule(f"{prefix}{base}/{version}/mlflow/<path:rest>", f"refuse {base}{version}", refuse,
+                             methods=["GET", "POST", "PATCH", "DELETE", "PUT"])
+
+
+def _register_info(app: Flask, settings: Settings, prefix: str) -> None:
+    server_info = {
+        "store_type": "FileStore" if settings.artifacts_only else "SqlStore",
+        "multipart_uploads_enabled": False,
+        "multipart_downloads_enabled": False,
+        "artifacts_presigned_only": False,
+        "server": f"mlflow-server {__version__}",
+    }
+    app.add_url_rule(f"{prefix}/health", "health", lambda: Response("OK", mimetype="text/plain"))
+    app.add_url_rule(f"{prefix}/version", "version", lambda: Response(MLFLOW_API_VERSION, mimetype="text/plain"))
+    for base in api.API_PREFIXES:
+        app.add_url_rule(f"{prefix}{base}/3.0/mlflow/server-info", f"server-info {base}",
+                         lambda: api.json_response(server_info))
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(MlflowError)
+    def mlflow_error(error: MlflowError):
+        return api.error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if isinstance(error, NotFound):
+            code = "ENDPOINT_NOT_FOUND"
+            message = f"No route {request.method} {request.path} on this server"
+        elif isinstance(error, MethodNotAllowed):
+            code = "ENDPOINT_NOT_FOUND"
+            message = f"Method {request.method} is not allowed for {request.path}"
+        else:
+            code = "BAD_REQUEST" if error.code < 500 else "INTERNAL_ERROR"
+            message = error.description or error.name
+        response = api.error_response(MlflowError(message, code, error.code))
+        if isinstance(error, MethodNotAllowed):
+            response.headers["Allow"] = ", ".join(error.valid_methods or [])
+        return response
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(error: OperationalError):
+        log.error("database error: %s", str(error.orig).strip().splitlines()[0] if error.orig else error)
+        return api.error_response(MlflowError("The database is unavailable; try again shortly",
+                                              "TEMPORARILY_UNAVAILABLE"))
+
+    @app.errorhandler(IntegrityError)
+    @app.errorhandler(DataError)
+    def rejected_by_database(error):
+        log.warning("database rejected a write: %s", str(error.orig).strip().splitlines()[0] if error.orig else error)
+        return api.error_response(MlflowError(
+            "The database rejected the request's values (a conflicting write or a value out of range)",
+            "INVALID_PARAMETER_VALUE"))
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return api.error_response(MlflowError("Internal error; the server log has the details", "INTERNAL_ERROR"))
+
+
+def _register_security(app: Flask, settings: Settings) -> None:
+    hosts = [h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()]
+    origins = [o.strip() for o in settings.cors_allowed_origins.split(",") if o.strip()]
+    frame_options = None if settings.x_frame_options == "NONE" else settings.x_frame_options
+
+    if hosts:
+        @app.before_request
+        def check_host():
+            host = request.host.lower()
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            if not any(fnmatch.fnmatch(host, p) or fnmatch.fnmatch(name, p) for p in hosts):
+                raise MlflowError(f"Host '{request.host}' is not allowed by --allowed-hosts",
+                                  "PERMISSION_DENIED")
+
+    if origins:
+        @app.before_request
+        def preflight():
+            if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
+                return Response(status=204)
+
+    @app.after_request
+    def headers(response: Response):
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if frame_options:
+            response.headers["X-Frame-Options"] = frame_options
+        origin = request.headers.get("Origin")
+        if origin and any(p == "*" or fnmatch.fnmatch(origin, p) for p in origins):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+                "Access-Control-Request-Headers", "Content-Type, Authorization")
+        return response
