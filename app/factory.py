@@ -30,7 +30,8 @@ def create_app(settings: Settings) -> Flask:
     app = Flask(__name__)
     app.url_map.strict_slashes = False
     prefix = settings.static_prefix
-    artifacts = ArtifactService(settings.artifacts_destination if settings.serve_artifacts else None)
+    artifacts = ArtifactService(settings.artifacts_destination if settings.serve_artifacts else None,
+                                settings.default_artifact_root)
     artifact_http.register_proxy(app, artifacts, prefix)
 
     if settings.artifacts_only:

@@ -1,6 +1,7 @@
 """Artifact rules: which store a path or a run's artifact URI lives in, and safe paths."""
 from __future__ import annotations
 
+import os
 import posixpath
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -16,8 +17,13 @@ class ArtifactService:
     """The proxy (mlflow-artifacts:/) store under the artifacts destination, when serving
     artifacts (destination given), and listings of runs' artifact roots."""
 
-    def __init__(self, destination: str | None):
+    def __init__(self, destination: str | None, default_artifact_root: str):
         self._proxy = repository_for(destination) if destination else None
+        # Run roots on this machine's disk are listed only below the default artifact root:
+        # an experiment's artifact_location must not open the rest of the file system.
+        root = urlsplit(default_artifact_root)
+        self._local_root = (os.path.realpath(root.path if root.scheme == "file" else default_artifact_root)
+                            if root.scheme in ("", "file") else None)
 
     @property
     def proxy(self):
@@ -45,8 +51,14 @@ class ArtifactService:
         if parts.scheme == PROXY_SCHEME:
             base = safe_relative_path(parts.path.lstrip("/"))
             entries = self.proxy.list(posixpath.join(base, rel) if base else rel)
-        elif parts.scheme in ("", "file"):
-            entries = repository_for(root_uri).list(rel)
+        elif parts.scheme in ("", "file") and self._is_local_root(parts.path):
+            entries = repository_for(parts.path).list(rel)
         else:
-            raise invalid(f"Listing artifacts of '{parts.scheme}://' stores through the server is not supported yet")
+            raise invalid(f"The server does not list artifacts at '{root_uri}': only proxied "
+                          f"(mlflow-artifacts:/) roots and folders below the default artifact root")
         return [FileInfo(posixpath.join(rel, e.name) if rel else e.name, e.is_dir, e.size) for e in entries]
+
+    def _is_local_root(self, path: str) -> bool:
+        real = os.path.realpath(path)
+        return self._local_root is not None and (real == self._local_root
+                                                 or real.startswith(self._local_root + os.sep))
