@@ -42,8 +42,8 @@ def _coerce(value: Any, kind: Any, name: str) -> Any:
     if isinstance(kind, dict):
         if not isinstance(value, dict):
             raise invalid(f"Invalid value for '{name}': expected an object")
-        return {field: _coerce(value[field], sub, f"{name}.{field}") for field, sub in kind.items()
-                if field in value}
+        return {field: _coerce(value[field], sub, f"{name}.{field}" if name else field)
+                for field, sub in kind.items() if field in value}
     if kind == STR:
         if isinstance(value, (dict, list)):
             raise invalid(f"Invalid value {_short(value)} for parameter '{name}': expected a string")
@@ -103,7 +103,7 @@ def parse_request(shape: dict, max_body: int | None) -> dict:
             if not isinstance(data, dict):
                 raise MlflowError("Request body must be a JSON object", "BAD_REQUEST")
             fields.update(data)
-    return _coerce(fields, shape, "request")
+    return _coerce(fields, shape, "")
 
 
 def _loads(body: bytes) -> Any:
