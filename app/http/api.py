@@ -42,8 +42,15 @@ def _coerce(value: Any, kind: Any, name: str) -> Any:
     if isinstance(kind, dict):
         if not isinstance(value, dict):
             raise invalid(f"Invalid value for '{name}': expected an object")
-        return {field: _coerce(value[field], sub, f"{name}.{field}" if name else field)
-                for field, sub in kind.items() if field in value}
+        result = {}
+        for field, item in value.items():
+            sub = kind.get(field)
+            if sub is None:
+                continue  # unknown field
+            native = _NATIVE.get(sub) if isinstance(sub, str) else None
+            result[field] = item if native and type(item) in native else _coerce(
+                item, sub, f"{name}.{field}" if name else field)
+        return result
     if kind == STR:
         if isinstance(value, (dict, list)):
             raise invalid(f"Invalid value {_short(value)} for parameter '{name}': expected a string")
