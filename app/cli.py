@@ -63,8 +63,13 @@ def upgrade(backend_store_uri, registry_store_uri, db_wait_timeout):
         click.echo(f"mlflow-server: error: {error}", err=True)
         sys.exit(1)
     for url in dict.fromkeys(urls):
-        with database.connect_with_retry(url, None, db_wait_timeout) as engine:
-            before, after = database.upgrade(engine)
+        try:
+            with database.connect_with_retry(url, None, db_wait_timeout) as engine:
+                before, after = database.upgrade(engine)
+        except Exception as error:  # unreachable database, unknown revision, ...
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            click.echo(f"mlflow-server: error: cannot upgrade {redact_uri(url)}: {reason}", err=True)
+            sys.exit(1)
         click.echo(f"{redact_uri(url)}: schema {before or 'empty'} -> {after}")
 
 

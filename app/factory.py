@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings) -> Flask:
     app = Flask(__name__)
     app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False  # '//etc/passwd' must reach the path checks, not a redirect
     prefix = settings.static_prefix
     artifacts = ArtifactService(settings.artifacts_destination if settings.serve_artifacts else None,
                                 settings.default_artifact_root)
@@ -116,25 +117,40 @@ def _register_errors(app: Flask) -> None:
         return api.error_response(MlflowError("Internal error; the server log has the details", "INTERNAL_ERROR"))
 
 
+LOCAL_ORIGINS = ("http://localhost", "http://localhost:*", "http://127.0.0.1", "http://127.0.0.1:*",
+                 "http://[::1]", "http://[::1]:*")
+STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
+
+
 def _register_security(app: Flask, settings: Settings) -> None:
     hosts = [h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()]
     origins = [o.strip() for o in settings.cors_allowed_origins.split(",") if o.strip()]
     frame_options = None if settings.x_frame_options == "NONE" else settings.x_frame_options
+    unchecked_paths = {f"{settings.static_prefix}/health", f"{settings.static_prefix}/version"}
 
-    if hosts:
-        @app.before_request
-        def check_host():
+    def origin_allowed(origin: str) -> bool:
+        return any(p == "*" or fnmatch.fnmatch(origin, p) for p in origins)
+
+    @app.before_request
+    def check_request():
+        if hosts and request.path not in unchecked_paths:
             host = request.host.lower()
             name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
             if not any(fnmatch.fnmatch(host, p) or fnmatch.fnmatch(name, p) for p in hosts):
                 raise MlflowError(f"Host '{request.host}' is not allowed by --allowed-hosts",
                                   "PERMISSION_DENIED")
-
-    if origins:
-        @app.before_request
-        def preflight():
-            if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
-                return Response(status=204)
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return None
+        if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
+            return Response(status=204)
+        # A browser page from another site must not change state here (CSRF-style requests).
+        same_site = origin.split("://", 1)[-1].lower() == request.host.lower()
+        if (request.method in STATE_CHANGING and not same_site and not origin_allowed(origin)
+                and not any(fnmatch.fnmatch(origin, p) for p in LOCAL_ORIGINS)):
+            raise MlflowError(f"Cross-origin {request.method} from '{origin}' is not allowed; "
+                              f"add it to --cors-allowed-origins", "PERMISSION_DENIED")
+        return None
 
     @app.after_request
     def headers(response: Response):
@@ -142,7 +158,7 @@ def _register_security(app: Flask, settings: Settings) -> None:
         if frame_options:
             response.headers["X-Frame-Options"] = frame_options
         origin = request.headers.get("Origin")
-        if origin and any(p == "*" or fnmatch.fnmatch(origin, p) for p in origins):
+        if origin and origin_allowed(origin):
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Vary"] = "Origin"
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"

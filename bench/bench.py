@@ -105,11 +105,11 @@ class Client:
         except requests.ConnectionError:
             raise BenchError(f"{what}: connection failed") from None
         if response.status_code != 200:
-            code = ""
             try:
-                code = response.json().get("error_code", "")
+                body = response.json()
             except ValueError:
-                pass
+                body = {}
+            code = body.get("error_code", "") if isinstance(body, dict) else ""
             raise BenchError(f"{what}: HTTP {response.status_code} {code}".strip())
         return response
 
@@ -431,15 +431,10 @@ def tree_memory(root_pid):
 
 
 def free_port():
-    """A free port in 5600-5700 on 127.0.0.1."""
-    for port in range(5600, 5701):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise BenchError("no free port in 5600-5700")
+    """A free port on 127.0.0.1, chosen by the kernel (no clash with servers of other tools)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class StartedServer:
@@ -472,8 +467,8 @@ class StartedServer:
         with requests.Session() as session:
             session.trust_env = False
             while True:
-                if self.process.poll() is not None:
-                    raise BenchError(f"exited with code {self.process.returncode}: {self.last_log_line()}")
+                if self.exit_reason():
+                    raise BenchError(self.exit_reason())
                 if time.monotonic() - started > START_TIMEOUT:
                     raise BenchError(f"no /health 200 within {START_TIMEOUT}s")
                 try:
@@ -484,8 +479,8 @@ class StartedServer:
                 time.sleep(0.05)
         self.stats["startup"] = time.monotonic() - started
         rss, pss, count = self.settle()
-        if self.process.poll() is not None:
-            raise BenchError(f"exited after start-up with code {self.process.returncode}: {self.last_log_line()}")
+        if self.exit_reason():
+            raise BenchError("after start-up: " + self.exit_reason())
         self.stats.update(idle_rss=rss, idle_pss=pss, processes=count)
 
     def settle(self, min_wait=3, max_wait=30):
@@ -501,6 +496,14 @@ class StartedServer:
             last = now
         return last
 
+    def exit_reason(self):
+        """None while running, else why it is gone."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        code = self.process.returncode
+        how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        return f"{how}: {self.last_log_line()}"
+
     def last_log_line(self):
         try:
             with open(self.log_path, errors="replace") as f:
@@ -509,7 +512,7 @@ class StartedServer:
         except OSError:
             return "no log"
 
-    def stop(self):
+    def stop(self, keep_data=False):
         """SIGTERM to the process group, SIGKILL whatever is left after 20 s."""
         if self.process is not None:
             pgid = self.process.pid  # start_new_session: the group id is the leader's pid
@@ -533,7 +536,10 @@ class StartedServer:
                 except ProcessLookupError:
                     pass
             self.process.wait()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        if keep_data:
+            print(f"  {self.name}: data and server.log kept in {self.data_dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 def ours_server(workers):
@@ -635,6 +641,71 @@ def parse_target(text):
     return name or parsed.netloc, url.rstrip("/")
 
 
+def start_servers(servers, rows, unreachable):
+    for server in servers:
+        try:
+            server.start()
+            for key, value in server.stats.items():
+                rows[key][server.name] = {"value": value}
+            print(f"  {server.name}: /health after {server.stats['startup']:.2f}s, "
+                  f"idle RSS {server.stats['idle_rss']:.0f} MiB", file=sys.stderr)
+        except BenchError as e:
+            unreachable[server.name] = f"start failed: {e}"
+            rows["startup"][server.name] = {"error": str(e)}
+
+
+def check_targets(targets, info, unreachable):
+    """GET /health (and /version, for the record) of every target not known to be down."""
+    for name, url in targets:
+        if name in unreachable:
+            continue
+        client = Client(url)
+        try:
+            client.call("GET", "/health", "/health", timeout=5)
+            info[name]["version"] = client.call("GET", "/version", "/version", timeout=5).text.strip()[:40]
+        except BenchError as e:
+            if "/health" in str(e):  # a missing /version is no reason to skip a target
+                unreachable[name] = f"unreachable: {e}"
+                print(f"  {name}: {unreachable[name]}", file=sys.stderr)
+        finally:
+            client.session.close()
+
+
+def run_scenarios(targets, started, selected, sizes, specs, rows, unreachable, context):
+    for scenario, function, row_keys in SCENARIOS:
+        if selected and scenario not in selected:
+            continue
+        for name, url in targets:  # scenario by scenario, so the targets run side by side in time
+            if name in started and name not in unreachable and started[name].exit_reason():
+                unreachable[name] = "server " + started[name].exit_reason()
+                print(f"  {name}: {unreachable[name]}", file=sys.stderr)
+            if name in unreachable:
+                for key in row_keys:
+                    rows[key][name] = {"error": unreachable[name]}
+                continue
+            print(f"[{scenario}] {name} ...", file=sys.stderr, end=" ", flush=True)
+            client = Client(url)
+            try:
+                results = function(client, sizes, Deadline(sizes["budget"]), context)
+                for key, (value, detail) in results.items():
+                    rows[key][name] = {"value": value, "detail": detail}
+                print(", ".join(f"{fmt(v)} {specs[k][1]}" for k, (v, _) in results.items()), file=sys.stderr)
+            except Exception as e:  # one failing target must not stop the run
+                reason = str(e) if isinstance(e, BenchError) else f"{type(e).__name__}: {e}"
+                for key in row_keys:
+                    rows[key][name] = {"error": reason}
+                print("error: " + reason, file=sys.stderr)
+            finally:
+                client.session.close()
+
+
+def write_big_file(path, mib):
+    block = os.urandom(MiB)  # incompressible; repeated, so writing it is cheap
+    with open(path, "wb") as f:
+        for _ in range(mib):
+            f.write(block)
+
+
 def main():
     parser = argparse.ArgumentParser(description="Side-by-side benchmark of MLflow tracking servers.")
     parser.add_argument("--target", action="append", default=[], type=parse_target, metavar="NAME=URL",
@@ -647,29 +718,28 @@ def main():
                         help="worker processes for started servers: MLFLOW_WORKERS for ours, "
                              "--workers for the official one (default 4, mlflow's default)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    parser.add_argument("--new-connections", action="store_true",
-                        help="open a new TCP connection per request instead of keep-alive")
     parser.add_argument("--scenario", action="append", choices=[s[0] for s in SCENARIOS],
                         help="run only these scenarios (repeatable)")
+    parser.add_argument("--new-connections", action="store_true",
+                        help="open a new TCP connection per request instead of keep-alive")
+    parser.add_argument("--keep-data", action="store_true",
+                        help="keep the data directories and logs of started servers")
     args = parser.parse_args()
 
     sizes = QUICK if args.quick else FULL
-    Client.new_connections = args.new_connections
     specs = row_specs(sizes)
-    if args.start_official:
-        setup_official()
-    servers = []
-    if args.start_ours:
-        servers.append(ours_server(args.workers))
-    if args.start_official:
-        servers.append(official_server(args.workers))
-
-    names = [s.name for s in servers if s.name == "ours"] + [name for name, _ in args.target]
-    names += [s.name for s in servers if s.name == "official"]
+    Client.new_connections = args.new_connections
+    names = (["ours"] if args.start_ours else []) + [name for name, _ in args.target]
+    names += ["official"] if args.start_official else []
     if not names:
         parser.error("give at least one --target, --start-ours or --start-official")
     if len(set(names)) != len(names):
         parser.error(f"target names must differ: {names}")
+
+    if args.start_official:
+        setup_official()
+    servers = ([ours_server(args.workers)] if args.start_ours else [])
+    servers += [official_server(args.workers)] if args.start_official else []
 
     # SIGTERM/SIGHUP end the run like Ctrl-C, so started servers are always stopped.
     def interrupt(signum, frame):
@@ -678,78 +748,34 @@ def main():
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGHUP, interrupt)
 
+    started_at = time.strftime("%Y%m%d-%H%M%S")
     rows = {key: {} for key in specs}
     info = {name: {"url": url, "started": False} for name, url in args.target}
+    unreachable = {}  # target name -> reason
     big_dir = tempfile.mkdtemp(prefix="mlflow-bench-")
-    started_at = time.strftime("%Y%m%d-%H%M%S")
     try:
-        unreachable = {}
+        start_servers(servers, rows, unreachable)
         for server in servers:
-            try:
-                server.start()
-                for key, value in server.stats.items():
-                    rows[key][server.name] = {"value": value}
-                print(f"  {server.name}: /health after {server.stats['startup']:.2f}s, "
-                      f"idle RSS {server.stats['idle_rss']:.0f} MiB", file=sys.stderr)
-            except BenchError as e:
-                unreachable[server.name] = f"start failed: {e}"
-                rows["startup"][server.name] = {"error": str(e)}
             info[server.name] = {"url": server.url, "started": True, "command": server.command}
-        urls = {**{s.name: s.url for s in servers}, **dict(args.target)}
+        urls = {name: entry["url"] for name, entry in info.items()}
         targets = [(name, urls[name]) for name in names]
-
-        for name, url in targets:
-            if name in unreachable:
-                continue
-            client = Client(url)
-            try:
-                client.call("GET", "/health", "/health", timeout=5)
-                info[name]["version"] = client.call("GET", "/version", "/version", timeout=5).text.strip()[:40]
-            except BenchError as e:
-                if "/health" in str(e):
-                    unreachable[name] = f"unreachable: {e}"
-            finally:
-                client.session.close()
+        check_targets(targets, info, unreachable)
 
         context = {"big_file": os.path.join(big_dir, "big.bin")}
         if not args.scenario or "artifacts" in args.scenario:
-            block = os.urandom(MiB)
-            with open(context["big_file"], "wb") as f:
-                for _ in range(sizes["artifact_mib"]):
-                    f.write(block)
-
-        for scenario, function, row_keys in SCENARIOS:
-            if args.scenario and scenario not in args.scenario:
-                continue
-            for name, url in targets:  # scenario by scenario, so the targets run side by side in time
-                if name in unreachable:
-                    for key in row_keys:
-                        rows[key][name] = {"error": unreachable[name]}
-                    continue
-                print(f"[{scenario}] {name} ...", file=sys.stderr, end=" ", flush=True)
-                client = Client(url)
-                try:
-                    results = function(client, sizes, Deadline(sizes["budget"]), context)
-                    for key, (value, detail) in results.items():
-                        rows[key][name] = {"value": value, "detail": detail}
-                    print(", ".join(f"{fmt(v)} {specs[k][1]}" for k, (v, _) in results.items()), file=sys.stderr)
-                except Exception as e:  # one failing target must not stop the run
-                    reason = str(e) if isinstance(e, BenchError) else f"{type(e).__name__}: {e}"
-                    for key in row_keys:
-                        rows[key][name] = {"error": reason}
-                    print("error: " + reason, file=sys.stderr)
-                finally:
-                    client.session.close()
+            write_big_file(context["big_file"], sizes["artifact_mib"])
+        started = {server.name: server for server in servers}
+        run_scenarios(targets, started, args.scenario, sizes, specs, rows, unreachable, context)
 
         for server in servers:
-            if server.name not in unreachable and server.process.poll() is None:
+            if server.name not in unreachable and not server.exit_reason():
                 rows["rss_after"][server.name] = {"value": tree_memory(server.process.pid)[0]}
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
     finally:
         for server in servers:
             print(f"stopping {server.name} ...", file=sys.stderr)
-            server.stop()
+            server.stop(keep_data=args.keep_data)
         shutil.rmtree(big_dir, ignore_errors=True)
 
     print()

@@ -13,8 +13,10 @@ class FileInfo(NamedTuple):
 class ArtifactRepository:
     """Paths are relative to the repository's root and already checked by safe_relative_path."""
 
-    def write(self, rel: str, stream: BinaryIO) -> None:
-        """Store a file from a stream read in chunks; a failed upload leaves nothing behind."""
+    def write(self, rel: str, stream: BinaryIO, size: int | None = None) -> None:
+        """Store a file from a stream read in chunks. With `size` (the request's
+        Content-Length), a stream that ends early is an error. A failed upload leaves
+        nothing behind and keeps any previous file."""
         raise NotImplementedError
 
     def open(self, rel: str) -> tuple[BinaryIO, int]:

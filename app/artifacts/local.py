@@ -6,11 +6,13 @@ import shutil
 import tempfile
 from typing import BinaryIO
 
-from ..errors import invalid, not_found
+from ..errors import MlflowError, invalid, not_found
 from .base import ArtifactRepository, FileInfo
 
 CHUNK = 1024 * 1024
 _TEMP_PREFIX = ".upload-"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once at import: os.umask cannot be read without setting it
 
 
 class LocalArtifactRepository(ArtifactRepository):
@@ -23,7 +25,7 @@ class LocalArtifactRepository(ArtifactRepository):
             raise invalid(f"Invalid path '{rel}': it leaves the artifact root")
         return full
 
-    def write(self, rel: str, stream: BinaryIO) -> None:
+    def write(self, rel: str, stream: BinaryIO, size: int | None = None) -> None:
         if not rel:
             raise invalid("An artifact upload needs a file path")
         full = self._full_path(rel)
@@ -33,9 +35,15 @@ class LocalArtifactRepository(ArtifactRepository):
         os.makedirs(directory, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=directory)
         try:
+            os.fchmod(fd, 0o666 & ~_UMASK)  # as an ordinary file, not mkstemp's 0600
+            written = 0
             with os.fdopen(fd, "wb") as out:
                 while chunk := stream.read(CHUNK):
                     out.write(chunk)
+                    written += len(chunk)
+                if size is not None and written != size:
+                    raise MlflowError(f"Upload of '{rel}' ended after {written} of {size} bytes; "
+                                      f"nothing was stored", "BAD_REQUEST")
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temp, full)  # readers see the old file or the whole new one, never a part

@@ -92,25 +92,33 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def parse_request(shape: dict, max_body: int | None) -> dict:
+def parse_request(shape: dict, max_body: int) -> dict:
     """The request's fields: JSON body for POST/PATCH/DELETE, else the query string."""
     fields: dict = {}
     for name, kind in shape.items():
         if name in request.args:
             fields[name] = request.args.getlist(name) if isinstance(kind, list) else request.args[name]
     if request.method != "GET":
-        length = request.content_length
-        if max_body is not None and length is not None and length > max_body:
-            raise invalid(f"Request body of {length} bytes exceeds the limit of {max_body} bytes")
-        body = request.get_data(cache=False)
-        if max_body is not None and len(body) > max_body:
-            raise invalid(f"Request body of {len(body)} bytes exceeds the limit of {max_body} bytes")
+        body = _read_body(request.stream, max_body)
         if body.strip():
             data = _loads(body)
             if not isinstance(data, dict):
                 raise MlflowError("Request body must be a JSON object", "BAD_REQUEST")
             fields.update(data)
     return _coerce(fields, shape, "")
+
+
+def _read_body(stream, limit: int) -> bytes:
+    """The request body; over `limit` bytes it is read to the end (so that the kept-alive
+    connection can carry the next request) and refused."""
+    chunks, size = [], 0
+    while chunk := stream.read(1024 * 1024):
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+    if size > limit:
+        raise invalid(f"Request body of {size} bytes exceeds the limit of {limit} bytes")
+    return b"".join(chunks)
 
 
 def _loads(body: bytes) -> Any:
@@ -144,7 +152,7 @@ class Route:
     shape: dict
     handler: Callable[[dict], Any]
     versions: tuple[str, ...] = ("2.0",)
-    max_body: int | None = 16 * 1024 * 1024
+    max_body: int = 16 * 1024 * 1024
 
 
 def register(app: Flask, routes: list[Route], prefix: str = "") -> None:

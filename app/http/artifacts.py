@@ -23,7 +23,7 @@ def register_proxy(app: Flask, service: ArtifactService, prefix: str) -> None:
     """PUT/GET/DELETE of single artifacts and directory listing, streamed in both directions."""
 
     def upload(artifact_path):
-        service.upload(artifact_path, request.stream)
+        service.upload(artifact_path, request.stream, request.content_length)
         return json_response({})
 
     def download(artifact_path):

@@ -32,8 +32,8 @@ class ArtifactService:
                               "--no-serve-artifacts)", "NOT_IMPLEMENTED")
         return self._proxy
 
-    def upload(self, path: str, stream: BinaryIO) -> None:
-        self.proxy.write(safe_relative_path(path), stream)
+    def upload(self, path: str, stream: BinaryIO, size: int | None) -> None:
+        self.proxy.write(safe_relative_path(path), stream, size)
 
     def open(self, path: str) -> tuple[BinaryIO, int]:
         return self.proxy.open(safe_relative_path(path))

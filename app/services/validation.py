@@ -38,10 +38,11 @@ def check_key(key, what: str) -> str:
     if not _KEY_PATTERN.match(key):
         raise invalid(f"Invalid {what} name: '{key}'. Names may only contain alphanumerics, "
                       f"underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/).")
-    if posixpath.normpath(key) != key or key.startswith("/"):
+    normalised = posixpath.normpath(key)
+    if normalised != key or key.startswith("/") or normalised == "." or normalised.startswith(".."):
         raise invalid(f"Invalid {what} name: '{key}'. Names may be treated as files in certain "
                       f"cases, and must not resolve to other names when treated as such. "
-                      f"This name would resolve to '{posixpath.normpath(key)}'")
+                      f"This name would resolve to '{normalised}'")
     return key
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import time
 from pathlib import Path
 
@@ -65,6 +66,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA case_sensitive_like=ON")  # LIKE is case-sensitive on every database
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -93,7 +95,7 @@ class Database:
     def read(self):
         return self.engine.begin()
 
-    def write(self, work, attempts: int = 4):
+    def write(self, work, attempts: int = 6):
         """Run work(conn) in a write transaction, retried on deadlock; returns its result."""
         for attempt in range(attempts):
             try:
@@ -102,7 +104,7 @@ class Database:
             except DBAPIError as error:
                 if attempt + 1 == attempts or not _is_retryable(error):
                     raise
-                time.sleep(0.01 * (attempt + 1))
+                time.sleep(random.uniform(0.005, 0.02) * 2**attempt)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -53,7 +53,8 @@ tags = Table(
     Column("value", String(8000), nullable=False),
 )
 
-# Every logged point. The primary key orders a run's history by key, step, timestamp
+# Every logged point. The primary key orders a run's history by key, timestamp, step
+# (the order the official server returns it in)
 # (SQLite keeps it clustered: WITHOUT ROWID) and drops exact duplicates of a retried request.
 # Non-finite values: NaN is is_nan with value 0; +-inf is stored as +-DOUBLE_MAX, since
 # MySQL cannot store either and SQLite turns NaN into NULL.
@@ -61,8 +62,8 @@ metrics = Table(
     "metrics", metadata,
     Column("run_uuid", String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True),
     Column("key", String(250), primary_key=True),
-    Column("step", BigInteger, primary_key=True),
     Column("timestamp", BigInteger, primary_key=True),
+    Column("step", BigInteger, primary_key=True),
     Column("value", Double, primary_key=True),
     Column("is_nan", Boolean, primary_key=True),
     sqlite_with_rowid=False,

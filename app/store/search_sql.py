@@ -130,7 +130,9 @@ def run_order(order_by: list[OrderBy]) -> list:
                 table.c.run_uuid == runs.c.run_uuid, table.c.key == item.key).scalar_subquery()
             terms += _nulls_last(value, item.ascending)
         elif item.entity == "attribute":
-            column = RUN_STRING_ATTRIBUTES.get(item.key) or RUN_NUMERIC_ATTRIBUTES.get(item.key)
+            column = RUN_STRING_ATTRIBUTES.get(item.key)
+            if column is None:
+                column = RUN_NUMERIC_ATTRIBUTES.get(item.key)
             if column is None:
                 raise invalid(f"Invalid order_by attribute '{item.key}'")
             has_start_time |= column is runs.c.start_time

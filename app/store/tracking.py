@@ -49,23 +49,26 @@ def _upsert(dialect: str, table: sa.Table, keys: list[str], update: list[str]):
     return statement.on_duplicate_key_update({c: statement.inserted[c] for c in update})
 
 
-# Raise the latest value of a key only when the new point is later: (step, timestamp, value).
-_RAISE_LATEST = (
-    latest_metrics.update()
-    .where(
-        latest_metrics.c.run_uuid == sa.bindparam("b_run"),
-        latest_metrics.c.key == sa.bindparam("b_key"),
-        sa.or_(
-            latest_metrics.c.step < sa.bindparam("b_step"),
-            sa.and_(latest_metrics.c.step == sa.bindparam("b_step"), sa.or_(
-                latest_metrics.c.timestamp < sa.bindparam("b_ts"),
-                sa.and_(latest_metrics.c.timestamp == sa.bindparam("b_ts"),
-                        latest_metrics.c.value < sa.bindparam("b_value")))),
-        ),
-    )
-    .values(value=sa.bindparam("b_value"), is_nan=sa.bindparam("b_nan"),
-            timestamp=sa.bindparam("b_ts"), step=sa.bindparam("b_step"))
-)
+def _raise_latest(dialect: str):
+    """Upsert of latest_metrics that takes a new point only when it is later, by
+    (step, timestamp, value). One statement: no read-then-write race, no lock upgrade."""
+    current = latest_metrics.c
+    columns = ("is_nan", "value", "timestamp", "step")
+    if dialect == "mysql":
+        statement = mysql.insert(latest_metrics)
+        new = statement.inserted
+    else:
+        statement = (postgresql if dialect == "postgresql" else sqlite).insert(latest_metrics)
+        new = statement.excluded
+    later = sa.or_(new.step > current.step, sa.and_(new.step == current.step, sa.or_(
+        new.timestamp > current.timestamp,
+        sa.and_(new.timestamp == current.timestamp, new.value > current.value))))
+    if dialect == "mysql":
+        # MySQL assigns left to right, each assignment seeing the ones before it; in this
+        # order `later` still holds for every column whenever it held for the first.
+        return statement.on_duplicate_key_update([(c, sa.func.IF(later, new[c], current[c])) for c in columns])
+    return statement.on_conflict_do_update(index_elements=["run_uuid", "key"],
+                                           set_={c: new[c] for c in columns}, where=later)
 
 
 def encode_page_token(offset: int) -> str:
@@ -373,11 +376,10 @@ class TrackingStore:
             if key not in latest or candidate[:3] > latest[key][:3]:
                 latest[key] = candidate
         bulk.insert_ignore(conn, metrics, METRIC_COLUMNS, encoded)
-        bulk.insert_ignore(conn, latest_metrics, METRIC_COLUMNS,
-                           [(run_id, k, s, t, v, n) for k, (s, t, v, n) in latest.items()])
-        conn.execute(_RAISE_LATEST, [
-            {"b_run": run_id, "b_key": k, "b_step": s, "b_ts": t, "b_value": v, "b_nan": n}
-            for k, (s, t, v, n) in latest.items()])
+        # sorted, so that concurrent batches lock their rows in the same order
+        conn.execute(_raise_latest(self.dialect), [
+            {"run_uuid": run_id, "key": k, "step": s, "timestamp": t, "value": v, "is_nan": n}
+            for k, (s, t, v, n) in sorted(latest.items())])
 
     def delete_tag(self, run_id: str, key: str) -> None:
         def work(conn):
@@ -392,7 +394,7 @@ class TrackingStore:
         offset = decode_page_token(page_token)
         query = (sa.select(metrics.c.value, metrics.c.is_nan, metrics.c.timestamp, metrics.c.step)
                  .where(metrics.c.run_uuid == run_id, metrics.c.key == key)
-                 .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.value))
+                 .order_by(metrics.c.timestamp, metrics.c.step, metrics.c.value))
         if max_results is not None:
             query = query.limit(max_results + 1).offset(offset)
         with self.db.read() as conn:

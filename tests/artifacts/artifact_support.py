@@ -1,0 +1,87 @@
+"""Helpers shared by the artifact tests: a SQLite-backed server per module, raw HTTP that
+keeps paths exactly as written, and the memory of a server's process tree."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+from pathlib import Path
+
+from conftest import Server
+
+PROXY = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+def start_sqlite_server(tmp: Path, env: dict | None = None) -> Server:
+    """A server on a fresh SQLite database with its artifacts destination at tmp/artifacts."""
+    server = Server({"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp / 'mlflow.db'}",
+                     "MLFLOW_ARTIFACTS_DESTINATION": str(tmp / "artifacts"), **(env or {})}, tmp)
+    server.wait_ready()
+    server.artifacts = tmp / "artifacts"
+    return server
+
+
+class Raw:
+    """A response read in full: status, headers, body, and the body as JSON when it is."""
+
+    def __init__(self, response: http.client.HTTPResponse):
+        self.status = response.status
+        self.headers = {k.lower(): v for k, v in response.getheaders()}
+        self.body = response.read()
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<{self.status} {self.content_type} {self.body[:300]!r}>"
+
+
+def raw_request(server: Server, method: str, target: str, body: bytes | None = None,
+                headers: dict | None = None, timeout: float = 30) -> Raw:
+    """Send `target` as the request line's path byte for byte (no normalisation of '..',
+    '//' or percent-escapes, unlike requests/urllib3)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+    try:
+        conn.putrequest(method, target, skip_accept_encoding=True)
+        all_headers = {"Content-Length": str(len(body or b""))} if method in ("PUT", "POST") else {}
+        all_headers.update(headers or {})
+        for name, value in all_headers.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        if body:
+            conn.send(body)
+        return Raw(conn.getresponse())
+    finally:
+        conn.close()
+
+
+def process_group_pids(pgid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid:  # fields after comm: state ppid pgrp ...
+            pids.append(int(entry))
+    return pids
+
+
+def tree_rss_bytes(pgid: int) -> int:
+    """Sum of VmRSS over every process of the server's process group (run.sh's session)."""
+    total = 0
+    for pid in process_group_pids(pgid):
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total

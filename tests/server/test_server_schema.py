@@ -1,0 +1,151 @@
+"""Schema versions: `python -m app db upgrade` creates the schema; a database at a revision
+this server does not know is refused at start-up with a message naming `db upgrade`."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import BACKENDS, backend_uri, free_port
+from server_support import app_cli, port_listening, run_sh
+
+EXPECTED_TABLES = {"alembic_version", "experiments", "experiment_tags", "runs", "params", "tags", "metrics",
+                   "latest_metrics"}
+
+
+def sqlalchemy_url(uri: str) -> str:
+    if uri.startswith("postgresql://"):
+        return uri.replace("postgresql://", "postgresql+psycopg2://", 1)
+    if uri.startswith("mysql://"):
+        return uri.replace("mysql://", "mysql+pymysql://", 1)
+    return uri
+
+
+def revision(uri: str) -> str | None:
+    engine = sa.create_engine(sqlalchemy_url(uri))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("select version_num from alembic_version")).fetchall()
+        return rows[0][0] if rows else None
+    finally:
+        engine.dispose()
+
+
+def tables(uri: str) -> set[str]:
+    engine = sa.create_engine(sqlalchemy_url(uri))
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def set_revision(db_file, value: str) -> None:
+    with sqlite3.connect(db_file) as db:
+        db.execute("update alembic_version set version_num = ?", (value,))
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_db_upgrade_creates_schema_then_server_starts(kind, tmp_path, start_server):
+    uri, cleanup = backend_uri(kind, tmp_path)
+    try:
+        first = app_cli(["db", "upgrade", "--backend-store-uri", uri])
+        assert first.returncode == 0, first.stderr
+        assert "empty ->" in first.stdout, first.stdout
+        head = revision(uri)
+        assert head, "no alembic revision recorded"
+        assert EXPECTED_TABLES <= tables(uri)
+        again = app_cli(["db", "upgrade", "--backend-store-uri", uri])  # idempotent
+        assert again.returncode == 0, again.stderr
+        assert f"{head} -> {head}" in again.stdout, again.stdout
+        assert "traceback" not in (first.stderr + again.stderr).lower()
+
+        server = start_server(env={"MLFLOW_BACKEND_STORE_URI": uri,
+                                   "MLFLOW_ARTIFACTS_DESTINATION": str(tmp_path / "artifacts")})
+        assert "upgrading database schema" not in server.log()
+        import requests
+        assert requests.get(f"{server.url}/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"},
+                            timeout=30).json()["experiment"]["name"] == "Default"
+        server.stop()
+        assert revision(uri) == head
+    finally:
+        cleanup()
+
+
+def test_db_upgrade_reads_env_var_and_directory(tmp_path):
+    result = app_cli(["db", "upgrade"], env={"MLFLOW_BACKEND_STORE_URI": str(tmp_path / "data")})
+    assert result.returncode == 0, result.stderr
+    assert revision(f"sqlite:///{tmp_path / 'data' / 'mlflow.db'}")
+
+
+def test_db_upgrade_rejects_bad_uri_in_one_line(tmp_path):
+    result = app_cli(["db", "upgrade", "--backend-store-uri", "foo://x"])
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "foo" in lines[0], result.stderr
+
+
+def _start_on(db_file, tmp_path, extra: dict | None = None):
+    port = free_port()
+    env = {"MLFLOW_PORT": str(port), "MLFLOW_WORKERS": "1", "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{db_file}",
+           "MLFLOW_ARTIFACTS_DESTINATION": str(tmp_path / "artifacts"), **(extra or {})}
+    return port, run_sh(env, cwd=tmp_path, timeout=60)
+
+
+def _error_lines(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("mlflow-server: error:")]
+
+
+def test_unknown_revision_is_refused_naming_db_upgrade(tmp_path):
+    db_file = tmp_path / "old.db"
+    assert app_cli(["db", "upgrade", "--backend-store-uri", f"sqlite:///{db_file}"]).returncode == 0
+    set_revision(db_file, "old0")
+
+    port, result = _start_on(db_file, tmp_path)
+    assert result.returncode != 0
+    errors = _error_lines(result)
+    assert len(errors) == 1, result.stderr
+    assert "db upgrade" in errors[0] and "old0" in errors[0], errors[0]
+    assert "traceback" not in result.stderr.lower()
+    assert "listening at" not in result.stderr.lower()
+    assert not port_listening(port)
+    # refusing changed nothing
+    with sqlite3.connect(db_file) as db:
+        assert db.execute("select version_num from alembic_version").fetchall() == [("old0",)]
+
+
+def test_unknown_revision_with_upgrade_db_fails_cleanly(tmp_path):
+    """MLFLOW_UPGRADE_DB=true cannot upgrade from a revision alembic does not know: it must
+    still stop with one error line (no traceback) and a non-zero exit."""
+    db_file = tmp_path / "old.db"
+    assert app_cli(["db", "upgrade", "--backend-store-uri", f"sqlite:///{db_file}"]).returncode == 0
+    set_revision(db_file, "old0")
+    port, result = _start_on(db_file, tmp_path, {"MLFLOW_UPGRADE_DB": "true"})
+    assert result.returncode != 0
+    errors = _error_lines(result)
+    assert len(errors) == 1 and "old0" in errors[0], result.stderr
+    assert "traceback" not in result.stderr.lower(), result.stderr
+    assert not port_listening(port)
+
+
+def test_db_upgrade_command_on_unknown_revision_fails_cleanly(tmp_path):
+    db_file = tmp_path / "old.db"
+    assert app_cli(["db", "upgrade", "--backend-store-uri", f"sqlite:///{db_file}"]).returncode == 0
+    set_revision(db_file, "old0")
+    result = app_cli(["db", "upgrade", "--backend-store-uri", f"sqlite:///{db_file}"])
+    assert result.returncode != 0
+    assert "old0" in result.stderr
+    assert "traceback" not in result.stderr.lower(), f"db upgrade printed a traceback:\n{result.stderr}"
+
+
+def test_foreign_tables_without_revision_are_refused(tmp_path):
+    db_file = tmp_path / "foreign.db"
+    with sqlite3.connect(db_file) as db:
+        db.execute("create table experiments (id integer primary key, name text)")
+    port, result = _start_on(db_file, tmp_path, {"MLFLOW_UPGRADE_DB": "true"})
+    assert result.returncode != 0
+    errors = _error_lines(result)
+    assert len(errors) == 1 and "schema version" in errors[0], result.stderr
+    assert not port_listening(port)
+    with sqlite3.connect(db_file) as db:  # left alone
+        assert {r[0] for r in db.execute("select name from sqlite_master where type='table'")} == {"experiments"}
