@@ -71,6 +71,9 @@ def _raise_latest(dialect: str):
                                            set_={c: new[c] for c in columns}, where=later)
 
 
+_RUN_STAGE = sa.select(runs.c.lifecycle_stage).where(runs.c.run_uuid == sa.bindparam("run_id"))
+
+
 def encode_page_token(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
 
@@ -95,6 +98,7 @@ class TrackingStore:
     def __init__(self, database: Database):
         self.db = database
         self.dialect = database.dialect
+        self._raise_latest = _raise_latest(self.dialect)  # built once: it runs on every metric
 
     # ------------------------------------------------------------ experiments
 
@@ -266,7 +270,7 @@ class TrackingStore:
         return self.db.write(work)
 
     def _run_stage(self, conn, run_id: str) -> str:
-        stage = conn.execute(sa.select(runs.c.lifecycle_stage).where(runs.c.run_uuid == run_id)).scalar()
+        stage = conn.execute(_RUN_STAGE, {"run_id": run_id}).scalar()
         if stage is None:
             raise not_found(f"Run with id={run_id} not found")
         return stage
@@ -377,7 +381,7 @@ class TrackingStore:
                 latest[key] = candidate
         bulk.insert_ignore(conn, metrics, METRIC_COLUMNS, encoded)
         # sorted, so that concurrent batches lock their rows in the same order
-        conn.execute(_raise_latest(self.dialect), [
+        conn.execute(self._raise_latest, [
             {"run_uuid": run_id, "key": k, "step": s, "timestamp": t, "value": v, "is_nan": n}
             for k, (s, t, v, n) in sorted(latest.items())])
 
