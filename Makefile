@@ -4,6 +4,7 @@
 PYTHON ?= python3
 SERVER_VENV := .venv
 TEST_VENV := .venv-test
+CLIENT2_VENV := .venv-client2
 PYTEST_ARGS ?=
 
 .PHONY: run test bench clean
@@ -20,14 +21,20 @@ $(TEST_VENV)/.installed: pyproject.toml
 	$(TEST_VENV)/bin/pip install --quiet --group test
 	touch $@
 
+$(CLIENT2_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(CLIENT2_VENV)
+	$(CLIENT2_VENV)/bin/pip install --quiet --upgrade "pip>=25.1"
+	$(CLIENT2_VENV)/bin/pip install --quiet --group client2
+	touch $@
+
 run: $(SERVER_VENV)/.installed
 	./run.sh
 
-test: $(SERVER_VENV)/.installed $(TEST_VENV)/.installed
+test: $(SERVER_VENV)/.installed $(TEST_VENV)/.installed $(CLIENT2_VENV)/.installed
 	$(TEST_VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: $(SERVER_VENV)/.installed $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/python bench/bench.py --start-ours --start-official
 
 clean:
-	rm -rf $(SERVER_VENV) $(TEST_VENV) .venv-official
+	rm -rf $(SERVER_VENV) $(TEST_VENV) $(CLIENT2_VENV) .venv-official
