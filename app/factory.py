@@ -46,7 +46,8 @@ def create_app(settings: Settings) -> Flask:
 
     _register_info(app, settings, prefix)
     _register_errors(app)
-    _register_security(app, settings)
+    if not settings.disable_security_middleware:
+        _register_security(app, settings)
     return app
 
 

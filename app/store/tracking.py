@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import already_exists, invalid, not_found
 from ..services.search import Clause, OrderBy
 from . import bulk, search_sql
-from .db import Database
+from .db import Database, fetch_tuples
 from .schema import experiment_tags, experiments, latest_metrics, metrics, params, runs, tags
 from .values import encode_value, wire_value
 
@@ -295,12 +295,12 @@ class TrackingStore:
                 info["end_time"] = r.end_time
             by_id[r.run_uuid] = {"info": info, "data": {}, "inputs": {}}
         for table, field in ((params, "params"), (tags, "tags")):
-            for run_id, key, value in conn.execute(
-                    sa.select(table.c.run_uuid, table.c.key, table.c.value).where(table.c.run_uuid.in_(run_ids))):
+            for run_id, key, value in fetch_tuples(conn, sa.select(table.c.run_uuid, table.c.key, table.c.value)
+                                                   .where(table.c.run_uuid.in_(run_ids))):
                 by_id[run_id]["data"].setdefault(field, []).append({"key": key, "value": value})
-        for run_id, key, value, is_nan, timestamp, step in conn.execute(
-                sa.select(latest_metrics.c.run_uuid, latest_metrics.c.key, latest_metrics.c.value,
-                          latest_metrics.c.is_nan, latest_metrics.c.timestamp, latest_metrics.c.step)
+        for run_id, key, value, is_nan, timestamp, step in fetch_tuples(conn, sa.select(
+                latest_metrics.c.run_uuid, latest_metrics.c.key, latest_metrics.c.value,
+                latest_metrics.c.is_nan, latest_metrics.c.timestamp, latest_metrics.c.step)
                 .where(latest_metrics.c.run_uuid.in_(run_ids))):
             by_id[run_id]["data"].setdefault("metrics", []).append(
                 {"key": key, "value": wire_value(value, is_nan), "timestamp": timestamp, "step": step})
@@ -403,7 +403,7 @@ class TrackingStore:
             query = query.limit(max_results + 1).offset(offset)
         with self.db.read() as conn:
             self._run_stage(conn, run_id)
-            rows = conn.execute(query).all()
+            rows = fetch_tuples(conn, query)
         token = None
         if max_results is not None and len(rows) > max_results:
             rows, token = rows[:max_results], encode_page_token(offset + max_results)
