@@ -84,10 +84,10 @@ def _is_retryable(error: DBAPIError) -> bool:
     return bool(args) and args[0] in (1213, 1205)  # MySQL deadlock, lock wait timeout
 
 
-def fetch_tuples(conn: sa.Connection, query) -> list[tuple]:
+def fetch_tuples(conn: sa.Connection, query, parameters: dict | None = None) -> list[tuple]:
     """All rows of a query as the driver's plain tuples: for large reads (history, search),
     where building SQLAlchemy Row objects would cost more than the query itself."""
-    result = conn.execute(query)
+    result = conn.execute(query, parameters)
     try:
         return result.cursor.fetchall()
     finally:

@@ -30,23 +30,21 @@ METRIC_COLUMNS = ("run_uuid", "key", "step", "timestamp", "value", "is_nan")
 VIEW_STAGES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACTIVE, DELETED)}
 
 
-def _insert_ignore(dialect: str, table: sa.Table):
-    """INSERT that skips rows whose primary key exists already."""
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
-    return table.insert().prefix_with("IGNORE")
+def _dialect_insert(dialect: str, table: sa.Table):
+    """(INSERT statement that can take an upsert clause, its reference to the new row)."""
+    if dialect == "mysql":
+        statement = mysql.insert(table)
+        return statement, statement.inserted
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    return statement, statement.excluded
 
 
 def _upsert(dialect: str, table: sa.Table, keys: list[str], update: list[str]):
     """INSERT that overwrites the `update` columns of an existing row."""
-    if dialect in ("postgresql", "sqlite"):
-        statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
-        return statement.on_conflict_do_update(
-            index_elements=keys, set_={c: statement.excluded[c] for c in update})
-    statement = mysql.insert(table)
-    return statement.on_duplicate_key_update({c: statement.inserted[c] for c in update})
+    statement, new = _dialect_insert(dialect, table)
+    if dialect == "mysql":
+        return statement.on_duplicate_key_update({c: new[c] for c in update})
+    return statement.on_conflict_do_update(index_elements=keys, set_={c: new[c] for c in update})
 
 
 def _raise_latest(dialect: str):
@@ -54,12 +52,7 @@ def _raise_latest(dialect: str):
     (step, timestamp, value). One statement: no read-then-write race, no lock upgrade."""
     current = latest_metrics.c
     columns = ("is_nan", "value", "timestamp", "step")
-    if dialect == "mysql":
-        statement = mysql.insert(latest_metrics)
-        new = statement.inserted
-    else:
-        statement = (postgresql if dialect == "postgresql" else sqlite).insert(latest_metrics)
-        new = statement.excluded
+    statement, new = _dialect_insert(dialect, latest_metrics)
     later = sa.or_(new.step > current.step, sa.and_(new.step == current.step, sa.or_(
         new.timestamp > current.timestamp,
         sa.and_(new.timestamp == current.timestamp, new.value > current.value))))
@@ -71,6 +64,28 @@ def _raise_latest(dialect: str):
                                            set_={c: new[c] for c in columns}, where=later)
 
 
+_RUN_COLUMNS = (runs.c.run_uuid, runs.c.experiment_id, runs.c.name, runs.c.user_id, runs.c.status,
+                runs.c.start_time, runs.c.end_time, runs.c.artifact_uri, runs.c.lifecycle_stage)
+_PARAM, _TAG, _METRIC = 0, 1, 2
+
+
+def _run_data_query():
+    """Params, tags and latest metrics of the runs in :ids as one UNION ALL of
+    (run_uuid, kind, key, text value, number value, is_nan, timestamp, step)."""
+    no_text, no_number = sa.cast(sa.null(), sa.String), sa.cast(sa.null(), sa.Double)
+    no_flag, no_int = sa.cast(sa.null(), sa.Boolean), sa.cast(sa.null(), sa.BigInteger)
+    ids = sa.bindparam("ids", expanding=True)
+    m = latest_metrics.c
+    return sa.union_all(
+        *(sa.select(t.c.run_uuid, sa.literal(kind), t.c.key, t.c.value, no_number, no_flag, no_int, no_int)
+          .where(t.c.run_uuid.in_(ids)) for kind, t in ((_PARAM, params), (_TAG, tags))),
+        sa.select(m.run_uuid, sa.literal(_METRIC), m.key, no_text, m.value, m.is_nan, m.timestamp, m.step)
+        .where(m.run_uuid.in_(ids)),
+    )
+
+
+_RUN_DATA = _run_data_query()
+_RUNS_BY_ID = sa.select(*_RUN_COLUMNS).where(runs.c.run_uuid.in_(sa.bindparam("ids", expanding=True)))
 _RUN_STAGE = sa.select(runs.c.lifecycle_stage).where(runs.c.run_uuid == sa.bindparam("run_id"))
 
 
@@ -109,7 +124,7 @@ class TrackingStore:
                 return
             if self.dialect == "mysql":  # let an explicit 0 into the AUTO_INCREMENT column
                 conn.exec_driver_sql("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_VALUE_ON_ZERO')")
-            conn.execute(_insert_ignore(self.dialect, experiments).values(
+            conn.execute(experiments.insert().values(
                 experiment_id=DEFAULT_EXPERIMENT_ID, name=DEFAULT_EXPERIMENT_NAME,
                 artifact_location=artifact_location, lifecycle_stage=ACTIVE,
                 creation_time=now, last_update_time=now))
@@ -280,31 +295,34 @@ class TrackingStore:
         if stage != ACTIVE:
             raise invalid(f"The run {run_id} must be in the 'active' state. Current state is {stage}.")
 
-    def _runs(self, conn, run_ids: list[str], order: dict | None = None) -> list[dict]:
+    def _runs(self, conn, run_ids: list[str]) -> list[dict]:
         """Full run JSON for run_ids, in that order."""
         if not run_ids:
             return []
-        info_rows = conn.execute(sa.select(runs).where(runs.c.run_uuid.in_(run_ids))).all()
+        return self._runs_json(conn, fetch_tuples(conn, _RUNS_BY_ID, {"ids": run_ids}), run_ids)
+
+    @staticmethod
+    def _runs_json(conn, info_rows: list[tuple], order: list[str] | None = None) -> list[dict]:
+        """Run JSON from rows of _RUN_COLUMNS plus their params, tags and latest metrics,
+        read in one query; in the rows' order, or in `order` (run ids) when given."""
         by_id = {}
-        for r in info_rows:
-            info = {"run_uuid": r.run_uuid, "run_id": r.run_uuid, "experiment_id": str(r.experiment_id),
-                    "run_name": r.name, "user_id": r.user_id, "status": r.status,
-                    "start_time": r.start_time, "artifact_uri": r.artifact_uri,
-                    "lifecycle_stage": r.lifecycle_stage}
-            if r.end_time is not None:
-                info["end_time"] = r.end_time
-            by_id[r.run_uuid] = {"info": info, "data": {}, "inputs": {}}
-        for table, field in ((params, "params"), (tags, "tags")):
-            for run_id, key, value in fetch_tuples(conn, sa.select(table.c.run_uuid, table.c.key, table.c.value)
-                                                   .where(table.c.run_uuid.in_(run_ids))):
-                by_id[run_id]["data"].setdefault(field, []).append({"key": key, "value": value})
-        for run_id, key, value, is_nan, timestamp, step in fetch_tuples(conn, sa.select(
-                latest_metrics.c.run_uuid, latest_metrics.c.key, latest_metrics.c.value,
-                latest_metrics.c.is_nan, latest_metrics.c.timestamp, latest_metrics.c.step)
-                .where(latest_metrics.c.run_uuid.in_(run_ids))):
-            by_id[run_id]["data"].setdefault("metrics", []).append(
-                {"key": key, "value": wire_value(value, is_nan), "timestamp": timestamp, "step": step})
-        return [by_id[run_id] for run_id in run_ids if run_id in by_id]
+        for run_id, experiment_id, name, user_id, status, start_time, end_time, uri, stage in info_rows:
+            info = {"run_uuid": run_id, "run_id": run_id, "experiment_id": str(experiment_id),
+                    "run_name": name, "user_id": user_id, "status": status, "start_time": start_time,
+                    "artifact_uri": uri, "lifecycle_stage": stage}
+            if end_time is not None:
+                info["end_time"] = end_time
+            by_id[run_id] = {"info": info, "data": {}, "inputs": {}, "outputs": {}}
+        if not by_id:
+            return []
+        for run_id, kind, key, text, number, is_nan, timestamp, step in fetch_tuples(conn, _RUN_DATA, {"ids": list(by_id)}):
+            data = by_id[run_id]["data"]
+            if kind == _METRIC:
+                data.setdefault("metrics", []).append(
+                    {"key": key, "value": wire_value(number, is_nan), "timestamp": timestamp, "step": step})
+            else:
+                data.setdefault("params" if kind == _PARAM else "tags", []).append({"key": key, "value": text})
+        return [by_id[run_id] for run_id in order if run_id in by_id] if order else list(by_id.values())
 
     def get_run(self, run_id: str) -> dict:
         with self.db.read() as conn:
@@ -353,8 +371,7 @@ class TrackingStore:
         self.db.write(work)
 
     def _log_params(self, conn, run_id: str, pairs: list[tuple[str, str]]) -> None:
-        conn.execute(_insert_ignore(self.dialect, params),
-                     [{"run_uuid": run_id, "key": k, "value": v} for k, v in pairs])
+        bulk.insert_ignore(conn, params, ("run_uuid", "key", "value"), [(run_id, k, v) for k, v in pairs])
         wanted = dict(pairs)
         stored = conn.execute(sa.select(params.c.key, params.c.value).where(
             params.c.run_uuid == run_id, params.c.key.in_(list(wanted)))).all()
@@ -412,15 +429,15 @@ class TrackingStore:
     def search_runs(self, experiment_ids: list[int], clauses: list[Clause], view_type: str,
                     max_results: int, order_by: list[OrderBy], page_token: str | None):
         offset = decode_page_token(page_token)
-        query = (sa.select(runs.c.run_uuid)
+        query = (sa.select(*_RUN_COLUMNS)
                  .where(runs.c.experiment_id.in_(experiment_ids),
                         runs.c.lifecycle_stage.in_(VIEW_STAGES[view_type]),
                         *search_sql.run_filter(clauses))
                  .order_by(*search_sql.run_order(order_by))
                  .limit(max_results + 1).offset(offset))
         with self.db.read() as conn:
-            run_ids = list(conn.execute(query).scalars())
+            rows = fetch_tuples(conn, query)
             token = None
-            if len(run_ids) > max_results:
-                run_ids, token = run_ids[:max_results], encode_page_token(offset + max_results)
-            return self._runs(conn, run_ids), token
+            if len(rows) > max_results:
+                rows, token = rows[:max_results], encode_page_token(offset + max_results)
+            return self._runs_json(conn, rows), token
