@@ -3,7 +3,6 @@ shape, proto3-style JSON responses, and MLflow's error format. Done once here, s
 handlers only map fields to service calls."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -11,8 +10,6 @@ import orjson
 from flask import Flask, Response, request
 
 from ..errors import MlflowError, invalid
-
-log = logging.getLogger(__name__)
 
 API_PREFIXES = ("/api", "/ajax-api")
 

@@ -151,15 +151,12 @@ class TrackingService:
 
     def log_batch(self, run_id, metric_items, param_items, tag_items) -> None:
         metric_items, param_items, tag_items = metric_items or [], param_items or [], tag_items or []
-        if len(metric_items) > v.MAX_BATCH_METRICS:
-            raise invalid(f"A batch logging request can contain at most {v.MAX_BATCH_METRICS} metrics. "
-                          f"Got {len(metric_items)} metrics. Please split up metrics across multiple requests and try again.")
-        if len(param_items) > v.MAX_BATCH_PARAMS:
-            raise invalid(f"A batch logging request can contain at most {v.MAX_BATCH_PARAMS} params. "
-                          f"Got {len(param_items)} params. Please split up params across multiple requests and try again.")
-        if len(tag_items) > v.MAX_BATCH_TAGS:
-            raise invalid(f"A batch logging request can contain at most {v.MAX_BATCH_TAGS} tags. "
-                          f"Got {len(tag_items)} tags. Please split up tags across multiple requests and try again.")
+        for items, limit, what in ((metric_items, v.MAX_BATCH_METRICS, "metrics"),
+                                   (param_items, v.MAX_BATCH_PARAMS, "params"),
+                                   (tag_items, v.MAX_BATCH_TAGS, "tags")):
+            if len(items) > limit:
+                raise invalid(f"A batch logging request can contain at most {limit} {what}. Got {len(items)} "
+                              f"{what}. Please split up {what} across multiple requests and try again.")
         total = len(metric_items) + len(param_items) + len(tag_items)
         if total > v.MAX_BATCH_ENTITIES:
             raise invalid(f"A batch logging request can contain at most {v.MAX_BATCH_ENTITIES} metrics, params "

@@ -315,7 +315,8 @@ class TrackingStore:
             by_id[run_id] = {"info": info, "data": {}, "inputs": {}, "outputs": {}}
         if not by_id:
             return []
-        for run_id, kind, key, text, number, is_nan, timestamp, step in fetch_tuples(conn, _RUN_DATA, {"ids": list(by_id)}):
+        data_rows = fetch_tuples(conn, _RUN_DATA, {"ids": list(by_id)})
+        for run_id, kind, key, text, number, is_nan, timestamp, step in data_rows:
             data = by_id[run_id]["data"]
             if kind == _METRIC:
                 data.setdefault("metrics", []).append(
