@@ -8,6 +8,7 @@ from .api import DOUBLE, INT, STR, TAG, Route
 METRIC = {"key": STR, "value": DOUBLE, "timestamp": INT, "step": INT}
 RUN_ID = {"run_id": STR, "run_uuid": STR}
 EXPERIMENT_ID = {"experiment_id": STR}
+DATASET = {"name": STR, "digest": STR, "source_type": STR, "source": STR, "schema": STR, "profile": STR}
 
 
 def _run_id(req: dict):
@@ -91,6 +92,15 @@ def routes(service: TrackingService) -> list[Route]:
               max_body=MAX_BATCH_REQUEST_BYTES),
         Route("GET", "/mlflow/metrics/get-history",
               {**RUN_ID, "metric_key": STR, "max_results": INT, "page_token": STR}, metric_history),
+        Route("POST", "/mlflow/runs/log-inputs",
+              {**RUN_ID, "datasets": [{"tags": [TAG], "dataset": DATASET}], "models": [{"model_id": STR}]},
+              lambda r: s.log_inputs(_run_id(r), r.get("datasets"), r.get("models")),
+              max_body=64 * 1024 * 1024),
+        Route("GET", "/mlflow/metrics/get-history-bulk-interval",
+              {"run_ids": [STR], "metric_key": STR, "start_step": INT, "end_step": INT, "max_results": INT},
+              lambda r: _page("metrics", s.metric_history_bulk_interval(
+                  r.get("run_ids"), r.get("metric_key"), r.get("start_step"), r.get("end_step"),
+                  r.get("max_results")), None)),
         Route("POST", "/mlflow/runs/search",
               {"experiment_ids": [STR], "filter": STR, "run_view_type": STR, "max_results": INT,
                "order_by": [STR], "page_token": STR}, search_runs),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from ..errors import invalid
+from ..errors import invalid, not_found
 from ..store.tracking import ACTIVE, DELETED, RUN_NAME_TAG, VIEW_STAGES, TrackingStore
 from . import validation as v
 from .names import random_run_name
@@ -178,6 +178,36 @@ class TrackingService:
             self.store.log_batch(_run_id(run_id), metric_rows, param_pairs, tag_pairs)
         else:
             self.get_run(run_id)
+
+    def log_inputs(self, run_id, dataset_items, model_items) -> None:
+        if model_items:
+            raise not_found(f"Logged model '{model_items[0].get('model_id')}' not found")
+        items = [(v.check_dataset(item.get("dataset")),
+                  [v.check_input_tag(t.get("key"), t.get("value")) for t in item.get("tags") or []])
+                 for item in dataset_items or []]
+        if items:
+            self.store.log_inputs(_run_id(run_id), items)
+        else:
+            self.get_run(run_id)
+
+    def metric_history_bulk_interval(self, run_ids, key, start_step, end_step, max_results):
+        if not run_ids:
+            raise invalid("Missing value for required parameter 'run_ids'.")
+        if len(run_ids) > v.MAX_BULK_INTERVAL_RUNS:
+            raise invalid(f"GetMetricHistoryBulkInterval request must specify at most "
+                          f"{v.MAX_BULK_INTERVAL_RUNS} run_ids. Received {len(run_ids)} run_ids.")
+        if not key:
+            raise invalid("Missing value for required parameter 'metric_key'.")
+        if (start_step is None) != (end_step is None):
+            raise invalid("If either start step or end step are specified, both must be specified.")
+        if start_step is not None and start_step > end_step:
+            raise invalid(f"end_step must be greater than start_step. Found start_step={start_step} "
+                          f"and end_step={end_step}.")
+        if max_results is None:
+            max_results = v.MAX_BULK_INTERVAL_RESULTS
+        elif not 1 <= max_results <= v.MAX_BULK_INTERVAL_RESULTS:
+            raise invalid(f"max_results must be between 1 and {v.MAX_BULK_INTERVAL_RESULTS}.")
+        return self.store.sampled_history(list(dict.fromkeys(run_ids)), key, start_step, end_step, max_results)
 
     def metric_history(self, run_id, key, max_results, page_token):
         if not key:

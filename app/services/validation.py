@@ -22,6 +22,13 @@ MAX_RUN_NAME_LENGTH = 250
 MAX_SEARCH_RESULTS = 50000
 DEFAULT_SEARCH_RESULTS = 1000
 MAX_HISTORY_RESULTS = 25000
+MAX_BULK_INTERVAL_RUNS = 100
+MAX_BULK_INTERVAL_RESULTS = 2500
+DATASET_LIMITS = {"name": 500, "digest": 36, "source_type": 36, "source": 65535, "schema": 1048575,
+                  "profile": 16777215}
+DATASET_REQUIRED = ("name", "digest", "source_type", "source")
+MAX_INPUT_TAG_KEY_LENGTH = 255
+MAX_INPUT_TAG_VALUE_LENGTH = 500
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 _KEY_PATTERN = re.compile(r"^[/\w.\- :]*$")
@@ -92,3 +99,26 @@ def check_max_results(max_results, default: int, limit: int) -> int:
         raise invalid(f"Invalid value {max_results} for parameter 'max_results' supplied. "
                       f"It must be at most {limit}, and at least 1.")
     return max_results
+
+
+def check_dataset(dataset) -> dict:
+    if not isinstance(dataset, dict):
+        raise invalid("Each dataset input needs a 'dataset' with name, digest, source_type and source.")
+    for field in DATASET_REQUIRED:
+        if not dataset.get(field):
+            raise invalid(f"Missing value for required parameter 'dataset.{field}'.")
+    for field, limit in DATASET_LIMITS.items():
+        if dataset.get(field) is not None and len(dataset[field]) > limit:
+            raise invalid(f"Dataset {field} of length {len(dataset[field])} exceeds the limit of {limit}.")
+    return dataset
+
+
+def check_input_tag(key, value) -> tuple[str, str]:
+    if not key:
+        raise invalid("Missing value for required parameter 'key' of an input tag.")
+    if value is None:
+        raise invalid(f"Missing value for required parameter 'value' of input tag '{key}'.")
+    if len(key) > MAX_INPUT_TAG_KEY_LENGTH or len(value) > MAX_INPUT_TAG_VALUE_LENGTH:
+        raise invalid(f"Input tag '{key[:50]}' exceeds the limits of {MAX_INPUT_TAG_KEY_LENGTH} characters "
+                      f"for the key and {MAX_INPUT_TAG_VALUE_LENGTH} for the value.")
+    return key, value

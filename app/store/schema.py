@@ -1,7 +1,9 @@
 """The backend store's tables (SQLAlchemy Core; the migrations create them)."""
 from sqlalchemy import (
-    BigInteger, Boolean, Column, Double, ForeignKey, Index, Integer, MetaData, String, Table,
+    BigInteger, Boolean, Column, Double, ForeignKey, ForeignKeyConstraint, Index, Integer, MetaData,
+    String, Table, Text, UniqueConstraint,
 )
+from sqlalchemy.dialects import mysql
 
 metadata = MetaData()
 
@@ -66,6 +68,7 @@ metrics = Table(
     Column("step", BigInteger, primary_key=True),
     Column("value", Double, primary_key=True),
     Column("is_nan", Boolean, primary_key=True),
+    Index("ix_metrics_run_key_step", "run_uuid", "key", "step"),
     sqlite_with_rowid=False,
 )
 
@@ -96,4 +99,39 @@ logged_models = Table(
     Column("source_run_id", String(32)),
     Column("status_message", String(1000)),
     Index("ix_logged_models_experiment_name", "experiment_id", "name"),
+)
+
+# Datasets are shared by the runs of an experiment: one row per (experiment, name, digest).
+LONG_TEXT = Text().with_variant(mysql.LONGTEXT(), "mysql")
+
+datasets = Table(
+    "datasets", metadata,
+    Column("dataset_uuid", String(36), primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+           nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("digest", String(36), nullable=False),
+    Column("source_type", String(36), nullable=False),
+    Column("source", LONG_TEXT, nullable=False),
+    Column("schema", LONG_TEXT),
+    Column("profile", LONG_TEXT),
+    UniqueConstraint("experiment_id", "name", "digest", name="uq_datasets_experiment_name_digest"),
+)
+
+run_inputs = Table(
+    "run_inputs", metadata,
+    Column("run_uuid", String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True),
+    Column("dataset_uuid", String(36), ForeignKey("datasets.dataset_uuid", ondelete="CASCADE"),
+           primary_key=True),
+    Index("ix_run_inputs_dataset", "dataset_uuid"),
+)
+
+run_input_tags = Table(
+    "run_input_tags", metadata,
+    Column("run_uuid", String(32), primary_key=True),
+    Column("dataset_uuid", String(36), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", String(500), nullable=False),
+    ForeignKeyConstraint(["run_uuid", "dataset_uuid"], ["run_inputs.run_uuid", "run_inputs.dataset_uuid"],
+                         ondelete="CASCADE"),
 )

@@ -10,7 +10,9 @@ import sqlalchemy as sa
 
 from ..errors import invalid
 from ..services.search import NUMERIC_COMPARATORS, SET_COMPARATORS, STRING_COMPARATORS, Clause, OrderBy
-from .schema import experiment_tags, experiments, latest_metrics, params, runs, tags
+from .schema import (
+    datasets, experiment_tags, experiments, latest_metrics, params, run_input_tags, run_inputs, runs, tags,
+)
 from .values import encode_value
 
 RUN_STRING_ATTRIBUTES = {
@@ -86,9 +88,25 @@ def run_filter(clauses: list[Clause]) -> list:
             else:
                 raise invalid(f"Invalid attribute key '{clause.key}' specified. Valid keys are "
                               f"{sorted(set(RUN_STRING_ATTRIBUTES) | set(RUN_NUMERIC_ATTRIBUTES))}")
+        elif clause.entity == "dataset":
+            conditions.append(_dataset_condition(clause))
         else:
-            raise invalid(f"Filtering on {clause.entity}s is not supported yet")
+            raise invalid(f"Filtering on {clause.entity}s is not supported")
     return conditions
+
+
+def _dataset_condition(clause: Clause):
+    """dataset.name / dataset.digest of a run's input datasets, dataset.context of its input tags."""
+    linked = run_inputs.c.run_uuid == runs.c.run_uuid
+    if clause.key == "context":
+        return sa.exists().where(
+            run_input_tags.c.run_uuid == runs.c.run_uuid, run_input_tags.c.key == "mlflow.data.context",
+            string_condition(run_input_tags.c.value, clause))
+    column = {"name": datasets.c.name, "digest": datasets.c.digest}.get(clause.key)
+    if column is None:
+        raise invalid(f"Invalid dataset key '{clause.key}': use dataset.name, dataset.digest or dataset.context")
+    return sa.exists().where(linked, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid,
+                             string_condition(column, clause))
 
 
 def experiment_filter(clauses: list[Clause]) -> list:

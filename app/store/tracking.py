@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import already_exists, invalid, not_found
 from ..services.search import Clause, OrderBy
-from . import bulk, search_sql
+from . import bulk, inputs, search_sql
 from .db import Database, fetch_tuples
 from .schema import experiment_tags, experiments, latest_metrics, metrics, params, runs, tags
 from .values import encode_value, wire_value
@@ -87,6 +87,13 @@ def _run_data_query():
 _RUN_DATA = _run_data_query()
 _RUNS_BY_ID = sa.select(*_RUN_COLUMNS).where(runs.c.run_uuid.in_(sa.bindparam("ids", expanding=True)))
 _RUN_STAGE = sa.select(runs.c.lifecycle_stage).where(runs.c.run_uuid == sa.bindparam("run_id"))
+
+
+def _evenly_spaced(count: int, wanted: int) -> list[int]:
+    """1-based positions of `wanted` points spread evenly over `count`, first and last included."""
+    if wanted == 1:
+        return [count]
+    return sorted({1 + round(i * (count - 1) / (wanted - 1)) for i in range(wanted)})
 
 
 def encode_page_token(offset: int) -> str:
@@ -315,6 +322,8 @@ class TrackingStore:
             by_id[run_id] = {"info": info, "data": {}, "inputs": {}, "outputs": {}}
         if not by_id:
             return []
+        for run_id, entries in inputs.dataset_inputs(conn, list(by_id)).items():
+            by_id[run_id]["inputs"]["dataset_inputs"] = entries
         data_rows = fetch_tuples(conn, _RUN_DATA, {"ids": list(by_id)})
         for run_id, kind, key, text, number, is_nan, timestamp, step in data_rows:
             data = by_id[run_id]["data"]
@@ -403,6 +412,13 @@ class TrackingStore:
             {"run_uuid": run_id, "key": k, "step": s, "timestamp": t, "value": v, "is_nan": n}
             for k, (s, t, v, n) in sorted(latest.items())])
 
+    def log_inputs(self, run_id: str, items: list[tuple[dict, list]]) -> None:
+        def work(conn):
+            self._check_active(conn, run_id)
+            experiment_id = conn.execute(sa.select(runs.c.experiment_id).where(runs.c.run_uuid == run_id)).scalar()
+            inputs.log_dataset_inputs(conn, experiment_id, run_id, items)
+        self.db.write(work)
+
     def delete_tag(self, run_id: str, key: str) -> None:
         def work(conn):
             self._check_active(conn, run_id)
@@ -426,6 +442,33 @@ class TrackingStore:
         if max_results is not None and len(rows) > max_results:
             rows, token = rows[:max_results], encode_page_token(offset + max_results)
         return [{"key": key, "value": wire_value(v, n), "timestamp": t, "step": s} for v, n, t, s in rows], token
+
+    def sampled_history(self, run_ids: list[str], key: str, start_step: int | None, end_step: int | None,
+                        max_results: int) -> list[dict]:
+        """Up to max_results points of each run, evenly spread over its points in step order,
+        first and last always included."""
+        result = []
+        with self.db.read() as conn:
+            for run_id in run_ids:
+                self._run_stage(conn, run_id)
+            for run_id in run_ids:
+                where = [metrics.c.run_uuid == run_id, metrics.c.key == key]
+                if start_step is not None:
+                    where += [metrics.c.step >= start_step, metrics.c.step <= end_step]
+                count = conn.execute(sa.select(sa.func.count()).select_from(metrics).where(*where)).scalar()
+                order = (metrics.c.step, metrics.c.timestamp, metrics.c.value, metrics.c.is_nan)
+                columns = (metrics.c.value, metrics.c.is_nan, metrics.c.timestamp, metrics.c.step)
+                if count <= max_results:
+                    rows = fetch_tuples(conn, sa.select(*columns).where(*where).order_by(*order))
+                else:
+                    wanted = _evenly_spaced(count, max_results)
+                    numbered = sa.select(*columns, sa.func.row_number().over(order_by=order).label("n")) \
+                        .where(*where).subquery()
+                    rows = fetch_tuples(conn, sa.select(*(numbered.c[c.name] for c in columns))
+                                        .where(numbered.c.n.in_(wanted)).order_by(numbered.c.n))
+                result += [{"key": key, "value": wire_value(v, n), "timestamp": t, "step": s, "run_id": run_id}
+                           for v, n, t, s in rows]
+        return result
 
     def search_runs(self, experiment_ids: list[int], clauses: list[Clause], view_type: str,
                     max_results: int, order_by: list[OrderBy], page_token: str | None):
