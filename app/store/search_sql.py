@@ -126,27 +126,28 @@ def experiment_filter(clauses: list[Clause]) -> list:
     return conditions
 
 
-def _nulls_last(expression, ascending: bool) -> list:
-    ordered = expression.asc() if ascending else expression.desc()
-    return [sa.case((expression.is_(None), 1), else_=0), ordered]
+def _nulls_last(expression, ascending: bool) -> list[tuple]:
+    return [(sa.case((expression.is_(None), 1), else_=0), True), (expression, ascending)]
 
 
-def run_order(order_by: list[OrderBy]) -> list:
-    """ORDER BY terms; runs without the key come last, then start_time DESC, run id."""
-    terms, has_start_time = [], False
+def run_order(order_by: list[OrderBy]) -> list[tuple]:
+    """The sort keys of a run search as (expression, ascending): runs without a key come
+    last (metrics: numbers, then NaN, then missing), then start_time DESC, then run id, so
+    that every run has a distinct position."""
+    keys, has_start_time = [], False
     for item in order_by:
         if item.entity == "metric":
             sub = (sa.select(latest_metrics.c.value, latest_metrics.c.is_nan)
                    .where(latest_metrics.c.run_uuid == runs.c.run_uuid, latest_metrics.c.key == item.key))
             value = sub.with_only_columns(latest_metrics.c.value).scalar_subquery()
             is_nan = sub.with_only_columns(latest_metrics.c.is_nan).scalar_subquery()
-            rank = sa.case((value.is_(None), 2), (is_nan == sa.true(), 1), else_=0)
-            terms += [rank, value.asc() if item.ascending else value.desc()]
+            keys += [(sa.case((value.is_(None), 2), (is_nan == sa.true(), 1), else_=0), True),
+                     (value, item.ascending)]
         elif item.entity in ("param", "tag"):
             table = params if item.entity == "param" else tags
             value = sa.select(table.c.value).where(
                 table.c.run_uuid == runs.c.run_uuid, table.c.key == item.key).scalar_subquery()
-            terms += _nulls_last(value, item.ascending)
+            keys += _nulls_last(value, item.ascending)
         elif item.entity == "attribute":
             column = RUN_STRING_ATTRIBUTES.get(item.key)
             if column is None:
@@ -154,13 +155,29 @@ def run_order(order_by: list[OrderBy]) -> list:
             if column is None:
                 raise invalid(f"Invalid order_by attribute '{item.key}'")
             has_start_time |= column is runs.c.start_time
-            terms += _nulls_last(column, item.ascending)
+            keys += _nulls_last(column, item.ascending)
         else:
             raise invalid(f"Ordering by {item.entity}s is not supported")
     if not has_start_time:
-        terms.append(runs.c.start_time.desc())
-    terms.append(runs.c.run_uuid.asc())
-    return terms
+        keys.append((runs.c.start_time, False))
+    keys.append((runs.c.run_uuid, True))
+    return keys
+
+
+def order_clauses(keys: list[tuple]) -> list:
+    return [expression.asc() if ascending else expression.desc() for expression, ascending in keys]
+
+
+def after(keys: list[tuple], values: list):
+    """Rows that sort strictly after the row whose sort key values are `values` (keyset
+    paging: a page starts where the last one ended, whatever was inserted meanwhile)."""
+    alternatives = []
+    for i, ((expression, ascending), value) in enumerate(zip(keys, values)):
+        if value is None:  # within its rank a missing value ties with all the others
+            continue
+        same_before = [e.is_not_distinct_from(v) for (e, _), v in zip(keys[:i], values[:i])]
+        alternatives.append(sa.and_(*same_before, expression > value if ascending else expression < value))
+    return sa.or_(*alternatives) if alternatives else sa.false()
 
 
 def experiment_order(order_by: list[OrderBy]) -> list:

@@ -96,6 +96,22 @@ def _evenly_spaced(count: int, wanted: int) -> list[int]:
     return sorted({1 + round(i * (count - 1) / (wanted - 1)) for i in range(wanted)})
 
 
+def _encode_keyset_token(values: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": values}).encode()).decode()
+
+
+def _decode_keyset_token(token: str, width: int) -> list:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
+        if not isinstance(values, list) or len(values) != width:
+            raise ValueError
+        if any(v is not None and not isinstance(v, (int, float, str)) for v in values):
+            raise ValueError
+        return values
+    except (ValueError, KeyError, TypeError):
+        raise invalid(f"Invalid page token '{token[:60]}': it does not belong to this search") from None
+
+
 def encode_page_token(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
 
@@ -472,16 +488,19 @@ class TrackingStore:
 
     def search_runs(self, experiment_ids: list[int], clauses: list[Clause], view_type: str,
                     max_results: int, order_by: list[OrderBy], page_token: str | None):
-        offset = decode_page_token(page_token)
-        query = (sa.select(*_RUN_COLUMNS)
-                 .where(runs.c.experiment_id.in_(experiment_ids),
-                        runs.c.lifecycle_stage.in_(VIEW_STAGES[view_type]),
-                        *search_sql.run_filter(clauses))
-                 .order_by(*search_sql.run_order(order_by))
-                 .limit(max_results + 1).offset(offset))
+        keys = search_sql.run_order(order_by)
+        where = [runs.c.experiment_id.in_(experiment_ids), runs.c.lifecycle_stage.in_(VIEW_STAGES[view_type]),
+                 *search_sql.run_filter(clauses)]
+        if page_token:
+            last = _decode_keyset_token(page_token, len(keys))
+            where.append(search_sql.after(keys, last))
+        query = (sa.select(*_RUN_COLUMNS, *(expression for expression, _ in keys)).where(*where)
+                 .order_by(*search_sql.order_clauses(keys)).limit(max_results + 1))
+        width = len(_RUN_COLUMNS)
         with self.db.read() as conn:
             rows = fetch_tuples(conn, query)
             token = None
             if len(rows) > max_results:
-                rows, token = rows[:max_results], encode_page_token(offset + max_results)
-            return self._runs_json(conn, rows), token
+                rows = rows[:max_results]
+                token = _encode_keyset_token(list(rows[-1][width:]))
+            return self._runs_json(conn, [row[:width] for row in rows]), token
