@@ -176,7 +176,12 @@ def after(keys: list[tuple], values: list):
         if value is None:  # within its rank a missing value ties with all the others
             continue
         same_before = [e.is_not_distinct_from(v) for (e, _), v in zip(keys[:i], values[:i])]
-        alternatives.append(sa.and_(*same_before, expression > value if ascending else expression < value))
+        if isinstance(value, bool):  # SQL has no portable < on booleans: false sorts before true
+            later = expression == sa.true() if ascending and not value else (
+                expression == sa.false() if not ascending and value else sa.false())
+        else:
+            later = expression > value if ascending else expression < value
+        alternatives.append(sa.and_(*same_before, later))
     return sa.or_(*alternatives) if alternatives else sa.false()
 
 

@@ -86,6 +86,8 @@ def _run_data_query():
 
 _RUN_DATA = _run_data_query()
 _RUNS_BY_ID = sa.select(*_RUN_COLUMNS).where(runs.c.run_uuid.in_(sa.bindparam("ids", expanding=True)))
+_HISTORY_KEYS = [(metrics.c.timestamp, True), (metrics.c.step, True), (metrics.c.value, True),
+                 (metrics.c.is_nan, True)]
 _RUN_STAGE = sa.select(runs.c.lifecycle_stage).where(runs.c.run_uuid == sa.bindparam("run_id"))
 
 
@@ -445,18 +447,23 @@ class TrackingStore:
 
     def metric_history(self, run_id: str, key: str, max_results: int | None,
                        page_token: str | None) -> tuple[list[dict], str | None]:
-        offset = decode_page_token(page_token)
-        query = (sa.select(metrics.c.value, metrics.c.is_nan, metrics.c.timestamp, metrics.c.step)
-                 .where(metrics.c.run_uuid == run_id, metrics.c.key == key)
-                 .order_by(metrics.c.timestamp, metrics.c.step, metrics.c.value))
+        """A metric's points in (timestamp, step, value) order, the primary key's order; pages
+        continue after the last point returned (keyset), never re-reading earlier rows."""
+        where = [metrics.c.run_uuid == run_id, metrics.c.key == key]
+        if page_token:
+            where.append(search_sql.after(_HISTORY_KEYS, _decode_keyset_token(page_token, len(_HISTORY_KEYS))))
+        query = (sa.select(metrics.c.value, metrics.c.is_nan, metrics.c.timestamp, metrics.c.step).where(*where)
+                 .order_by(*search_sql.order_clauses(_HISTORY_KEYS)))
         if max_results is not None:
-            query = query.limit(max_results + 1).offset(offset)
+            query = query.limit(max_results + 1)
         with self.db.read() as conn:
             self._run_stage(conn, run_id)
             rows = fetch_tuples(conn, query)
         token = None
         if max_results is not None and len(rows) > max_results:
-            rows, token = rows[:max_results], encode_page_token(offset + max_results)
+            rows = rows[:max_results]
+            value, is_nan, timestamp, step = rows[-1]
+            token = _encode_keyset_token([timestamp, step, value, bool(is_nan)])
         return [{"key": key, "value": wire_value(v, n), "timestamp": t, "step": s} for v, n, t, s in rows], token
 
     def sampled_history(self, run_ids: list[str], key: str, start_step: int | None, end_step: int | None,
