@@ -130,24 +130,22 @@ def _nulls_last(expression, ascending: bool) -> list[tuple]:
     return [(sa.case((expression.is_(None), 1), else_=0), True), (expression, ascending)]
 
 
-def run_order(order_by: list[OrderBy]) -> list[tuple]:
-    """The sort keys of a run search as (expression, ascending): runs without a key come
+def run_order(order_by: list[OrderBy]) -> tuple[list[tuple], sa.FromClause]:
+    """The sort keys of a run search as (expression, ascending), and the FROM clause they need
+    (runs, outer-joined once to each metric, param or tag sorted on). Runs without a key come
     last (metrics: numbers, then NaN, then missing), then start_time DESC, then run id, so
     that every run has a distinct position."""
-    keys, has_start_time = [], False
-    for item in order_by:
-        if item.entity == "metric":
-            sub = (sa.select(latest_metrics.c.value, latest_metrics.c.is_nan)
-                   .where(latest_metrics.c.run_uuid == runs.c.run_uuid, latest_metrics.c.key == item.key))
-            value = sub.with_only_columns(latest_metrics.c.value).scalar_subquery()
-            is_nan = sub.with_only_columns(latest_metrics.c.is_nan).scalar_subquery()
-            keys += [(sa.case((value.is_(None), 2), (is_nan == sa.true(), 1), else_=0), True),
-                     (value, item.ascending)]
-        elif item.entity in ("param", "tag"):
-            table = params if item.entity == "param" else tags
-            value = sa.select(table.c.value).where(
-                table.c.run_uuid == runs.c.run_uuid, table.c.key == item.key).scalar_subquery()
-            keys += _nulls_last(value, item.ascending)
+    keys, source, has_start_time = [], runs, False
+    for position, item in enumerate(order_by):
+        if item.entity in ("metric", "param", "tag"):
+            table = {"metric": latest_metrics, "param": params, "tag": tags}[item.entity].alias(f"o{position}")
+            source = source.outerjoin(table, sa.and_(table.c.run_uuid == runs.c.run_uuid, table.c.key == item.key))
+            value = table.c.value
+            if item.entity == "metric":
+                keys += [(sa.case((value.is_(None), 2), (table.c.is_nan == sa.true(), 1), else_=0), True),
+                         (value, item.ascending)]
+            else:
+                keys += _nulls_last(value, item.ascending)
         elif item.entity == "attribute":
             column = RUN_STRING_ATTRIBUTES.get(item.key)
             if column is None:
@@ -161,7 +159,7 @@ def run_order(order_by: list[OrderBy]) -> list[tuple]:
     if not has_start_time:
         keys.append((runs.c.start_time, False))
     keys.append((runs.c.run_uuid, True))
-    return keys
+    return keys, source
 
 
 def order_clauses(keys: list[tuple]) -> list:

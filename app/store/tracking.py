@@ -495,13 +495,13 @@ class TrackingStore:
 
     def search_runs(self, experiment_ids: list[int], clauses: list[Clause], view_type: str,
                     max_results: int, order_by: list[OrderBy], page_token: str | None):
-        keys = search_sql.run_order(order_by)
+        keys, source = search_sql.run_order(order_by)
         where = [runs.c.experiment_id.in_(experiment_ids), runs.c.lifecycle_stage.in_(VIEW_STAGES[view_type]),
                  *search_sql.run_filter(clauses)]
         if page_token:
             last = _decode_keyset_token(page_token, len(keys))
             where.append(search_sql.after(keys, last))
-        query = (sa.select(*_RUN_COLUMNS, *(expression for expression, _ in keys)).where(*where)
+        query = (sa.select(*_RUN_COLUMNS, *(expression for expression, _ in keys)).select_from(source).where(*where)
                  .order_by(*search_sql.order_clauses(keys)).limit(max_results + 1))
         width = len(_RUN_COLUMNS)
         with self.db.read() as conn:
