@@ -71,6 +71,7 @@ class GunicornServer(BaseApplication):
         self.cfg.set("loglevel", s.log_level)
         self.cfg.set("proc_name", "mlflow-server")
         self.cfg.set("control_socket_disable", True)  # no management socket in $HOME
+        self.cfg.set("limit_request_line", 8190)  # the UI asks for 100 run ids in one query string
         for name, value in parse_gunicorn_opts(s.gunicorn_opts).items():
             self.cfg.set(name, value)
 

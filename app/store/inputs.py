@@ -14,13 +14,17 @@ _DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile
 
 def log_dataset_inputs(conn, experiment_id: int, run_id: str, items: list[tuple[dict, list]]) -> None:
     """Link datasets (dicts of _DATASET_FIELDS) with their input tags [(key, value)] to a run.
-    A dataset already in the experiment is reused; one already linked to the run is skipped."""
+    A dataset already in the experiment (same name and digest) is reused as stored."""
     for dataset, tag_pairs in items:
         key = (datasets.c.experiment_id == experiment_id, datasets.c.name == dataset["name"],
                datasets.c.digest == dataset["digest"])
         bulk.insert_ignore(conn, datasets, ("dataset_uuid", "experiment_id", *_DATASET_FIELDS),
                            [(uuid.uuid4().hex, experiment_id, *(dataset.get(f) for f in _DATASET_FIELDS))])
         dataset_uuid = conn.execute(sa.select(datasets.c.dataset_uuid).where(*key)).scalar_one()
+        linked = conn.execute(sa.select(run_inputs.c.run_uuid).where(
+            run_inputs.c.run_uuid == run_id, run_inputs.c.dataset_uuid == dataset_uuid)).first()
+        if linked:  # as the official server: an input logged again changes nothing, tags included
+            continue
         bulk.insert_ignore(conn, run_inputs, ("run_uuid", "dataset_uuid"), [(run_id, dataset_uuid)])
         bulk.insert_ignore(conn, run_input_tags, ("run_uuid", "dataset_uuid", "key", "value"),
                            [(run_id, dataset_uuid, k, v) for k, v in tag_pairs])

@@ -6,6 +6,8 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
+from app.store.migrations.table_options import table_options
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -16,12 +18,10 @@ def _run_fk():
     return sa.ForeignKey("runs.run_uuid", ondelete="CASCADE")
 
 
-# MySQL/MariaDB: full Unicode and binary collation, so that names and values compare and
-# stay unique case-sensitively, as on SQLite and PostgreSQL.
-TABLE_OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 
 def upgrade():
+    options = table_options(op.get_bind())
     op.create_table(
         "experiments",
         sa.Column("experiment_id", sa.Integer, primary_key=True, autoincrement=True),
@@ -30,7 +30,7 @@ def upgrade():
         sa.Column("lifecycle_stage", sa.String(32), nullable=False),
         sa.Column("creation_time", sa.BigInteger, nullable=False),
         sa.Column("last_update_time", sa.BigInteger, nullable=False),
-        **TABLE_OPTIONS,
+        **options,
     )
     op.create_table(
         "experiment_tags",
@@ -38,7 +38,7 @@ def upgrade():
                   sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"), primary_key=True),
         sa.Column("key", sa.String(250), primary_key=True),
         sa.Column("value", sa.String(5000), nullable=False),
-        **TABLE_OPTIONS,
+        **options,
     )
     op.create_table(
         "runs",
@@ -53,7 +53,7 @@ def upgrade():
         sa.Column("lifecycle_stage", sa.String(20), nullable=False),
         sa.Column("artifact_uri", sa.String(2000), nullable=False),
         sa.Column("deleted_time", sa.BigInteger),
-        **TABLE_OPTIONS,
+        **options,
     )
     op.create_index("ix_runs_experiment_start", "runs", ["experiment_id", "lifecycle_stage", "start_time"])
     op.create_table(
@@ -61,14 +61,14 @@ def upgrade():
         sa.Column("run_uuid", sa.String(32), _run_fk(), primary_key=True),
         sa.Column("key", sa.String(250), primary_key=True),
         sa.Column("value", sa.String(6000), nullable=False),
-        **TABLE_OPTIONS,
+        **options,
     )
     op.create_table(
         "tags",
         sa.Column("run_uuid", sa.String(32), _run_fk(), primary_key=True),
         sa.Column("key", sa.String(250), primary_key=True),
         sa.Column("value", sa.String(8000), nullable=False),
-        **TABLE_OPTIONS,
+        **options,
     )
     op.create_table(
         "metrics",
@@ -79,7 +79,7 @@ def upgrade():
         sa.Column("value", sa.Double, primary_key=True),
         sa.Column("is_nan", sa.Boolean, primary_key=True),
         sqlite_with_rowid=False,
-        **TABLE_OPTIONS,
+        **options,
     )
     op.create_table(
         "latest_metrics",
@@ -89,7 +89,7 @@ def upgrade():
         sa.Column("is_nan", sa.Boolean, nullable=False),
         sa.Column("timestamp", sa.BigInteger, nullable=False),
         sa.Column("step", sa.BigInteger, nullable=False),
-        **TABLE_OPTIONS,
+        **options,
     )
     op.create_table(
         "logged_models",
@@ -105,6 +105,6 @@ def upgrade():
         sa.Column("model_type", sa.String(500)),
         sa.Column("source_run_id", sa.String(32)),
         sa.Column("status_message", sa.String(1000)),
-        **TABLE_OPTIONS,
+        **options,
     )
     op.create_index("ix_logged_models_experiment_name", "logged_models", ["experiment_id", "name"])

@@ -7,16 +7,18 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+from app.store.migrations.table_options import table_options
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-TABLE_OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 LONG_TEXT = sa.Text().with_variant(mysql.LONGTEXT(), "mysql")
 
 
 def upgrade():
+    options = table_options(op.get_bind())
     op.create_table(
         "datasets",
         sa.Column("dataset_uuid", sa.String(36), primary_key=True),
@@ -29,7 +31,7 @@ def upgrade():
         sa.Column("schema", LONG_TEXT),
         sa.Column("profile", LONG_TEXT),
         sa.UniqueConstraint("experiment_id", "name", "digest", name="uq_datasets_experiment_name_digest"),
-        **TABLE_OPTIONS,
+        **options,
     )
     op.create_table(
         "run_inputs",
@@ -37,7 +39,7 @@ def upgrade():
                   primary_key=True),
         sa.Column("dataset_uuid", sa.String(36), sa.ForeignKey("datasets.dataset_uuid", ondelete="CASCADE"),
                   primary_key=True),
-        **TABLE_OPTIONS,
+        **options,
     )
     op.create_index("ix_run_inputs_dataset", "run_inputs", ["dataset_uuid"])
     op.create_table(
@@ -48,6 +50,6 @@ def upgrade():
         sa.Column("value", sa.String(500), nullable=False),
         sa.ForeignKeyConstraint(["run_uuid", "dataset_uuid"], ["run_inputs.run_uuid", "run_inputs.dataset_uuid"],
                                 ondelete="CASCADE"),
-        **TABLE_OPTIONS,
+        **options,
     )
     op.create_index("ix_metrics_run_key_step", "metrics", ["run_uuid", "key", "step"])

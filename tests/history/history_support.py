@@ -1,0 +1,108 @@
+"""Helpers shared by the metric history tests: raw HTTP checks, fast logging of many points,
+and the bulk-interval and paged history requests."""
+from __future__ import annotations
+
+import math
+import time
+
+import requests
+
+BATCH = 1000  # metrics per log-batch request (the API's limit)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def assert_error(resp, status: int, *codes: str) -> dict:
+    """The response is a JSON MLflow error with this status and (one of) these error codes."""
+    assert resp.status_code == status, f"expected {status}, got {resp.status_code}: {resp.text[:500]}"
+    assert resp.headers.get("Content-Type", "").startswith("application/json"), resp.headers
+    body = resp.json()
+    assert isinstance(body, dict), body
+    assert isinstance(body.get("error_code"), str) and body["error_code"], body
+    assert isinstance(body.get("message"), str) and body["message"], body
+    if codes:
+        assert body["error_code"] in codes, body
+    return body
+
+
+def assert_ok(resp) -> dict:
+    assert resp.status_code == 200, f"{resp.status_code}: {resp.text[:500]}"
+    return resp.json()
+
+
+def raw_experiment(api, name: str) -> str:
+    return assert_ok(api.post("experiments/create", json={"name": name}))["experiment_id"]
+
+
+def raw_run(api, experiment_id: str) -> str:
+    body = assert_ok(api.post("runs/create", json={"experiment_id": experiment_id, "start_time": now_ms()}))
+    return body["run"]["info"]["run_id"]
+
+
+def wire(value: float):
+    """A double as proto3 JSON writes it."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def log_points(api, run_id: str, key: str, points) -> None:
+    """Log (step, timestamp, value) points with log-batch, 1000 per request."""
+    points = list(points)
+    for start in range(0, len(points), BATCH):
+        metrics = [{"key": key, "value": wire(v), "timestamp": t, "step": s}
+                   for s, t, v in points[start:start + BATCH]]
+        assert_ok(api.post("runs/log-batch", json={"run_id": run_id, "metrics": metrics}))
+
+
+def as_float(value) -> float:
+    return float(value)  # "NaN", "Infinity" and numbers alike
+
+
+def bulk_interval(api, run_ids, metric_key="m", prefix: str = "/api/", **params):
+    """GET metrics/get-history-bulk-interval with run_ids repeated in the query string."""
+    query = [("run_ids", r) for r in run_ids]
+    if metric_key is not None:
+        query.append(("metric_key", metric_key))
+    query += [(k, v) for k, v in params.items() if v is not None]
+    return requests.get(api.base.replace("/api/", prefix, 1) + "metrics/get-history-bulk-interval",
+                        params=query, timeout=60)
+
+
+def bulk_points(api, run_ids, metric_key="m", **params) -> dict:
+    """{run_id: [(step, timestamp, value)]} in response order; every point's key checked."""
+    body = assert_ok(bulk_interval(api, run_ids, metric_key, **params))
+    assert set(body) <= {"metrics"}, body.keys()
+    out: dict = {}
+    for m in body.get("metrics", []):
+        assert m["key"] == metric_key, m
+        assert set(m) <= {"key", "value", "timestamp", "step", "run_id"}, m
+        out.setdefault(m["run_id"], []).append((int(m.get("step", 0)), int(m.get("timestamp", 0)),
+                                                as_float(m.get("value", 0.0))))
+    return out
+
+
+def history_page(api, run_id, key, max_results=None, page_token=None) -> dict:
+    params = {"run_id": run_id, "metric_key": key}
+    if max_results is not None:
+        params["max_results"] = max_results
+    if page_token is not None:
+        params["page_token"] = page_token
+    return assert_ok(api.get("metrics/get-history", params=params))
+
+
+class Api:
+    """Raw HTTP against a server, usable from module-scoped fixtures (like conftest's `api`)."""
+
+    def __init__(self, server):
+        self.base = f"{server.url}/api/2.0/mlflow/"
+
+    def get(self, path, **kw):
+        return requests.get(self.base + path, timeout=60, **kw)
+
+    def post(self, path, **kw):
+        return requests.post(self.base + path, timeout=60, **kw)
