@@ -27,10 +27,10 @@ SET_COMPARATORS = ("IN", "NOT IN")
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.`"]))
-      | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.)*")
+      | (?P<string>'(?:[^']|'')*'|"(?:[^"]|"")*")
       | (?P<backtick>`[^`]*`)
-      | (?P<op>!=|>=|<=|=|>|<|\(|\)|,)
-      | (?P<word>[\w.\-:/]+)
+      | (?P<op>[<>=!]+|\(|\)|,)
+      | (?P<word>[\w.:/]+)
     )""",
     re.VERBOSE,
 )
@@ -60,6 +60,10 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             rest = text[pos:].strip()
             if rest[:1] in ("'", '"', "`"):
                 raise invalid(f"Invalid filter: unbalanced quote at '{rest[:40]}'")
+            if tokens and tokens[-1][0] == "word" and not text[pos - 1].isspace():
+                key = tokens[-1][1] + rest.split()[0]
+                raise invalid(f"Invalid filter: '{key[:60]}' contains a character that needs quoting: "
+                              f"write the key in backticks, e.g. params.`my-key`")
             raise invalid(f"Invalid filter: unexpected text at '{rest[:40]}'")
         kind = match.lastgroup
         tokens.append((kind, match.group(kind)))
@@ -68,48 +72,50 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 
 def _unquote(token: str) -> str:
-    quote = token[0]
-    body = token[1:-1]
-    if quote == "'":
-        body = body.replace("''", "'")
-    return re.sub(r"\\(.)", r"\1", body) if quote != "`" else body
+    """The text between the quotes, taken literally (as the official server: no escapes)."""
+    return token[1:-1]
 
 
-def _identifier(kind: str, token: str, default_entity: str | None, context: str) -> tuple[str, str]:
-    """'metrics.acc' / 'tags.`a b`' / 'name' -> (entity, key)."""
+def _identifier(kind: str, token: str, context: str, aliases: dict) -> tuple[str, str]:
+    """'metrics.acc' / 'name' / '`a b`' -> (entity, key); a key without a prefix is an attribute."""
     if kind in ("backtick", "string"):
-        if default_entity is None:
-            raise invalid(f"Invalid {context}: expected an identifier such as metrics.<key>, got {token}")
-        return default_entity, _unquote(token)
+        return "attribute", _unquote(token)
     if kind != "word":
         raise invalid(f"Invalid {context}: expected an identifier, got '{token}'")
     entity, dot, key = token.partition(".")
     if not dot:
-        if default_entity is None:
-            raise invalid(f"Invalid {context}: '{token}' needs a prefix such as metrics., params., "
-                          f"tags. or attributes.")
-        return default_entity, token
-    if entity.lower() not in ENTITY_ALIASES:
-        raise invalid(f"Invalid {context}: unknown entity type '{entity}' in '{token}'. Valid "
-                      f"entity types are metrics, params, tags, attributes and datasets.")
-    return ENTITY_ALIASES[entity.lower()], key
+        return "attribute", token
+    return _entity(entity, context, aliases), key
 
 
-def _read_identifier(tokens, i, default_entity, context):
-    """An identifier at tokens[i], where a quoted key may follow 'entity.': returns (entity, key, next i)."""
+EXPERIMENT_ENTITY_ALIASES = {"attribute": "attribute", "tag": "tag", "tags": "tag"}
+
+
+def _entity(name: str, context: str, aliases: dict) -> str:
+    if name not in aliases:
+        raise invalid(f"Invalid {context}: unknown entity type '{name}'. Valid entity types are "
+                      f"{', '.join(aliases)}.")
+    return aliases[name]
+
+
+def _read_identifier(tokens, i, context, aliases):
+    """An identifier at tokens[i]: entity.key, a quoted key after 'entity.', or a quoted
+    entity before '.key'. Returns (entity, key, next i)."""
     kind, token = tokens[i]
-    if kind == "word" and token.endswith(".") and i + 1 < len(tokens) and tokens[i + 1][0] in ("backtick", "string"):
-        entity = token[:-1].lower()
-        if entity not in ENTITY_ALIASES:
-            raise invalid(f"Invalid {context}: unknown entity type '{token[:-1]}'")
-        return ENTITY_ALIASES[entity], _unquote(tokens[i + 1][1]), i + 2
-    entity, key = _identifier(kind, token, default_entity, context)
+    following = tokens[i + 1] if i + 1 < len(tokens) else (None, "")
+    if kind == "word" and token.endswith(".") and following[0] in ("backtick", "string"):
+        return _entity(token[:-1], context, aliases), _unquote(following[1]), i + 2
+    if kind == "backtick" and following[0] == "word" and following[1].startswith(".") and len(following[1]) > 1:
+        return _entity(_unquote(token), context, aliases), following[1][1:], i + 2
+    entity, key = _identifier(kind, token, context, aliases)
     if key == "":
         raise invalid(f"Invalid {context}: empty key in '{token}'")
     return entity, key, i + 1
 
 
-def parse_filter(text: str | None, default_entity: str = "attribute") -> list[Clause]:
+def parse_filter(text: str | None, aliases: dict = ENTITY_ALIASES) -> list[Clause]:
+    """Clauses of a filter; `aliases` names the entity prefixes allowed (runs: all of
+    ENTITY_ALIASES, experiments: EXPERIMENT_ENTITY_ALIASES). A bare key is an attribute."""
     if not text or not text.strip():
         return []
     tokens = _tokens(text)
@@ -117,38 +123,48 @@ def parse_filter(text: str | None, default_entity: str = "attribute") -> list[Cl
     while True:
         if i >= len(tokens):
             raise invalid(f"Invalid filter '{text}': expected a condition after AND")
-        entity, key, i = _read_identifier(tokens, i, default_entity, "filter")
+        entity, key, i = _read_identifier(tokens, i, "filter", aliases)
         if i >= len(tokens):
             raise invalid(f"Invalid filter '{text}': expected a comparator after '{key}'")
         kind, token = tokens[i]
         comparator = token.upper()
-        if kind == "word" and comparator == "NOT" and i + 1 < len(tokens) and tokens[i + 1][1].upper() == "IN":
-            comparator, i = "NOT IN", i + 1
-        elif not (kind == "op" and token in NUMERIC_COMPARATORS) and comparator not in ("LIKE", "ILIKE", "IN"):
-            raise invalid(f"Invalid filter '{text}': '{token}' is not a comparator "
-                          f"(use =, !=, <, <=, >, >=, LIKE, ILIKE, IN or NOT IN)")
-        i += 1
-        if i >= len(tokens):
-            raise invalid(f"Invalid filter '{text}': expected a value after '{comparator}'")
-        if comparator in SET_COMPARATORS:
-            values, i = _read_tuple(tokens, i, text)
-            value = tuple(values)
+        words = [t.upper() for _, t in tokens[i:i + 3]]
+        if kind == "word" and words[:3] == ["IS", "NOT", "NULL"]:
+            clauses.append(Clause(entity, key, "IS NOT NULL", None))
+            i += 3
+        elif kind == "word" and words[:2] == ["IS", "NULL"]:
+            clauses.append(Clause(entity, key, "IS NULL", None))
+            i += 2
         else:
-            kind, token = tokens[i]
-            if kind == "number":
-                value = float(token)
-            elif kind == "string":
-                value = _unquote(token)
-            else:
-                raise invalid(f"Invalid filter '{text}': expected a number or a quoted string, got '{token}'")
-            i += 1
-        clauses.append(Clause(entity, key, comparator, value))
+            if kind == "word" and words[:2] == ["NOT", "IN"]:
+                comparator, i = "NOT IN", i + 1
+            elif not (kind == "op" and token in NUMERIC_COMPARATORS) and comparator not in ("LIKE", "ILIKE", "IN"):
+                raise invalid(f"Invalid filter '{text}': '{token}' is not a comparator (use =, !=, <, <=, "
+                              f">, >=, LIKE, ILIKE, IN, NOT IN, IS NULL or IS NOT NULL)")
+            value, i = _read_value(tokens, i + 1, comparator, text)
+            clauses.append(Clause(entity, key, comparator, value))
         if i == len(tokens):
             return clauses
         if tokens[i][1].upper() != "AND":
             raise invalid(f"Invalid filter '{text}': expected AND, got '{tokens[i][1]}' "
                           f"(only AND is supported between conditions)")
         i += 1
+
+
+def _read_value(tokens, i, comparator, text):
+    """The value after a comparator: (value, next i)."""
+    if i >= len(tokens):
+        raise invalid(f"Invalid filter '{text}': expected a value after '{comparator}'")
+    if comparator in SET_COMPARATORS:
+        values, i = _read_tuple(tokens, i, text)
+        return tuple(values), i
+    kind, token = tokens[i]
+    if kind == "number":
+        return float(token), i + 1
+    if kind == "string":
+        return _unquote(token), i + 1
+    raise invalid(f"Invalid filter '{text}': expected a number or a quoted string after '{comparator}', "
+                  f"got '{token}'")
 
 
 def _read_tuple(tokens, i, text):
@@ -170,13 +186,13 @@ def _read_tuple(tokens, i, text):
     raise invalid(f"Invalid filter '{text}': unclosed IN list")
 
 
-def parse_order_by(items: list[str] | None, default_entity: str = "attribute") -> list[OrderBy]:
+def parse_order_by(items: list[str] | None, aliases: dict = ENTITY_ALIASES) -> list[OrderBy]:
     result = []
     for item in items or []:
         tokens = _tokens(item)
         if not tokens:
             raise invalid("Invalid order_by clause: empty")
-        entity, key, i = _read_identifier(tokens, 0, default_entity, f"order_by clause '{item}'")
+        entity, key, i = _read_identifier(tokens, 0, f"order_by clause '{item}'", aliases)
         ascending = True
         if i < len(tokens):
             direction = tokens[i][1].upper()

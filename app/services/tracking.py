@@ -7,7 +7,7 @@ from ..errors import invalid, not_found
 from ..store.tracking import ACTIVE, DELETED, RUN_NAME_TAG, VIEW_STAGES, TrackingStore
 from . import validation as v
 from .names import random_run_name
-from .search import parse_filter, parse_order_by
+from .search import EXPERIMENT_ENTITY_ALIASES, parse_filter, parse_order_by
 
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 USER_TAG = "mlflow.user"
@@ -35,8 +35,11 @@ def _run_id(value) -> str:
     return value
 
 
+_VIEW_TYPE_NUMBERS = {"1": "ACTIVE_ONLY", "2": "DELETED_ONLY", "3": "ALL"}  # the proto enum's numbers
+
+
 def _view_type(value) -> str:
-    value = value or "ACTIVE_ONLY"
+    value = _VIEW_TYPE_NUMBERS.get(value, value) or "ACTIVE_ONLY"
     if value not in VIEW_STAGES:
         raise invalid(f"Invalid view type '{value}': use ACTIVE_ONLY, DELETED_ONLY or ALL")
     return value
@@ -95,7 +98,8 @@ class TrackingService:
     def search_experiments(self, view_type, filter_text, order_by, max_results, page_token):
         max_results = v.check_max_results(max_results, v.DEFAULT_SEARCH_RESULTS, v.MAX_SEARCH_RESULTS)
         return self.store.search_experiments(
-            _view_type(view_type), parse_filter(filter_text), parse_order_by(order_by), max_results, page_token)
+            _view_type(view_type), parse_filter(filter_text, EXPERIMENT_ENTITY_ALIASES),
+            parse_order_by(order_by, EXPERIMENT_ENTITY_ALIASES), max_results, page_token)
 
     # ------------------------------------------------------------ runs
 

@@ -16,24 +16,27 @@ from .schema import (
 from .values import encode_value
 
 RUN_STRING_ATTRIBUTES = {
-    "run_id": runs.c.run_uuid, "run_uuid": runs.c.run_uuid, "run_name": runs.c.name,
-    "status": runs.c.status, "user_id": runs.c.user_id, "artifact_uri": runs.c.artifact_uri,
-    "lifecycle_stage": runs.c.lifecycle_stage,
+    "run_id": runs.c.run_uuid, "run_name": runs.c.name, "status": runs.c.status,
+    "user_id": runs.c.user_id, "artifact_uri": runs.c.artifact_uri,
 }
+RUN_NAME_ALIASES = ("run name", "Run name", "Run Name")  # in filters only, as the official server
 RUN_NUMERIC_ATTRIBUTES = {"start_time": runs.c.start_time, "end_time": runs.c.end_time,
                           "created": runs.c.start_time, "Created": runs.c.start_time}
-EXPERIMENT_STRING_ATTRIBUTES = {"name": experiments.c.name}
-EXPERIMENT_NUMERIC_ATTRIBUTES = {
+EXPERIMENT_ORDER_COLUMNS = {
+    "name": experiments.c.name, "experiment_id": experiments.c.experiment_id,
     "creation_time": experiments.c.creation_time, "last_update_time": experiments.c.last_update_time,
-    "experiment_id": experiments.c.experiment_id,
 }
+EXPERIMENT_TIMES = ("creation_time", "last_update_time")
+# IN and NOT IN are accepted for ids only (and dataset fields), as by the official server.
+_SET_KEYS = ("run_id", "experiment_id")
 
 
-def string_condition(column, clause: Clause):
+def string_condition(column, clause: Clause, sets: bool = False):
     op, value = clause.comparator, clause.value
     if op in SET_COMPARATORS:
-        if not isinstance(value, tuple):
-            raise invalid(f"{op} needs a list of strings for '{clause.key}'")
+        if not sets:
+            raise invalid(f"Invalid comparator '{op}' for '{clause.key}': IN and NOT IN compare "
+                          f"run_id (runs), experiment_id (experiments) and dataset fields only")
         return column.in_(value) if op == "IN" else column.not_in(value)
     if op not in STRING_COMPARATORS:
         raise invalid(f"Invalid comparator '{op}' for '{clause.key}': use one of "
@@ -54,44 +57,61 @@ def numeric_condition(column, clause: Clause):
     if op not in NUMERIC_COMPARATORS:
         raise invalid(f"Invalid comparator '{op}' for '{clause.key}': use one of "
                       f"{', '.join(NUMERIC_COMPARATORS)}")
-    if isinstance(value, str) or isinstance(value, tuple):
+    if not isinstance(value, float):
         raise invalid(f"Expected a numeric value for '{clause.key}', got {value!r}")
     return {"=": column == value, "!=": column != value, ">": column > value, ">=": column >= value,
             "<": column < value, "<=": column <= value}[op]
 
 
-def _key_value_condition(table, owner_column, owner, key, condition):
-    return sa.exists().where(owner_column == owner, table.c.key == key, condition)
+def _key_value_condition(table, owner_column, owner, clause: Clause):
+    """A key-value entity (param, tag) of the owner: compared, or tested for presence."""
+    has_key = sa.exists().where(owner_column == owner, table.c.key == clause.key)
+    if clause.comparator == "IS NULL":
+        return ~has_key
+    if clause.comparator == "IS NOT NULL":
+        return has_key
+    return has_key.where(string_condition(table.c.value, clause))
+
+
+def _no_null_test(clause: Clause) -> None:
+    if clause.comparator in ("IS NULL", "IS NOT NULL"):
+        raise invalid(f"Invalid comparator '{clause.comparator}' for '{clause.key}': IS NULL and "
+                      f"IS NOT NULL test params and tags only")
+
+
+def _metric_condition(clause: Clause):
+    _no_null_test(clause)
+    if isinstance(clause.value, float):  # compare as stored: infinities are clamped
+        clause = dataclasses.replace(clause, value=encode_value(clause.value)[0])
+    condition = numeric_condition(latest_metrics.c.value, clause)
+    is_nan = latest_metrics.c.is_nan == sa.true()
+    # NaN equals nothing and differs from everything, as in the official server
+    condition = sa.or_(condition, is_nan) if clause.comparator == "!=" else sa.and_(condition, ~is_nan)
+    return sa.exists().where(latest_metrics.c.run_uuid == runs.c.run_uuid, latest_metrics.c.key == clause.key,
+                             condition)
 
 
 def run_filter(clauses: list[Clause]) -> list:
     conditions = []
     for clause in clauses:
         if clause.entity == "metric":
-            if isinstance(clause.value, float):  # compare as stored: infinities are clamped
-                clause = dataclasses.replace(clause, value=encode_value(clause.value)[0])
-            condition = numeric_condition(latest_metrics.c.value, clause)
-            conditions.append(_key_value_condition(
-                latest_metrics, latest_metrics.c.run_uuid, runs.c.run_uuid, clause.key,
-                sa.and_(condition, latest_metrics.c.is_nan == sa.false())))
-        elif clause.entity == "param":
-            conditions.append(_key_value_condition(
-                params, params.c.run_uuid, runs.c.run_uuid, clause.key, string_condition(params.c.value, clause)))
-        elif clause.entity == "tag":
-            conditions.append(_key_value_condition(
-                tags, tags.c.run_uuid, runs.c.run_uuid, clause.key, string_condition(tags.c.value, clause)))
+            conditions.append(_metric_condition(clause))
+        elif clause.entity in ("param", "tag"):
+            table = params if clause.entity == "param" else tags
+            conditions.append(_key_value_condition(table, table.c.run_uuid, runs.c.run_uuid, clause))
         elif clause.entity == "attribute":
-            if clause.key in RUN_STRING_ATTRIBUTES:
-                conditions.append(string_condition(RUN_STRING_ATTRIBUTES[clause.key], clause))
-            elif clause.key in RUN_NUMERIC_ATTRIBUTES:
-                conditions.append(numeric_condition(RUN_NUMERIC_ATTRIBUTES[clause.key], clause))
+            _no_null_test(clause)
+            key = "run_name" if clause.key in RUN_NAME_ALIASES else clause.key
+            if key in RUN_STRING_ATTRIBUTES:
+                conditions.append(string_condition(RUN_STRING_ATTRIBUTES[key], clause, sets=key in _SET_KEYS))
+            elif key in RUN_NUMERIC_ATTRIBUTES:
+                conditions.append(numeric_condition(RUN_NUMERIC_ATTRIBUTES[key], clause))
             else:
                 raise invalid(f"Invalid attribute key '{clause.key}' specified. Valid keys are "
-                              f"{sorted(set(RUN_STRING_ATTRIBUTES) | set(RUN_NUMERIC_ATTRIBUTES))}")
-        elif clause.entity == "dataset":
-            conditions.append(_dataset_condition(clause))
+                              f"{', '.join([*RUN_STRING_ATTRIBUTES, *RUN_NUMERIC_ATTRIBUTES])}")
         else:
-            raise invalid(f"Filtering on {clause.entity}s is not supported")
+            _no_null_test(clause)
+            conditions.append(_dataset_condition(clause))
     return conditions
 
 
@@ -101,12 +121,12 @@ def _dataset_condition(clause: Clause):
     if clause.key == "context":
         return sa.exists().where(
             run_input_tags.c.run_uuid == runs.c.run_uuid, run_input_tags.c.key == "mlflow.data.context",
-            string_condition(run_input_tags.c.value, clause))
+            string_condition(run_input_tags.c.value, clause, sets=True))
     column = {"name": datasets.c.name, "digest": datasets.c.digest}.get(clause.key)
     if column is None:
         raise invalid(f"Invalid dataset key '{clause.key}': use dataset.name, dataset.digest or dataset.context")
     return sa.exists().where(linked, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid,
-                             string_condition(column, clause))
+                             string_condition(column, clause, sets=True))
 
 
 def experiment_filter(clauses: list[Clause]) -> list:
@@ -114,15 +134,20 @@ def experiment_filter(clauses: list[Clause]) -> list:
     for clause in clauses:
         if clause.entity == "tag":
             conditions.append(_key_value_condition(
-                experiment_tags, experiment_tags.c.experiment_id, experiments.c.experiment_id, clause.key,
-                string_condition(experiment_tags.c.value, clause)))
-        elif clause.entity == "attribute" and clause.key in EXPERIMENT_STRING_ATTRIBUTES:
-            conditions.append(string_condition(EXPERIMENT_STRING_ATTRIBUTES[clause.key], clause))
-        elif clause.entity == "attribute" and clause.key in EXPERIMENT_NUMERIC_ATTRIBUTES:
-            conditions.append(numeric_condition(EXPERIMENT_NUMERIC_ATTRIBUTES[clause.key], clause))
+                experiment_tags, experiment_tags.c.experiment_id, experiments.c.experiment_id, clause))
+            continue
+        _no_null_test(clause)
+        if clause.key == "name":
+            conditions.append(string_condition(experiments.c.name, clause))
+        elif clause.key == "experiment_id":  # compared as a string, as the official server
+            conditions.append(string_condition(sa.cast(experiments.c.experiment_id, sa.String), clause, sets=True))
+        elif clause.key in EXPERIMENT_TIMES:
+            if isinstance(clause.value, float) and not clause.value.is_integer():
+                raise invalid(f"Expected an integer (milliseconds) for '{clause.key}', got {clause.value}")
+            conditions.append(numeric_condition(EXPERIMENT_ORDER_COLUMNS[clause.key], clause))
         else:
-            raise invalid(f"Invalid filter key '{clause.key}' for experiments: use name, creation_time, "
-                          f"last_update_time or tags.<key>")
+            raise invalid(f"Invalid attribute key '{clause.key}' for experiments: use name, experiment_id, "
+                          f"creation_time, last_update_time or tags.<key>")
     return conditions
 
 
@@ -136,6 +161,8 @@ def run_order(order_by: list[OrderBy]) -> tuple[list[tuple], sa.FromClause]:
     last (metrics: numbers, then NaN, then missing), then start_time DESC, then run id, so
     that every run has a distinct position."""
     keys, source, has_start_time = [], runs, False
+    _no_duplicates([(item.entity, "start_time" if item.key in ("created", "Created") else item.key)
+                    for item in order_by])
     for position, item in enumerate(order_by):
         if item.entity in ("metric", "param", "tag"):
             table = {"metric": latest_metrics, "param": params, "tag": tags}[item.entity].alias(f"o{position}")
@@ -183,11 +210,17 @@ def after(keys: list[tuple], values: list):
     return sa.or_(*alternatives) if alternatives else sa.false()
 
 
+def _no_duplicates(keys: list) -> None:
+    repeated = sorted({f"{entity}.{key}" for entity, key in keys if keys.count((entity, key)) > 1})
+    if repeated:
+        raise invalid(f"order_by contains duplicate fields: {', '.join(repeated)}")
+
+
 def experiment_order(order_by: list[OrderBy]) -> list:
-    columns = {"name": experiments.c.name, **EXPERIMENT_NUMERIC_ATTRIBUTES}
+    _no_duplicates([(item.entity, item.key) for item in order_by])
     terms = []
     for item in order_by:
-        column = columns.get(item.key) if item.entity == "attribute" else None
+        column = EXPERIMENT_ORDER_COLUMNS.get(item.key) if item.entity == "attribute" else None
         if column is None:
             raise invalid(f"Invalid order_by key '{item.key}' for experiments: use name, experiment_id, "
                           f"creation_time or last_update_time")
