@@ -216,16 +216,19 @@ def _no_duplicates(keys: list) -> None:
         raise invalid(f"order_by contains duplicate fields: {', '.join(repeated)}")
 
 
-def experiment_order(order_by: list[OrderBy]) -> list:
+def experiment_order(order_by: list[OrderBy]) -> list[tuple]:
+    """Sort keys of an experiment search as (column, ascending); creation_time DESC by
+    default, experiment_id last so that every experiment has a distinct position."""
     _no_duplicates([(item.entity, item.key) for item in order_by])
-    terms = []
+    keys = []
     for item in order_by:
         column = EXPERIMENT_ORDER_COLUMNS.get(item.key) if item.entity == "attribute" else None
         if column is None:
             raise invalid(f"Invalid order_by key '{item.key}' for experiments: use name, experiment_id, "
                           f"creation_time or last_update_time")
-        terms.append(column.asc() if item.ascending else column.desc())
+        keys.append((column, item.ascending))
     if not order_by:
-        terms.append(experiments.c.creation_time.desc())
-    terms.append(experiments.c.experiment_id.asc())
-    return terms
+        keys.append((experiments.c.creation_time, False))
+    if not any(column is experiments.c.experiment_id for column, _ in keys):
+        keys.append((experiments.c.experiment_id, True))
+    return keys

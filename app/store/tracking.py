@@ -114,26 +114,6 @@ def _decode_keyset_token(token: str, width: int) -> list:
         raise invalid(f"Invalid page token '{token[:60]}': it does not belong to this search") from None
 
 
-def encode_page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def decode_page_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-        if not isinstance(offset, int) or offset < 0:
-            raise ValueError
-        return offset
-    except (ValueError, KeyError, TypeError):
-        raise invalid(f"Invalid page token '{token[:60]}'") from None
-
-
-def _tag_list(pairs) -> list[dict]:
-    return [{"key": k, "value": v} for k, v in pairs]
-
-
 class TrackingStore:
     def __init__(self, database: Database):
         self.db = database
@@ -185,10 +165,10 @@ class TrackingStore:
                 f"or permanently delete the experiment to free the name.")
         return already_exists(f"Experiment '{name}' already exists.")
 
-    def _experiment_rows(self, conn, where, order=None, limit=None, offset=0) -> list[dict]:
+    def _experiment_rows(self, conn, where, order=None, limit=None) -> list[dict]:
         query = sa.select(experiments).where(*where)
         if order is not None:
-            query = query.order_by(*order).limit(limit).offset(offset)
+            query = query.order_by(*order).limit(limit)
         rows = conn.execute(query).all()
         if not rows:
             return []
@@ -276,14 +256,20 @@ class TrackingStore:
 
     def search_experiments(self, view_type: str, clauses: list[Clause], order_by: list[OrderBy],
                            max_results: int, page_token: str | None) -> tuple[list[dict], str | None]:
-        offset = decode_page_token(page_token)
+        keys = search_sql.experiment_order(order_by)
         where = [experiments.c.lifecycle_stage.in_(VIEW_STAGES[view_type]),
                  *search_sql.experiment_filter(clauses)]
+        if page_token:
+            where.append(search_sql.after(keys, _decode_keyset_token(page_token, len(keys))))
         with self.db.read() as conn:
-            found = self._experiment_rows(conn, where, search_sql.experiment_order(order_by),
-                                          max_results + 1, offset)
-        token = encode_page_token(offset + max_results) if len(found) > max_results else None
-        return found[:max_results], token
+            found = self._experiment_rows(conn, where, search_sql.order_clauses(keys), max_results + 1)
+        token = None
+        if len(found) > max_results:
+            found = found[:max_results]
+            last = found[-1]
+            token = _encode_keyset_token([int(last[column.name]) if column.name == "experiment_id"
+                                          else last[column.name] for column, _ in keys])
+        return found, token
 
     # ------------------------------------------------------------ runs
 

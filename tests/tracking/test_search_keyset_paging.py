@@ -60,3 +60,24 @@ def test_a_token_from_another_search_is_refused(api):
             "order_by": ["metrics.m DESC", "params.p"]}
     response = api.post("runs/search", json=body)
     assert response.status_code == 400 and response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_experiment_pages_survive_concurrent_creates(api):
+    prefix = unique("paging")
+    original = {api.post("experiments/create", json={"name": f"{prefix}-{i}"}).json()["experiment_id"]
+                for i in range(30)}
+    seen, token, extra = [], None, 0
+    while True:
+        body = {"max_results": 7, "filter": f"name LIKE '{prefix}-%'"}
+        if token:
+            body["page_token"] = token
+        data = api.post("experiments/search", json=body).json()
+        seen += [e["experiment_id"] for e in data.get("experiments", [])]
+        token = data.get("next_page_token")
+        if not token:
+            break
+        # newer experiments sort first (creation_time DESC): offsets would shift by one each time
+        api.post("experiments/create", json={"name": f"{prefix}-new-{extra}"})
+        extra += 1
+    assert len(seen) == len(set(seen)), "an experiment was returned twice"
+    assert original <= set(seen), "experiments were skipped"
