@@ -1,6 +1,7 @@
 """Raw-HTTP checks shared by the test folders."""
 from __future__ import annotations
 
+import math
 import time
 
 
@@ -34,3 +35,12 @@ def raw_run(api, experiment_id: str, **fields) -> str:
     body = assert_ok(api.post("runs/create", json={"experiment_id": experiment_id,
                                                    "start_time": now_ms(), **fields}))
     return body["run"]["info"]["run_id"]
+
+
+def wire(value: float):
+    """A double as proto3 JSON carries it (NaN and infinities as strings)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value

@@ -45,17 +45,26 @@ class Server:
         self.process = subprocess.Popen([str(RUN_SH), *(args or [])], cwd=cwd, env=full_env,
                                         stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
-    def wait_ready(self, timeout: float = 30) -> "Server":
+    def settle(self, timeout: float = 30) -> bool | None:
+        """Wait until the server answers /health (True), exits (False) or the time is up (None)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
+                return False
             try:
                 if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
+                    return True
             except requests.ConnectionError:
                 pass
             time.sleep(0.05)
+        return None
+
+    def wait_ready(self, timeout: float = 30) -> "Server":
+        state = self.settle(timeout)
+        if state is True:
+            return self
+        if state is False:
+            raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
         self.stop()
         raise RuntimeError(f"server did not answer /health within {timeout}s:\n{self.log()}")
 

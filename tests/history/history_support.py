@@ -2,23 +2,13 @@
 and the bulk-interval and paged history requests."""
 from __future__ import annotations
 
-import math
 
 import requests
 
 BATCH = 1000  # metrics per log-batch request (the API's limit)
 
 
-from api_checks import assert_error, assert_ok, now_ms, raw_experiment, raw_run  # noqa: F401
-
-
-def wire(value: float):
-    """A double as proto3 JSON writes it."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
+from api_checks import assert_error, assert_ok, now_ms, raw_experiment, raw_run, wire  # noqa: F401
 
 
 def log_points(api, run_id: str, key: str, points) -> None:

@@ -8,10 +8,11 @@ official one (`server.official`, set only when these tests are pointed at it for
 """
 from __future__ import annotations
 
-import math
 import threading
 
 import requests
+
+from api_checks import wire  # noqa: F401
 
 API = "/api/2.0/mlflow/"
 _local = threading.local()
@@ -49,15 +50,6 @@ class Rest:
         if tags:
             body["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
         return self.ok("experiments/create", body)["experiment_id"]
-
-
-def wire(value: float):
-    """A float as the REST API's JSON carries it (NaN and infinities as strings)."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
 
 
 def seed_run(rest: Rest, experiment_id: str, *, start: int, name: str | None = None,

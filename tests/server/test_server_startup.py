@@ -32,18 +32,9 @@ def config_line(output: str) -> str:
 
 def settle(server, timeout: float = 60) -> bool:
     """Wait until the server answers /health (True) or exits (False)."""
-    import time
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            return False
-        try:
-            if requests.get(f"{server.url}/health", timeout=1).status_code == 200:
-                return True
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"server neither started nor exited:\n{server.log()}")
+    state = server.settle(timeout)
+    assert state is not None, f"server neither started nor exited:\n{server.log()}"
+    return state
 
 
 @pytest.mark.postgres

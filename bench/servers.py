@@ -1,0 +1,208 @@
+"""Servers the benchmark starts itself: ours through run.sh, the official one through
+official_server.sh; start-up time and memory of their process trees, read from /proc."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH_DIR)
+START_TIMEOUT = 180  # seconds for a started server to answer GET /health
+
+
+class BenchError(Exception):
+    """A scenario or a server failed; the message goes into the table's cell."""
+
+
+def process_tree(root_pid):
+    """Pids of root_pid, its descendants and its process group (read from /proc)."""
+    parents, group = {}, set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # state, ppid, pgrp, ...
+        pid = int(entry)
+        parents[pid] = int(fields[1])
+        if int(fields[2]) == root_pid:
+            group.add(pid)
+    tree = {root_pid} if root_pid in parents else set()
+    changed = True
+    while changed:
+        children = {pid for pid, ppid in parents.items() if ppid in tree} - tree
+        tree |= children
+        changed = bool(children)
+    return tree | group
+
+
+def read_kib(path, field):
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_memory(root_pid):
+    """(RSS sum MiB, PSS sum MiB, process count) of a process tree."""
+    pids = process_tree(root_pid)
+    rss = sum(read_kib(f"/proc/{pid}/status", "VmRSS") for pid in pids)
+    pss = sum(read_kib(f"/proc/{pid}/smaps_rollup", "Pss") for pid in pids)
+    return rss / 1024, pss / 1024, len(pids)
+
+
+def free_port():
+    """A free port on 127.0.0.1, chosen by the kernel (no clash with servers of other tools)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StartedServer:
+    """A server process started by the bench, in its own process group."""
+
+    def __init__(self, name, launch):
+        """launch(port, data_dir) -> (command, extra environment)."""
+        self.name = name
+        self.launch = launch
+        self.data_dir = tempfile.mkdtemp(prefix=f"mlflow-bench-{name}-")
+        self.log_path = os.path.join(self.data_dir, "server.log")
+        self.port = self.url = self.command = self.process = None
+        self.stats = {}
+
+    def start(self):
+        """Start, wait for /health, let it settle; fills stats or raises BenchError."""
+        self.port = free_port()  # only now: a server started before holds its port already
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.command, extra_env = self.launch(self.port, self.data_dir)
+        print(f"starting {self.name} on port {self.port} ...", file=sys.stderr)
+        log = open(self.log_path, "wb")
+        started = time.monotonic()
+        try:
+            self.process = subprocess.Popen(self.command, cwd=REPO, env={**os.environ, **extra_env},
+                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as e:
+            raise BenchError(f"cannot start: {e.strerror}") from None
+        finally:
+            log.close()
+        with requests.Session() as session:
+            session.trust_env = False
+            while True:
+                if self.exit_reason():
+                    raise BenchError(self.exit_reason())
+                if time.monotonic() - started > START_TIMEOUT:
+                    raise BenchError(f"no /health 200 within {START_TIMEOUT}s")
+                try:
+                    if session.get(self.url + "/health", timeout=1).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                time.sleep(0.05)
+        self.stats["startup"] = time.monotonic() - started
+        rss, pss, count = self.settle()
+        if self.exit_reason():
+            raise BenchError("after start-up: " + self.exit_reason())
+        self.stats.update(idle_rss=rss, idle_pss=pss, processes=count)
+
+    def settle(self, min_wait=3, max_wait=30):
+        """Memory once the tree stops growing (workers may still boot after the first /health)."""
+        time.sleep(min_wait)
+        deadline = time.monotonic() + max_wait
+        last = tree_memory(self.process.pid)
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            now = tree_memory(self.process.pid)
+            if now[2] == last[2] and abs(now[0] - last[0]) <= 0.01 * last[0]:
+                return now
+            last = now
+        return last
+
+    def exit_reason(self):
+        """None while running, else why it is gone."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        code = self.process.returncode
+        how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        return f"{how}: {self.last_log_line()}"
+
+    def last_log_line(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                lines = [line.strip() for line in f if line.strip()]
+            return lines[-1][:120] if lines else "no output"
+        except OSError:
+            return "no log"
+
+    def stop(self, keep_data=False):
+        """SIGTERM to the process group, SIGKILL whatever is left after 20 s."""
+        if self.process is not None:
+            pgid = self.process.pid  # start_new_session: the group id is the leader's pid
+            try:
+                os.killpg(pgid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                pass
+            for _ in range(50):
+                try:
+                    os.killpg(pgid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.2)
+            else:
+                try:
+                    os.killpg(pgid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.process.wait()
+        if keep_data:
+            print(f"  {self.name}: data and server.log kept in {self.data_dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def ours_server(workers):
+    def launch(port, data_dir):
+        return ["./run.sh"], {
+            "MLFLOW_HOST": "127.0.0.1",
+            "MLFLOW_PORT": str(port),
+            "MLFLOW_WORKERS": str(workers),
+            "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{data_dir}/mlflow.db",
+            "MLFLOW_ARTIFACTS_DESTINATION": f"{data_dir}/mlartifacts",
+        }
+
+    return StartedServer("ours", launch)
+
+
+OFFICIAL_SCRIPT = os.path.join(BENCH_DIR, "official_server.sh")
+
+
+def setup_official():
+    """Create .venv-official if missing: one-off, not part of the start-up time."""
+    print("setting up .venv-official (if missing) ...", file=sys.stderr)
+    if subprocess.run([OFFICIAL_SCRIPT, "--setup"], cwd=REPO, timeout=1800).returncode != 0:
+        raise SystemExit("bench/official_server.sh --setup failed")
+
+
+def official_server(workers):
+    script = OFFICIAL_SCRIPT
+
+    def launch(port, data_dir):
+        return [script, str(port), data_dir], {"OFFICIAL_WORKERS": str(workers)}
+
+    return StartedServer("official", launch)
