@@ -135,3 +135,103 @@ run_input_tags = Table(
     ForeignKeyConstraint(["run_uuid", "dataset_uuid"], ["run_inputs.run_uuid", "run_inputs.dataset_uuid"],
                          ondelete="CASCADE"),
 )
+
+# Tags, params and metrics of logged models, and the models a run used or produced.
+logged_model_tags = Table(
+    "logged_model_tags", metadata,
+    Column("model_id", String(36), ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", String(8000), nullable=False),
+)
+
+logged_model_params = Table(
+    "logged_model_params", metadata,
+    Column("model_id", String(36), ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", String(6000), nullable=False),
+)
+
+# A metric logged by a run with a model_id (log_metric(..., model_id=...)); same value encoding as metrics.
+logged_model_metrics = Table(
+    "logged_model_metrics", metadata,
+    Column("model_id", String(36), ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("run_uuid", String(32), primary_key=True),
+    Column("timestamp", BigInteger, primary_key=True),
+    Column("step", BigInteger, primary_key=True),
+    Column("value", Double, nullable=False),
+    Column("is_nan", Boolean, nullable=False),
+    Column("dataset_name", String(500)),
+    Column("dataset_digest", String(36)),
+)
+
+# direction 'output': runs/outputs (the run logged the model, at a step); 'input': runs/log-inputs models.
+run_models = Table(
+    "run_models", metadata,
+    Column("run_uuid", String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True),
+    Column("model_id", String(36), ForeignKey("logged_models.model_id", ondelete="CASCADE"), primary_key=True),
+    Column("direction", String(6), primary_key=True),
+    Column("step", BigInteger, nullable=False),
+    Index("ix_run_models_model", "model_id"),
+)
+
+# The model registry (also holds prompts). It may live in its own database
+# (--registry-store-uri), so nothing here refers to runs or logged models by foreign key.
+# A registered model has a surrogate id, so a rename updates one row; last_version only
+# grows, so a deleted version's number is never given out again.
+registered_models = Table(
+    "registered_models", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Column("description", String(5000)),
+    Column("last_version", Integer, nullable=False),
+)
+
+registered_model_tags = Table(
+    "registered_model_tags", metadata,
+    Column("registered_model_id", Integer, ForeignKey("registered_models.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", String(5000), nullable=False),
+)
+
+model_versions = Table(
+    "model_versions", metadata,
+    Column("registered_model_id", Integer, ForeignKey("registered_models.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Column("description", String(5000)),
+    Column("user_id", String(256)),
+    Column("current_stage", String(20), nullable=False),
+    Column("source", String(2000), nullable=False),
+    Column("storage_location", String(2000)),
+    Column("run_id", String(32)),
+    Column("run_link", String(500)),
+    Column("model_id", String(36)),
+    Column("status", String(20), nullable=False),
+    Column("status_message", String(500)),
+)
+
+model_version_tags = Table(
+    "model_version_tags", metadata,
+    Column("registered_model_id", Integer, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", String(5000), nullable=False),
+    ForeignKeyConstraint(["registered_model_id", "version"],
+                         ["model_versions.registered_model_id", "model_versions.version"], ondelete="CASCADE"),
+)
+
+# Deleting a version deletes the aliases that point at it.
+registered_model_aliases = Table(
+    "registered_model_aliases", metadata,
+    Column("registered_model_id", Integer, primary_key=True),
+    Column("alias", String(255), primary_key=True),
+    Column("version", Integer, nullable=False),
+    ForeignKeyConstraint(["registered_model_id", "version"],
+                         ["model_versions.registered_model_id", "model_versions.version"], ondelete="CASCADE"),
+)
