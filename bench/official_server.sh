@@ -6,17 +6,19 @@
 #   bench/official_server.sh --setup             only create .venv-official if missing
 #
 # PORT defaults to 5600; DATA_DIR (sqlite database + artifacts) defaults to a new temp dir.
-# OFFICIAL_WORKERS sets the number of uvicorn worker processes (default 4, mlflow's own default).
+# OFFICIAL_WORKERS sets the number of uvicorn worker processes (default 4, mlflow's own default);
+# OFFICIAL_BACKEND_STORE_URI another backend store than the sqlite file in DATA_DIR.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-if [ ! -x .venv-official/bin/mlflow ]; then
-    echo "official_server.sh: creating .venv-official (one-off)" >&2
+if [ ! -f .venv-official/.installed ] || [ pyproject.toml -nt .venv-official/.installed ]; then
+    echo "official_server.sh: installing .venv-official (once per change of pyproject.toml)" >&2
     python3 -m venv .venv-official
-    .venv-official/bin/pip install -q -U pip
+    .venv-official/bin/pip install -q -U "pip>=25.1"
     .venv-official/bin/pip install -q --group official
+    touch .venv-official/.installed
 fi
 if [ "${1:-}" = "--setup" ]; then
     exit 0
@@ -30,7 +32,7 @@ echo "official_server.sh: port $port, data in $dir, ${OFFICIAL_WORKERS:-4} worke
 
 # Default server of mlflow 3.x: uvicorn running the FastAPI app, with --workers processes.
 exec .venv-official/bin/mlflow server \
-    --backend-store-uri "sqlite:///$dir/mlflow.db" \
+    --backend-store-uri "${OFFICIAL_BACKEND_STORE_URI:-sqlite:///$dir/mlflow.db}" \
     --artifacts-destination "$dir/mlartifacts" \
     --host 127.0.0.1 --port "$port" \
     --workers "${OFFICIAL_WORKERS:-4}"

@@ -176,13 +176,14 @@ class StartedServer:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-def ours_server(workers):
+def ours_server(workers, backend_uri=None):
+    """backend_uri: a database URI; None for a SQLite file in the server's data dir."""
     def launch(port, data_dir):
         return ["./run.sh"], {
             "MLFLOW_HOST": "127.0.0.1",
             "MLFLOW_PORT": str(port),
             "MLFLOW_WORKERS": str(workers),
-            "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{data_dir}/mlflow.db",
+            "MLFLOW_BACKEND_STORE_URI": backend_uri or f"sqlite:///{data_dir}/mlflow.db",
             "MLFLOW_ARTIFACTS_DESTINATION": f"{data_dir}/mlartifacts",
         }
 
@@ -199,10 +200,13 @@ def setup_official():
         raise SystemExit("bench/official_server.sh --setup failed")
 
 
-def official_server(workers):
+def official_server(workers, backend_uri=None):
     script = OFFICIAL_SCRIPT
 
     def launch(port, data_dir):
-        return [script, str(port), data_dir], {"OFFICIAL_WORKERS": str(workers)}
+        env = {"OFFICIAL_WORKERS": str(workers)}
+        if backend_uri:
+            env["OFFICIAL_BACKEND_STORE_URI"] = backend_uri
+        return [script, str(port), data_dir], env
 
     return StartedServer("official", launch)

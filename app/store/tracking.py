@@ -8,6 +8,8 @@ consistent under concurrent writers.
 from __future__ import annotations
 
 import base64
+import bisect
+import itertools
 import json
 import uuid
 
@@ -464,17 +466,23 @@ class TrackingStore:
                 where = [metrics.c.run_uuid == run_id, metrics.c.key == key]
                 if start_step is not None:
                     where += [metrics.c.step >= start_step, metrics.c.step <= end_step]
-                count = conn.execute(sa.select(sa.func.count()).select_from(metrics).where(*where)).scalar()
                 order = (metrics.c.step, metrics.c.timestamp, metrics.c.value, metrics.c.is_nan)
                 columns = (metrics.c.value, metrics.c.is_nan, metrics.c.timestamp, metrics.c.step)
-                if count <= max_results:
+                # The steps alone come from the (run, key, step) index; only the sampled
+                # points are read in full.
+                steps = [s for (s,) in fetch_tuples(conn, sa.select(metrics.c.step).where(*where)
+                                                    .order_by(metrics.c.step))]
+                if len(steps) <= max_results:
                     rows = fetch_tuples(conn, sa.select(*columns).where(*where).order_by(*order))
                 else:
-                    wanted = _evenly_spaced(count, max_results)
-                    numbered = sa.select(*columns, sa.func.row_number().over(order_by=order).label("n")) \
-                        .where(*where).subquery()
-                    rows = fetch_tuples(conn, sa.select(*(numbered.c[c.name] for c in columns))
-                                        .where(numbered.c.n.in_(wanted)).order_by(numbered.c.n))
+                    offsets = {}  # step -> positions wanted among the points at that step
+                    for position in _evenly_spaced(len(steps), max_results):
+                        step = steps[position - 1]
+                        offsets.setdefault(step, []).append(position - 1 - bisect.bisect_left(steps, step))
+                    at_steps = fetch_tuples(conn, sa.select(*columns).where(*where, metrics.c.step.in_(offsets))
+                                            .order_by(*order))
+                    rows = [row for step, group in itertools.groupby(at_steps, key=lambda row: row[3])
+                            for i, row in enumerate(group) if i in offsets[step]]
                 result += [{"key": key, "value": wire_value(v, n), "timestamp": t, "step": s, "run_id": run_id}
                            for v, n, t, s in rows]
         return result
