@@ -14,13 +14,17 @@ from .errors import MlflowError
 from .http import api
 from .http import artifacts as artifact_http
 from .http import models as model_http
+from .http import registry as registry_http
 from .http import tracking as tracking_http
 from .options import Settings
 from .services.artifacts import ArtifactService
 from .services.models import ModelService
+from .services.registry import RegistryService
+from .services.sources import SourcePolicy
 from .services.tracking import TrackingService
 from .store.db import Database, make_engine
 from .store.models import LoggedModelStore
+from .store.registry import RegistryStore
 from .store.tracking import TrackingStore
 
 log = logging.getLogger(__name__)
@@ -41,8 +45,13 @@ def create_app(settings: Settings) -> Flask:
         database = Database(make_engine(settings.backend_store_uri, settings))
         tracking = TrackingService(TrackingStore(database), settings.default_artifact_root)
         models = ModelService(LoggedModelStore(database))
+        registry_database = (database if settings.registry_store_uri == settings.backend_store_uri
+                             else Database(make_engine(settings.registry_store_uri, settings)))
+        sources = SourcePolicy(settings.default_artifact_root,
+                               settings.artifacts_destination if settings.serve_artifacts else None)
+        registry = RegistryService(RegistryStore(registry_database), tracking, models, sources)
         api.register(app, tracking_http.routes(tracking) + artifact_http.routes(tracking, artifacts)
-                     + model_http.routes(models), prefix)
+                     + model_http.routes(models) + registry_http.routes(registry), prefix)
 
     _register_info(app, settings, prefix)
     _register_errors(app)

@@ -214,14 +214,16 @@ model_versions = Table(
     Column("model_id", String(36)),
     Column("status", String(20), nullable=False),
     Column("status_message", String(500)),
+    Index("ix_model_versions_run_id", "run_id"),
 )
 
+# A prompt version keeps its template in a tag (mlflow.prompt.text, up to 100,000 characters).
 model_version_tags = Table(
     "model_version_tags", metadata,
     Column("registered_model_id", Integer, primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("key", String(250), primary_key=True),
-    Column("value", String(5000), nullable=False),
+    Column("value", LONG_TEXT, nullable=False),
     ForeignKeyConstraint(["registered_model_id", "version"],
                          ["model_versions.registered_model_id", "model_versions.version"], ondelete="CASCADE"),
 )

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from ..errors import invalid
 from ..services.search import NUMERIC_COMPARATORS, SET_COMPARATORS, STRING_COMPARATORS, Clause, OrderBy
 from .schema import (
-    datasets, experiment_tags, experiments, latest_metrics, params, run_input_tags, run_inputs, runs, tags,
+    datasets, experiment_tags, experiments, latest_metrics, model_version_tags, model_versions, params,
+    registered_model_tags, registered_models, run_input_tags, run_inputs, runs, tags,
 )
 from .values import encode_value
 
@@ -232,3 +233,94 @@ def experiment_order(order_by: list[OrderBy]) -> list[tuple]:
     if not any(column is experiments.c.experiment_id for column, _ in keys):
         keys.append((experiments.c.experiment_id, True))
     return keys
+
+
+# ---------------------------------------------------------------- the model registry
+
+REGISTERED_MODEL_ORDER_COLUMNS = {
+    "name": registered_models.c.name, "timestamp": registered_models.c.last_updated_time,
+    "last_updated_timestamp": registered_models.c.last_updated_time,
+    "creation_timestamp": registered_models.c.creation_time,
+}
+MODEL_VERSION_ORDER_COLUMNS = {
+    "name": registered_models.c.name, "version_number": model_versions.c.version,
+    "creation_timestamp": model_versions.c.creation_time, "last_updated_timestamp": model_versions.c.last_updated_time,
+}
+MODEL_VERSION_STRINGS = {"name": registered_models.c.name, "run_id": model_versions.c.run_id,
+                         "source_path": model_versions.c.source}
+
+
+def registered_model_filter(clauses: list[Clause]) -> list:
+    conditions = []
+    for clause in clauses:
+        if clause.entity == "tag":
+            conditions.append(_key_value_condition(registered_model_tags, registered_model_tags.c.registered_model_id,
+                                                   registered_models.c.id, clause))
+            continue
+        _no_null_test(clause)
+        if clause.key == "name":
+            conditions.append(string_condition(registered_models.c.name, clause, sets=True))
+        else:
+            raise invalid(f"Invalid attribute key '{clause.key}' for registered models: use name or tags.<key>")
+    return conditions
+
+
+def model_version_filter(clauses: list[Clause]) -> list:
+    conditions = []
+    for clause in clauses:
+        if clause.entity == "tag":
+            t = model_version_tags.c
+            conditions.append(_key_value_condition(
+                model_version_tags, sa.tuple_(t.registered_model_id, t.version),
+                sa.tuple_(model_versions.c.registered_model_id, model_versions.c.version), clause))
+            continue
+        _no_null_test(clause)
+        if clause.key == "version_number":
+            conditions.append(numeric_condition(model_versions.c.version, _integer_value(clause)))
+        elif clause.key in MODEL_VERSION_STRINGS:
+            conditions.append(string_condition(MODEL_VERSION_STRINGS[clause.key], clause,
+                                               sets=clause.key != "source_path"))
+        else:
+            raise invalid(f"Invalid attribute key '{clause.key}' for model versions: use name, version_number, "
+                          f"run_id, source_path or tags.<key>")
+    return conditions
+
+
+def _integer_value(clause: Clause) -> Clause:
+    """version_number compares with an integer, written bare or quoted."""
+    value = clause.value
+    try:
+        number = int(value) if isinstance(value, str) else value
+    except ValueError:
+        number = None
+    if not isinstance(number, (int, float)) or not float(number).is_integer():
+        raise invalid(f"Invalid value {value!r} for '{clause.key}': expected an integer")
+    return dataclasses.replace(clause, value=float(number))
+
+
+def attribute_order(order_by: list[OrderBy], columns: dict, what: str, tiebreakers: list[tuple]) -> list[tuple]:
+    """Sort keys (column, ascending) of attribute order_by clauses, then each tie-breaker not
+    already sorted on, so that every row has a distinct position."""
+    keys = []
+    for item in order_by:
+        column = columns.get(item.key) if item.entity == "attribute" else None
+        if column is None:
+            raise invalid(f"Invalid order_by key '{item.key}' for {what}: use {', '.join(columns)}")
+        if any(existing is column for existing, _ in keys):
+            raise invalid(f"order_by contains duplicate fields: {item.key}")
+        keys.append((column, item.ascending))
+    return keys + [(column, ascending) for column, ascending in tiebreakers
+                   if not any(existing is column for existing, _ in keys)]
+
+
+def registered_model_order(order_by: list[OrderBy]) -> list[tuple]:
+    """Name ascending unless told otherwise (names are unique)."""
+    return attribute_order(order_by, REGISTERED_MODEL_ORDER_COLUMNS, "registered models",
+                           [(registered_models.c.name, True)])
+
+
+def model_version_order(order_by: list[OrderBy]) -> list[tuple]:
+    """Most recently updated first unless told otherwise; then name, then newest version."""
+    default = [] if order_by else [(model_versions.c.last_updated_time, False)]
+    return attribute_order(order_by, MODEL_VERSION_ORDER_COLUMNS, "model versions",
+                           default + [(registered_models.c.name, True), (model_versions.c.version, False)])

@@ -5,6 +5,7 @@ Revises: 0002
 """
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 from app.store.migrations.table_options import table_options
 
@@ -12,6 +13,8 @@ revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+
+LONG_TEXT = sa.Text().with_variant(mysql.LONGTEXT(), "mysql")
 
 
 def _model_id(**kwargs):
@@ -99,12 +102,13 @@ def upgrade():
         sa.Column("status_message", sa.String(500)),
         **options,
     )
+    op.create_index("ix_model_versions_run_id", "model_versions", ["run_id"])
     op.create_table(
         "model_version_tags",
         sa.Column("registered_model_id", sa.Integer, primary_key=True),
         sa.Column("version", sa.Integer, primary_key=True),
         sa.Column("key", sa.String(250), primary_key=True),
-        sa.Column("value", sa.String(5000), nullable=False),
+        sa.Column("value", LONG_TEXT, nullable=False),
         _version_of_model(),
         **options,
     )

@@ -1,0 +1,80 @@
+"""Model registry routes: registered models, model versions, tags, aliases, stages (prompts
+are registry entries too)."""
+from __future__ import annotations
+
+from ..services.registry import RegistryService
+from .api import BOOL, INT, STR, TAG, Route
+from .tracking import _page
+
+NAME = {"name": STR}
+VERSION = {"name": STR, "version": STR}
+ALIAS = {"name": STR, "alias": STR}
+SEARCH = {"filter": STR, "max_results": INT, "order_by": [STR], "page_token": STR}
+
+
+def routes(service: RegistryService) -> list[Route]:
+    s = service
+
+    def search_models(r):
+        return _page("registered_models", *s.search_registered_models(
+            r.get("filter"), r.get("max_results"), r.get("order_by"), r.get("page_token")))
+
+    def search_versions(r):
+        return _page("model_versions", *s.search_model_versions(
+            r.get("filter"), r.get("max_results"), r.get("order_by"), r.get("page_token")))
+
+    def latest_versions(r):
+        return _page("model_versions", s.get_latest_versions(r.get("name"), r.get("stages")), None)
+
+    def create_version(r):
+        return {"model_version": s.create_model_version(
+            r.get("name"), r.get("source"), r.get("run_id"), r.get("tags"), r.get("run_link"),
+            r.get("description"), r.get("model_id"))}
+
+    latest_shape = {"name": STR, "stages": [STR]}
+    rm, mv = "/mlflow/registered-models", "/mlflow/model-versions"
+    return [
+        # registered models
+        Route("POST", f"{rm}/create", {"name": STR, "tags": [TAG], "description": STR},
+              lambda r: {"registered_model": s.create_registered_model(r.get("name"), r.get("tags"),
+                                                                       r.get("description"))}),
+        Route("GET", f"{rm}/get", NAME, lambda r: {"registered_model": s.get_registered_model(r.get("name"))}),
+        Route("POST", f"{rm}/rename", {"name": STR, "new_name": STR},
+              lambda r: {"registered_model": s.rename_registered_model(r.get("name"), r.get("new_name"))}),
+        Route("PATCH", f"{rm}/update", {"name": STR, "description": STR},
+              lambda r: {"registered_model": s.update_registered_model(r.get("name"), r.get("description"))}),
+        Route("DELETE", f"{rm}/delete", NAME, lambda r: s.delete_registered_model(r.get("name"))),
+        Route("POST", f"{rm}/set-tag", {"name": STR, "key": STR, "value": STR},
+              lambda r: s.set_registered_model_tag(r.get("name"), r.get("key"), r.get("value"))),
+        Route("DELETE", f"{rm}/delete-tag", {"name": STR, "key": STR},
+              lambda r: s.delete_registered_model_tag(r.get("name"), r.get("key"))),
+        Route("GET", f"{rm}/search", SEARCH, search_models),
+        Route("GET", f"{rm}/get-latest-versions", latest_shape, latest_versions),
+        Route("POST", f"{rm}/get-latest-versions", latest_shape, latest_versions),
+        # aliases
+        Route("POST", f"{rm}/alias", {**ALIAS, "version": STR},
+              lambda r: s.set_alias(r.get("name"), r.get("alias"), r.get("version"))),
+        Route("GET", f"{rm}/alias", ALIAS,
+              lambda r: {"model_version": s.version_by_alias(r.get("name"), r.get("alias"))}),
+        Route("DELETE", f"{rm}/alias", ALIAS, lambda r: s.delete_alias(r.get("name"), r.get("alias"))),
+        # model versions
+        Route("POST", f"{mv}/create",
+              {"name": STR, "source": STR, "run_id": STR, "tags": [TAG], "run_link": STR, "description": STR,
+               "model_id": STR}, create_version),
+        Route("GET", f"{mv}/get", VERSION,
+              lambda r: {"model_version": s.get_model_version(r.get("name"), r.get("version"))}),
+        Route("PATCH", f"{mv}/update", {**VERSION, "description": STR},
+              lambda r: {"model_version": s.update_model_version(r.get("name"), r.get("version"),
+                                                                 r.get("description"))}),
+        Route("DELETE", f"{mv}/delete", VERSION, lambda r: s.delete_model_version(r.get("name"), r.get("version"))),
+        Route("POST", f"{mv}/set-tag", {**VERSION, "key": STR, "value": STR},
+              lambda r: s.set_model_version_tag(r.get("name"), r.get("version"), r.get("key"), r.get("value"))),
+        Route("DELETE", f"{mv}/delete-tag", {**VERSION, "key": STR},
+              lambda r: s.delete_model_version_tag(r.get("name"), r.get("version"), r.get("key"))),
+        Route("POST", f"{mv}/transition-stage", {**VERSION, "stage": STR, "archive_existing_versions": BOOL},
+              lambda r: {"model_version": s.transition_stage(r.get("name"), r.get("version"), r.get("stage"),
+                                                             r.get("archive_existing_versions"))}),
+        Route("GET", f"{mv}/search", SEARCH, search_versions),
+        Route("GET", f"{mv}/get-download-uri", VERSION,
+              lambda r: {"artifact_uri": s.download_uri(r.get("name"), r.get("version"))}),
+    ]

@@ -1,0 +1,270 @@
+"""Model registry rules: names, versions, stages, aliases, tags, searches and sources.
+
+Runs and logged models live in the tracking store, which may be another database than the
+registry's (--registry-store-uri): sources are resolved through the tracking and model
+services, never by reading their tables.
+"""
+from __future__ import annotations
+
+import re
+
+from ..errors import MlflowError, invalid, not_found
+from ..store.registry import PROMPT_TAG, STAGES, RegistryStore
+from . import sources
+from . import validation as v
+from .models import ModelService
+from .search import EXPERIMENT_ENTITY_ALIASES, Clause, parse_filter, parse_order_by
+from .tracking import TrackingService, now_ms
+
+MAX_NAME_LENGTH = 256
+MAX_DESCRIPTION_LENGTH = 5000
+MAX_MODEL_TAG_VALUE_LENGTH = 5000
+MAX_VERSION_TAG_VALUE_LENGTH = 100_000  # prompt templates live in a version tag
+MAX_RUN_LINK_LENGTH = 500
+MAX_ALIAS_LENGTH = 255
+DEFAULT_MODEL_RESULTS, MAX_MODEL_RESULTS = 100, 1000
+DEFAULT_VERSION_RESULTS, MAX_VERSION_RESULTS = 10_000, 200_000
+ACTIVE_STAGES = ("Staging", "Production")
+_ALIAS = re.compile(r"^[\w\-]*$")
+_VERSION_ALIAS = re.compile(r"^v\d+$", re.IGNORECASE)
+_STAGE_NAMES = {stage.lower(): stage for stage in STAGES}
+
+
+def _name(value, field: str = "name") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise invalid(f"Missing value for required parameter '{field}'.")
+    if "/" in value or ":" in value:
+        raise invalid(f"Invalid model name '{value}'. Names cannot contain '/' or ':'.")
+    if value in (".", "..") or len(value) > MAX_NAME_LENGTH:
+        raise invalid(f"Invalid model name '{value[:60]}': it must not be '.' or '..' and at most "
+                      f"{MAX_NAME_LENGTH} characters long.")
+    return value
+
+
+def _version(value) -> int:
+    if value is None or value == "":
+        raise invalid("Missing value for required parameter 'version'.")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise invalid(f"Parameter 'version' must be an integer, got '{value}'.") from None
+    if not 0 < number < 2**31:  # beyond the column's range: it cannot exist
+        raise not_found(f"Model Version (version={value}) not found")
+    return number
+
+
+def _text(value, limit: int, what: str) -> str | None:
+    if value is not None and len(value) > limit:
+        raise invalid(f"{what} of {len(value)} characters exceeds the limit of {limit}.")
+    return value or None
+
+
+def _tag(key, value, limit: int, what: str) -> tuple[str, str]:
+    key = v.check_key(key, what)
+    return key, v.check_value_length("" if value is None else value, limit, what, key)
+
+
+def _alias(value) -> str:
+    if not value:
+        raise invalid("Registered model alias name cannot be empty.")
+    if not _ALIAS.match(value):
+        raise invalid(f"Invalid alias name: '{value}'. Names may only contain alphanumerics, underscores (_) "
+                      f"and dashes (-).")
+    if len(value) > MAX_ALIAS_LENGTH:
+        raise invalid(f"Alias name '{value[:50]}...' is {len(value)} characters long; the limit is "
+                      f"{MAX_ALIAS_LENGTH}.")
+    return value
+
+
+def _stage(value) -> str:
+    stage = _STAGE_NAMES.get(str(value or "").strip().lower())
+    if stage is None:
+        raise invalid(f"Invalid Model Version stage: '{value}'. Value must be one of {', '.join(STAGES)}.")
+    return stage
+
+
+def _prompt_scope(clauses: list[Clause]) -> tuple[list[Clause], bool]:
+    """Searches return models, not prompts, unless the filter asks for prompts with
+    tags.`mlflow.prompt.is_prompt` = 'true' (or != 'false'), as the official server decides;
+    otherwise that tag's conditions give way to leaving prompts out."""
+    for clause in clauses:
+        if clause.entity == "tag" and clause.key == PROMPT_TAG and isinstance(clause.value, str):
+            value = clause.value.lower()
+            if (clause.comparator, value) in (("=", "true"), ("!=", "false")):
+                return clauses, True
+            break
+    return [c for c in clauses if not (c.entity == "tag" and c.key == PROMPT_TAG)], False
+
+
+class RegistryService:
+    def __init__(self, store: RegistryStore, tracking: TrackingService, models: ModelService,
+                 policy: sources.SourcePolicy):
+        self.store = store
+        self.tracking = tracking
+        self.models = models
+        self.policy = policy
+
+    # ------------------------------------------------------------ registered models
+
+    def create_registered_model(self, name, tag_items, description) -> dict:
+        tags = [_tag(t.get("key"), t.get("value"), MAX_MODEL_TAG_VALUE_LENGTH, "registered model tag")
+                for t in tag_items or []]
+        return self.store.create_registered_model(
+            _name(name), _text(description, MAX_DESCRIPTION_LENGTH, "Description"), tags, now_ms())
+
+    def get_registered_model(self, name) -> dict:
+        return self.store.get_registered_model(_name(name))
+
+    def rename_registered_model(self, name, new_name) -> dict:
+        return self.store.rename_registered_model(_name(name), _name(new_name, "new_name"), now_ms())
+
+    def update_registered_model(self, name, description) -> dict:
+        return self.store.update_registered_model(
+            _name(name), _text(description, MAX_DESCRIPTION_LENGTH, "Description"), now_ms())
+
+    def delete_registered_model(self, name) -> None:
+        self.store.delete_registered_model(_name(name))
+
+    def set_registered_model_tag(self, name, key, value) -> None:
+        self.store.set_registered_model_tag(
+            _name(name), *_tag(key, value, MAX_MODEL_TAG_VALUE_LENGTH, "registered model tag"))
+
+    def delete_registered_model_tag(self, name, key) -> None:
+        self.store.set_registered_model_tag(_name(name), v.check_key(key, "registered model tag"), None)
+
+    def search_registered_models(self, filter_text, max_results, order_by, page_token):
+        max_results = v.check_max_results(max_results, DEFAULT_MODEL_RESULTS, MAX_MODEL_RESULTS)
+        clauses, prompts = _prompt_scope(parse_filter(filter_text, EXPERIMENT_ENTITY_ALIASES))
+        order = parse_order_by(order_by, EXPERIMENT_ENTITY_ALIASES)
+        return self.store.search_registered_models(clauses, prompts, order, max_results, page_token)
+
+    def get_latest_versions(self, name, stages) -> list[dict]:
+        wanted = tuple(dict.fromkeys(_stage(s) for s in stages)) if stages else STAGES
+        return self.store.latest_versions(_name(name), wanted)
+
+    # ------------------------------------------------------------ aliases
+
+    def set_alias(self, name, alias, version) -> None:
+        alias = _alias(alias)
+        if alias.lower() == "latest":
+            raise invalid("'latest' alias name (case insensitive) is reserved.")
+        if _VERSION_ALIAS.match(alias):
+            raise invalid(f"Version alias name '{alias}' is reserved.")
+        self.store.set_alias(_name(name), alias, _version(version))
+
+    def delete_alias(self, name, alias) -> None:
+        self.store.delete_alias(_name(name), _alias(alias))
+
+    def version_by_alias(self, name, alias) -> dict:
+        name, alias = _name(name), _alias(alias)
+        if alias.lower() == "latest":
+            return self.store.newest_version(name)
+        return self.store.version_by_alias(name, alias)
+
+    # ------------------------------------------------------------ model versions
+
+    def create_model_version(self, name, source, run_id, tag_items, run_link, description, model_id) -> dict:
+        name = _name(name)
+        if not source:
+            raise invalid("Missing value for required parameter 'source'.")
+        tags = [_tag(t.get("key"), t.get("value"), MAX_VERSION_TAG_VALUE_LENGTH, "model version tag")
+                for t in tag_items or []]
+        if dict(tags).get(PROMPT_TAG, "").lower() == "true":
+            if source not in sources.PROMPT_SOURCES:
+                raise invalid(f"Invalid prompt source '{source[:300]}': prompt versions use the placeholder "
+                              f"source '{sources.PROMPT_SOURCES[1]}'.")
+            location = None
+        else:
+            location, run_id, model_id = self._resolve_source(source, run_id or None, model_id or None)
+        fields = {"source": source, "storage_location": location, "run_id": run_id or None,
+                  "model_id": model_id or None,
+                  "run_link": _text(run_link, MAX_RUN_LINK_LENGTH, "run_link"),
+                  "description": _text(description, MAX_DESCRIPTION_LENGTH, "Description")}
+        return self.store.create_model_version(name, fields, tags, now_ms())
+
+    def _resolve_source(self, source: str, run_id: str | None, model_id: str | None):
+        """(storage location, run_id, model_id) of a non-prompt source; see app/services/sources.py."""
+        uri = sources.split(source)
+        if uri.scheme == "models" and not uri.authority and len(uri.segments) == 1 \
+                and sources.LOGGED_MODEL_ID.match(uri.segments[0]):
+            source_model = uri.segments[0]
+            if model_id and model_id != source_model:
+                raise invalid(f"Invalid model version source '{source}': model_id '{model_id}' is not the "
+                              f"logged model it names.")
+            info = self._lookup(lambda: self.models.get_logged_model(source_model), source, "logged model")["info"]
+            return self._inside(info["artifact_uri"], source), run_id or info.get("source_run_id"), source_model
+        if uri.scheme == "models" and not uri.authority and len(uri.segments) == 2:
+            location, copied_run, copied_model = self.store.version_location(_name(uri.segments[0]),
+                                                                             _version(uri.segments[1]))
+            if location in sources.PROMPT_SOURCES:
+                raise invalid(f"Invalid model version source '{source}': prompt versions hold no model.")
+            return self._inside(location, source), run_id or copied_run, model_id or copied_model
+        if uri.scheme == "runs" and not uri.authority and uri.segments:
+            source_run, path = uri.segments[0], uri.segments[1:]
+            if run_id and run_id != source_run:
+                raise invalid(f"Invalid model version source '{source}': run_id '{run_id}' is not the run it names.")
+            run = self._lookup(lambda: self.tracking.get_run(source_run), source, "run")
+            return self._inside(sources.join(run["info"]["artifact_uri"], path), source), source_run, model_id
+        if uri.scheme in ("models", "runs"):
+            raise invalid(f"Invalid model version source '{source}': use models:/m-<id>, models:/<name>/<version> "
+                          f"or runs:/<run_id>/<path>.")
+        return self.policy.check_location(source), run_id, model_id
+
+    @staticmethod
+    def _lookup(fetch, source: str, what: str) -> dict:
+        try:
+            return fetch()
+        except MlflowError as error:
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise invalid(f"Invalid model version source '{source}': the {what} does not exist.") from None
+            raise
+
+    def _inside(self, location: str, source: str) -> str:
+        try:
+            return self.policy.check_location(location)
+        except MlflowError as error:
+            raise invalid(f"Invalid model version source '{source}': it resolves to '{location}', which the "
+                          f"registry does not accept. {error.message}") from None
+
+    def get_model_version(self, name, version) -> dict:
+        return self.store.get_model_version(_name(name), _version(version))
+
+    def update_model_version(self, name, version, description) -> dict:
+        return self.store.update_model_version(
+            _name(name), _version(version), _text(description, MAX_DESCRIPTION_LENGTH, "Description"), now_ms())
+
+    def transition_stage(self, name, version, stage, archive_existing_versions) -> dict:
+        stage = _stage(stage)
+        if archive_existing_versions and stage not in ACTIVE_STAGES:
+            raise invalid(f"Model version transition cannot archive existing model versions because '{stage}' "
+                          f"is not an active stage. Valid stages are {', '.join(ACTIVE_STAGES)}.")
+        return self.store.transition_stage(_name(name), _version(version), stage, bool(archive_existing_versions),
+                                           now_ms())
+
+    def delete_model_version(self, name, version) -> None:
+        self.store.delete_model_version(_name(name), _version(version), now_ms())
+
+    def set_model_version_tag(self, name, version, key, value) -> None:
+        self.store.set_model_version_tag(
+            _name(name), _version(version), *_tag(key, value, MAX_VERSION_TAG_VALUE_LENGTH, "model version tag"))
+
+    def delete_model_version_tag(self, name, version, key) -> None:
+        self.store.set_model_version_tag(_name(name), _version(version), v.check_key(key, "model version tag"), None)
+
+    def search_model_versions(self, filter_text, max_results, order_by, page_token):
+        max_results = v.check_max_results(max_results, DEFAULT_VERSION_RESULTS, MAX_VERSION_RESULTS)
+        clauses, prompts = _prompt_scope(parse_filter(filter_text, EXPERIMENT_ENTITY_ALIASES))
+        order = parse_order_by(order_by, EXPERIMENT_ENTITY_ALIASES)
+        return self.store.search_model_versions(clauses, prompts, order, max_results, page_token)
+
+    def download_uri(self, name, version) -> str:
+        """Where the version's files are; checked again on the way out, so that a location
+        stored under another configuration cannot lead outside today's artifact roots."""
+        location = self.store.version_location(_name(name), _version(version))[0]
+        if location in sources.PROMPT_SOURCES:
+            return location
+        try:
+            return self.policy.check_location(location)
+        except MlflowError:
+            raise invalid(f"Model version {name}/{version} has a location outside this server's artifact "
+                          f"store; it cannot be downloaded through this server.") from None
