@@ -3,6 +3,7 @@ shape, proto3-style JSON responses, and MLflow's error format. Done once here, s
 handlers only map fields to service calls."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -145,11 +146,19 @@ def error_response(error: MlflowError) -> Response:
 @dataclass(frozen=True)
 class Route:
     method: str
-    path: str  # below /api/2.0 or /api/3.0, e.g. /mlflow/runs/create
+    path: str  # below /api/2.0 or /api/3.0, e.g. /mlflow/runs/create; {name} is a path parameter
     shape: dict
     handler: Callable[[dict], Any]
     versions: tuple[str, ...] = ("2.0",)
     max_body: int = 16 * 1024 * 1024
+
+
+# {name} matches one path segment, {name:path} the rest of the path (slashes included).
+_PATH_PARAMETER = re.compile(r"\{(\w+)(?::(path))?\}")
+
+
+def _flask_rule(path: str) -> str:
+    return _PATH_PARAMETER.sub(lambda m: f"<{m[2]}:{m[1]}>" if m[2] else f"<{m[1]}>", path)
 
 
 def register(app: Flask, routes: list[Route], prefix: str = "") -> None:
@@ -157,7 +166,7 @@ def register(app: Flask, routes: list[Route], prefix: str = "") -> None:
         view = _view(route)
         for api in API_PREFIXES:
             for version in route.versions:
-                rule = f"{prefix}{api}/{version}{route.path}"
+                rule = f"{prefix}{api}/{version}{_flask_rule(route.path)}"
                 app.add_url_rule(rule, f"{route.method} {rule}", view, methods=[route.method])
 
 

@@ -2,20 +2,44 @@
 from __future__ import annotations
 
 from ..services.models import ModelService
-from .api import BOOL, INT, STR, Route
+from .api import BOOL, INT, STR, TAG, Route
 
 ORDER_BY = {"field_name": STR, "ascending": BOOL, "dataset_name": STR, "dataset_digest": STR}
+DATASET = {"dataset_name": STR, "dataset_digest": STR}
+MODEL = "/mlflow/logged-models/{model_id}"
 
 
 def routes(service: ModelService) -> list[Route]:
+    s = service
+
+    def create(r):
+        return {"model": s.create_logged_model(r.get("experiment_id"), r.get("name"), r.get("model_type"),
+                                               r.get("source_run_id"), r.get("params"), r.get("tags"))}
+
     def search(r):
-        found, token = service.search_logged_models(r.get("experiment_ids"), r.get("filter"),
-                                                    r.get("max_results"), r.get("page_token"))
+        found, token = s.search_logged_models(r.get("experiment_ids"), r.get("filter"), r.get("datasets"),
+                                              r.get("max_results"), r.get("order_by"), r.get("page_token"))
         response = {"models": found} if found else {}
         if token:
             response["next_page_token"] = token
         return response
 
-    return [Route("POST", "/mlflow/logged-models/search",
-                  {"experiment_ids": [STR], "filter": STR, "max_results": INT, "order_by": [ORDER_BY],
-                   "page_token": STR}, search)]
+    return [
+        Route("POST", "/mlflow/logged-models",
+              {"experiment_id": STR, "name": STR, "model_type": STR, "source_run_id": STR, "params": [TAG],
+               "tags": [TAG]}, create),
+        Route("GET", MODEL, {"allow_deleted": BOOL},
+              lambda r: {"model": s.get_logged_model(r["model_id"], r.get("allow_deleted"))}),
+        Route("PATCH", MODEL, {"status": STR},
+              lambda r: {"model": s.finalize_logged_model(r["model_id"], r.get("status"))}),
+        Route("DELETE", MODEL, {}, lambda r: s.delete_logged_model(r["model_id"])),
+        Route("PATCH", f"{MODEL}/tags", {"tags": [TAG]},
+              lambda r: s.set_logged_model_tags(r["model_id"], r.get("tags"))),
+        Route("DELETE", f"{MODEL}/tags/{{tag_key:path}}", {},
+              lambda r: s.delete_logged_model_tag(r["model_id"], r["tag_key"])),
+        Route("POST", f"{MODEL}/params", {"params": [TAG]},
+              lambda r: s.log_logged_model_params(r["model_id"], r.get("params"))),
+        Route("POST", "/mlflow/logged-models/search",
+              {"experiment_ids": [STR], "filter": STR, "datasets": [DATASET], "max_results": INT,
+               "order_by": [ORDER_BY], "page_token": STR}, search),
+    ]

@@ -5,7 +5,8 @@ from ..services.tracking import TrackingService
 from ..services.validation import MAX_BATCH_REQUEST_BYTES
 from .api import DOUBLE, INT, STR, TAG, Route
 
-METRIC = {"key": STR, "value": DOUBLE, "timestamp": INT, "step": INT}
+METRIC = {"key": STR, "value": DOUBLE, "timestamp": INT, "step": INT,
+          "model_id": STR, "dataset_name": STR, "dataset_digest": STR}
 RUN_ID = {"run_id": STR, "run_uuid": STR}
 EXPERIMENT_ID = {"experiment_id": STR}
 DATASET = {"name": STR, "digest": STR, "source_type": STR, "source": STR, "schema": STR, "profile": STR}
@@ -78,8 +79,7 @@ def routes(service: TrackingService) -> list[Route]:
         Route("POST", "/mlflow/runs/delete", RUN_ID, lambda r: s.delete_run(_run_id(r))),
         Route("POST", "/mlflow/runs/restore", RUN_ID, lambda r: s.restore_run(_run_id(r))),
         Route("POST", "/mlflow/runs/log-metric", {**RUN_ID, **METRIC},
-              lambda r: s.log_metric(_run_id(r), r.get("key"), r.get("value"), r.get("timestamp"),
-                                     r.get("step"))),
+              lambda r: s.log_metric(_run_id(r), r)),
         Route("POST", "/mlflow/runs/log-parameter", {**RUN_ID, "key": STR, "value": STR},
               lambda r: s.log_param(_run_id(r), r.get("key"), r.get("value"))),
         Route("POST", "/mlflow/runs/set-tag", {**RUN_ID, "key": STR, "value": STR},
@@ -96,6 +96,8 @@ def routes(service: TrackingService) -> list[Route]:
               {**RUN_ID, "datasets": [{"tags": [TAG], "dataset": DATASET}], "models": [{"model_id": STR}]},
               lambda r: s.log_inputs(_run_id(r), r.get("datasets"), r.get("models")),
               max_body=64 * 1024 * 1024),
+        Route("POST", "/mlflow/runs/outputs", {"run_id": STR, "models": [{"model_id": STR, "step": INT}]},
+              lambda r: s.log_outputs(r.get("run_id"), r.get("models"))),
         Route("GET", "/mlflow/metrics/get-history-bulk-interval",
               {"run_ids": [STR], "metric_key": STR, "start_step": INT, "end_step": INT, "max_results": INT},
               lambda r: _page("metrics", s.metric_history_bulk_interval(

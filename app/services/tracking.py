@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from ..errors import invalid, not_found
+from ..errors import invalid
 from ..store.tracking import ACTIVE, DELETED, RUN_NAME_TAG, VIEW_STAGES, TrackingStore
 from . import validation as v
 from .names import random_run_name
@@ -43,6 +43,32 @@ def _view_type(value) -> str:
     if value not in VIEW_STAGES:
         raise invalid(f"Invalid view type '{value}': use ACTIVE_ONLY, DELETED_ONLY or ALL")
     return value
+
+
+def _model_id(item: dict) -> str:
+    if not item.get("model_id"):
+        raise invalid("Missing value for required parameter 'model_id' of a model input or output.")
+    return item["model_id"]
+
+
+def _metric_rows(items: list[dict]) -> tuple[list[tuple], list[tuple]]:
+    """Run metric rows (key, value, timestamp, step), and for the items that name a model_id
+    also logged-model metric rows (model_id, key, value, timestamp, step, dataset_name,
+    dataset_digest)."""
+    rows, model_rows = [], []
+    for item in items:
+        key, value, timestamp = item.get("key"), item.get("value"), item.get("timestamp")
+        step = item.get("step") or 0
+        v.check_metric(key, value, timestamp, step)
+        rows.append((key, value, timestamp, step))
+        if item.get("model_id"):
+            dataset = [item.get("dataset_name") or None, item.get("dataset_digest") or None]
+            for field, text in zip(("name", "digest"), dataset):
+                if text and len(text) > v.DATASET_LIMITS[field]:
+                    raise invalid(f"Metric '{key}': dataset_{field} of length {len(text)} exceeds the limit "
+                                  f"of {v.DATASET_LIMITS[field]}.")
+            model_rows.append((item["model_id"], key, value, timestamp, step, *dataset))
+    return rows, model_rows
 
 
 def _tag_pairs(items, limit: int, what: str) -> list[tuple[str, str]]:
@@ -135,10 +161,10 @@ class TrackingService:
     def restore_run(self, run_id) -> None:
         self.store.set_run_lifecycle(_run_id(run_id), ACTIVE, now_ms())
 
-    def log_metric(self, run_id, key, value, timestamp, step) -> None:
-        step = 0 if step is None else step
-        v.check_metric(key, value, timestamp, step)
-        self.store.log_batch(_run_id(run_id), [(key, value, timestamp, step)], [], [])
+    def log_metric(self, run_id, metric: dict) -> None:
+        """One metric (key, value, timestamp, step; model_id and dataset_* when logged for a model)."""
+        rows, model_rows = _metric_rows([metric])
+        self.store.log_batch(_run_id(run_id), rows, [], [], model_rows)
 
     def log_param(self, run_id, key, value) -> None:
         key = v.check_key(key, "param")
@@ -165,12 +191,7 @@ class TrackingService:
         if total > v.MAX_BATCH_ENTITIES:
             raise invalid(f"A batch logging request can contain at most {v.MAX_BATCH_ENTITIES} metrics, params "
                           f"and tags in total. Got {total}.")
-        metric_rows = []
-        for item in metric_items:
-            key, value, timestamp = item.get("key"), item.get("value"), item.get("timestamp")
-            step = item.get("step") or 0
-            v.check_metric(key, value, timestamp, step)
-            metric_rows.append((key, value, timestamp, step))
+        metric_rows, model_metric_rows = _metric_rows(metric_items)
         param_pairs = _tag_pairs(param_items, v.MAX_PARAM_VALUE_LENGTH, "param")
         keys = [k for k, _ in param_pairs]
         if len(set(keys)) != len(keys):
@@ -179,20 +200,30 @@ class TrackingService:
                           f"the request contains only one param value per param key.")
         tag_pairs = _tag_pairs(tag_items, v.MAX_RUN_TAG_VALUE_LENGTH, "tag")
         if total:
-            self.store.log_batch(_run_id(run_id), metric_rows, param_pairs, tag_pairs)
+            self.store.log_batch(_run_id(run_id), metric_rows, param_pairs, tag_pairs, model_metric_rows)
         else:
             self.get_run(run_id)
 
     def log_inputs(self, run_id, dataset_items, model_items) -> None:
-        if model_items:
-            raise not_found(f"Logged model '{model_items[0].get('model_id')}' not found")
         items = [(v.check_dataset(item.get("dataset")),
                   [v.check_input_tag(t.get("key"), t.get("value")) for t in item.get("tags") or []])
                  for item in dataset_items or []]
-        if items:
-            self.store.log_inputs(_run_id(run_id), items)
+        model_ids = [_model_id(item) for item in model_items or []]
+        if items or model_ids:
+            self.store.log_inputs(_run_id(run_id), items, model_ids)
         else:
             self.get_run(run_id)
+
+    def log_outputs(self, run_id, model_items) -> None:
+        if not model_items:
+            raise invalid("Missing value for required parameter 'models'.")
+        outputs = []
+        for item in model_items:
+            step = item.get("step") or 0
+            if not v.INT64_MIN <= step <= v.INT64_MAX:
+                raise invalid(f"Invalid step {step} for model output: must be a 64-bit integer")
+            outputs.append((_model_id(item), step))
+        self.store.log_outputs(_run_id(run_id), outputs)
 
     def metric_history_bulk_interval(self, run_ids, key, start_step, end_step, max_results):
         if not run_ids:

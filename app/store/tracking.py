@@ -21,7 +21,10 @@ from ..errors import already_exists, invalid, not_found
 from ..services.search import Clause, OrderBy
 from . import bulk, inputs, search_sql
 from .db import Database, fetch_tuples
-from .schema import experiment_tags, experiments, latest_metrics, metrics, params, runs, tags
+from .schema import (
+    experiment_tags, experiments, latest_metrics, logged_model_metrics, logged_models, metrics, params, run_models,
+    runs, tags,
+)
 from .values import encode_value, wire_value
 
 ACTIVE, DELETED = "active", "deleted"
@@ -29,6 +32,9 @@ DEFAULT_EXPERIMENT_ID = 0
 DEFAULT_EXPERIMENT_NAME = "Default"
 RUN_NAME_TAG = "mlflow.runName"
 METRIC_COLUMNS = ("run_uuid", "key", "step", "timestamp", "value", "is_nan")
+MODEL_METRIC_COLUMNS = ("model_id", "key", "run_uuid", "timestamp", "step", "value", "is_nan", "dataset_name",
+                        "dataset_digest")
+MODEL_INPUT, MODEL_OUTPUT = "input", "output"  # run_models.direction
 VIEW_STAGES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACTIVE, DELETED)}
 
 
@@ -68,12 +74,13 @@ def _raise_latest(dialect: str):
 
 _RUN_COLUMNS = (runs.c.run_uuid, runs.c.experiment_id, runs.c.name, runs.c.user_id, runs.c.status,
                 runs.c.start_time, runs.c.end_time, runs.c.artifact_uri, runs.c.lifecycle_stage)
-_PARAM, _TAG, _METRIC = 0, 1, 2
+_PARAM, _TAG, _METRIC, _MODEL_INPUT, _MODEL_OUTPUT = 0, 1, 2, 3, 4
 
 
 def _run_data_query():
-    """Params, tags and latest metrics of the runs in :ids as one UNION ALL of
-    (run_uuid, kind, key, text value, number value, is_nan, timestamp, step)."""
+    """Params, tags, latest metrics and linked logged models (model id as the key) of the runs
+    in :ids as one UNION ALL of (run_uuid, kind, key, text value, number value, is_nan,
+    timestamp, step)."""
     no_text, no_number = sa.cast(sa.null(), sa.String), sa.cast(sa.null(), sa.Double)
     no_flag, no_int = sa.cast(sa.null(), sa.Boolean), sa.cast(sa.null(), sa.BigInteger)
     ids = sa.bindparam("ids", expanding=True)
@@ -83,6 +90,10 @@ def _run_data_query():
           .where(t.c.run_uuid.in_(ids)) for kind, t in ((_PARAM, params), (_TAG, tags))),
         sa.select(m.run_uuid, sa.literal(_METRIC), m.key, no_text, m.value, m.is_nan, m.timestamp, m.step)
         .where(m.run_uuid.in_(ids)),
+        *(sa.select(run_models.c.run_uuid, sa.literal(kind), run_models.c.model_id, no_text, no_number, no_flag,
+                    no_int, run_models.c.step)
+          .where(run_models.c.run_uuid.in_(ids), run_models.c.direction == direction)
+          for kind, direction in ((_MODEL_INPUT, MODEL_INPUT), (_MODEL_OUTPUT, MODEL_OUTPUT))),
     )
 
 
@@ -91,6 +102,46 @@ _RUNS_BY_ID = sa.select(*_RUN_COLUMNS).where(runs.c.run_uuid.in_(sa.bindparam("i
 _HISTORY_KEYS = [(metrics.c.timestamp, True), (metrics.c.step, True), (metrics.c.value, True),
                  (metrics.c.is_nan, True)]
 _RUN_STAGE = sa.select(runs.c.lifecycle_stage).where(runs.c.run_uuid == sa.bindparam("run_id"))
+
+
+def active_experiment_location(conn, experiment_id: int) -> str:
+    """The artifact location of an experiment that new runs and models may join."""
+    row = conn.execute(sa.select(experiments.c.lifecycle_stage, experiments.c.artifact_location)
+                       .where(experiments.c.experiment_id == experiment_id)).first()
+    if row is None:
+        raise not_found(f"No Experiment with id={experiment_id} exists")
+    if row.lifecycle_stage != ACTIVE:
+        raise invalid(f"The experiment {experiment_id} must be in the 'active' state. "
+                      f"Current state is {row.lifecycle_stage}.")
+    return row.artifact_location
+
+
+def logged_model_not_found(model_id: str):
+    return not_found(f"Logged model with ID '{model_id}' not found.")
+
+
+def check_logged_models(conn, model_ids) -> None:
+    """404 for the first of model_ids that names no logged model, or a deleted one."""
+    wanted = set(model_ids)
+    found = set(conn.execute(sa.select(logged_models.c.model_id).where(
+        logged_models.c.model_id.in_(wanted), logged_models.c.lifecycle_stage == ACTIVE)).scalars())
+    if wanted - found:
+        raise logged_model_not_found(min(wanted - found))
+
+
+def insert_params(conn, table: sa.Table, column: str, owner_id: str, pairs: list[tuple[str, str]],
+                  owner_name: str) -> None:
+    """Params of a run or a logged model (their id in `column`); a logged param never changes value."""
+    bulk.insert_ignore(conn, table, (column, "key", "value"), [(owner_id, k, v) for k, v in pairs])
+    wanted = dict(pairs)
+    stored = conn.execute(sa.select(table.c.key, table.c.value).where(
+        table.c[column] == owner_id, table.c.key.in_(list(wanted)))).all()
+    for key, value in stored:
+        if value != wanted[key]:
+            raise invalid(
+                f"Changing param values is not allowed. Param with key='{key}' was already logged "
+                f"with value='{value}' for {owner_name} ID='{owner_id}'. Attempted logging new value "
+                f"'{wanted[key]}'.")
 
 
 def _evenly_spaced(count: int, wanted: int) -> list[int]:
@@ -270,7 +321,7 @@ class TrackingStore:
             found = found[:max_results]
             last = found[-1]
             token = _encode_keyset_token([int(last[column.name]) if column.name == "experiment_id"
-                                          else last[column.name] for column, _ in keys])
+                                         else last[column.name] for column, _ in keys])
         return found, token
 
     # ------------------------------------------------------------ runs
@@ -280,17 +331,11 @@ class TrackingStore:
         run_id = uuid.uuid4().hex
 
         def work(conn):
-            row = conn.execute(sa.select(experiments.c.lifecycle_stage, experiments.c.artifact_location)
-                               .where(experiments.c.experiment_id == experiment_id)).first()
-            if row is None:
-                raise not_found(f"No Experiment with id={experiment_id} exists")
-            if row.lifecycle_stage != ACTIVE:
-                raise invalid(f"The experiment {experiment_id} must be in the 'active' state. "
-                              f"Current state is {row.lifecycle_stage}.")
+            artifact_location = active_experiment_location(conn, experiment_id)
             conn.execute(runs.insert().values(
                 run_uuid=run_id, experiment_id=experiment_id, name=run_name, user_id=user_id,
                 status="RUNNING", start_time=start_time, end_time=None, lifecycle_stage=ACTIVE,
-                artifact_uri=f"{row.artifact_location.rstrip('/')}/{run_id}/artifacts"))
+                artifact_uri=f"{artifact_location.rstrip('/')}/{run_id}/artifacts"))
             all_tags = dict(tag_pairs)
             all_tags[RUN_NAME_TAG] = run_name
             conn.execute(tags.insert(), [{"run_uuid": run_id, "key": k, "value": v} for k, v in all_tags.items()])
@@ -332,12 +377,16 @@ class TrackingStore:
             by_id[run_id]["inputs"]["dataset_inputs"] = entries
         data_rows = fetch_tuples(conn, _RUN_DATA, {"ids": list(by_id)})
         for run_id, kind, key, text, number, is_nan, timestamp, step in data_rows:
-            data = by_id[run_id]["data"]
+            run = by_id[run_id]
             if kind == _METRIC:
-                data.setdefault("metrics", []).append(
+                run["data"].setdefault("metrics", []).append(
                     {"key": key, "value": wire_value(number, is_nan), "timestamp": timestamp, "step": step})
+            elif kind == _MODEL_OUTPUT:
+                run["outputs"].setdefault("model_outputs", []).append({"model_id": key, "step": step})
+            elif kind == _MODEL_INPUT:
+                run["inputs"].setdefault("model_inputs", []).append({"model_id": key})
             else:
-                data.setdefault("params" if kind == _PARAM else "tags", []).append({"key": key, "value": text})
+                run["data"].setdefault("params" if kind == _PARAM else "tags", []).append({"key": key, "value": text})
         return [by_id[run_id] for run_id in order if run_id in by_id] if order else list(by_id.values())
 
     def get_run(self, run_id: str) -> dict:
@@ -374,29 +423,24 @@ class TrackingStore:
         self.db.write(work)
 
     def log_batch(self, run_id: str, metric_rows: list[tuple], param_pairs: list[tuple[str, str]],
-                  tag_pairs: list[tuple[str, str]]) -> None:
-        """Metrics (key, value, timestamp, step), params and tags in one transaction: all or nothing."""
+                  tag_pairs: list[tuple[str, str]], model_metric_rows: list[tuple] = ()) -> None:
+        """Metrics (key, value, timestamp, step), params and tags in one transaction: all or nothing.
+        model_metric_rows (model_id, key, value, timestamp, step, dataset_name, dataset_digest) are
+        metric points that the run also logs for a logged model."""
         def work(conn):
             self._check_active(conn, run_id)
             if param_pairs:
-                self._log_params(conn, run_id, param_pairs)
+                insert_params(conn, params, "run_uuid", run_id, param_pairs, "run")
             if tag_pairs:
                 self._set_tags(conn, run_id, dict(tag_pairs))
             if metric_rows:
                 self._log_metrics(conn, run_id, metric_rows)
+            if model_metric_rows:
+                check_logged_models(conn, (row[0] for row in model_metric_rows))
+                bulk.insert_ignore(conn, logged_model_metrics, MODEL_METRIC_COLUMNS, [
+                    (model_id, key, run_id, timestamp, step, *encode_value(value), dataset_name, dataset_digest)
+                    for model_id, key, value, timestamp, step, dataset_name, dataset_digest in model_metric_rows])
         self.db.write(work)
-
-    def _log_params(self, conn, run_id: str, pairs: list[tuple[str, str]]) -> None:
-        bulk.insert_ignore(conn, params, ("run_uuid", "key", "value"), [(run_id, k, v) for k, v in pairs])
-        wanted = dict(pairs)
-        stored = conn.execute(sa.select(params.c.key, params.c.value).where(
-            params.c.run_uuid == run_id, params.c.key.in_(list(wanted)))).all()
-        for key, value in stored:
-            if value != wanted[key]:
-                raise invalid(
-                    f"Changing param values is not allowed. Param with key='{key}' was already logged "
-                    f"with value='{value}' for run ID='{run_id}'. Attempted logging new value "
-                    f"'{wanted[key]}'.")
 
     def _set_tags(self, conn, run_id: str, values: dict[str, str]) -> None:
         conn.execute(_upsert(self.dialect, tags, ["run_uuid", "key"], ["value"]),
@@ -418,12 +462,30 @@ class TrackingStore:
             {"run_uuid": run_id, "key": k, "step": s, "timestamp": t, "value": v, "is_nan": n}
             for k, (s, t, v, n) in sorted(latest.items())])
 
-    def log_inputs(self, run_id: str, items: list[tuple[dict, list]]) -> None:
+    def log_inputs(self, run_id: str, items: list[tuple[dict, list]], model_ids: list[str]) -> None:
+        """Datasets (with their input tags) and logged models a run used."""
         def work(conn):
             self._check_active(conn, run_id)
-            experiment_id = conn.execute(sa.select(runs.c.experiment_id).where(runs.c.run_uuid == run_id)).scalar()
-            inputs.log_dataset_inputs(conn, experiment_id, run_id, items)
+            if items:
+                experiment_id = conn.execute(sa.select(runs.c.experiment_id)
+                                             .where(runs.c.run_uuid == run_id)).scalar()
+                inputs.log_dataset_inputs(conn, experiment_id, run_id, items)
+            if model_ids:
+                self._link_models(conn, run_id, MODEL_INPUT, [(model_id, 0) for model_id in model_ids])
         self.db.write(work)
+
+    def log_outputs(self, run_id: str, outputs: list[tuple[str, int]]) -> None:
+        """Logged models a run produced, as (model_id, step)."""
+        def work(conn):
+            self._check_active(conn, run_id)
+            self._link_models(conn, run_id, MODEL_OUTPUT, outputs)
+        self.db.write(work)
+
+    @staticmethod
+    def _link_models(conn, run_id: str, direction: str, pairs: list[tuple[str, int]]) -> None:
+        check_logged_models(conn, (model_id for model_id, _ in pairs))
+        bulk.insert_ignore(conn, run_models, ("run_uuid", "model_id", "direction", "step"),
+                           [(run_id, model_id, direction, step) for model_id, step in pairs])
 
     def delete_tag(self, run_id: str, key: str) -> None:
         def work(conn):
