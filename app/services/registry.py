@@ -194,8 +194,9 @@ class RegistryService:
             info = self._lookup(lambda: self.models.get_logged_model(source_model), source, "logged model")["info"]
             return self._inside(info["artifact_uri"], source), run_id or info.get("source_run_id"), source_model
         if uri.scheme == "models" and not uri.authority and len(uri.segments) == 2:
-            location, copied_run, copied_model = self.store.version_location(_name(uri.segments[0]),
-                                                                             _version(uri.segments[1]))
+            registered, version = uri.segments
+            location, copied_run, copied_model = self._lookup(
+                lambda: self.store.version_location(_name(registered), _version(version)), source, "model version")
             if location in sources.PROMPT_SOURCES:
                 raise invalid(f"Invalid model version source '{source}': prompt versions hold no model.")
             return self._inside(location, source), run_id or copied_run, model_id or copied_model
@@ -211,13 +212,14 @@ class RegistryService:
         return self.policy.check_location(source), run_id, model_id
 
     @staticmethod
-    def _lookup(fetch, source: str, what: str) -> dict:
+    def _lookup(fetch, source: str, what: str):
         try:
             return fetch()
         except MlflowError as error:
-            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-                raise invalid(f"Invalid model version source '{source}': the {what} does not exist.") from None
-            raise
+            if error.status >= 500:
+                raise
+            reason = f"the {what} does not exist." if error.status == 404 else error.message
+            raise invalid(f"Invalid model version source '{source}': {reason}") from None
 
     def _inside(self, location: str, source: str) -> str:
         try:

@@ -36,6 +36,9 @@ def test_create_get_and_duplicate(api):
     fetched = get_model(api, name)
     assert fetched == created
     assert_error(api.post("registered-models/create", json={"name": name}), 400, "RESOURCE_ALREADY_EXISTS")
+    as_prompt = assert_error(api.post("registered-models/create", json={
+        "name": name, "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}]}), 400, "RESOURCE_ALREADY_EXISTS")
+    assert "prompt" in as_prompt["message"] and "already taken" in as_prompt["message"]
 
 
 def test_ajax_api_serves_the_registry(server, api):
