@@ -25,8 +25,8 @@ MAX_ALIAS_LENGTH = 255
 DEFAULT_MODEL_RESULTS, MAX_MODEL_RESULTS = 100, 1000
 DEFAULT_VERSION_RESULTS, MAX_VERSION_RESULTS = 10_000, 200_000
 ACTIVE_STAGES = ("Staging", "Production")
-_ALIAS = re.compile(r"^[\w\-]*$")
-_VERSION_ALIAS = re.compile(r"^v\d+$", re.IGNORECASE)
+_ALIAS = re.compile(r"[\w\-]*")
+_VERSION_ALIAS = re.compile(r"v\d+", re.IGNORECASE)
 _STAGE_NAMES = {stage.lower(): stage for stage in STAGES}
 
 
@@ -67,7 +67,7 @@ def _tag(key, value, limit: int, what: str) -> tuple[str, str]:
 def _alias(value) -> str:
     if not value:
         raise invalid("Registered model alias name cannot be empty.")
-    if not _ALIAS.match(value):
+    if not _ALIAS.fullmatch(value):
         raise invalid(f"Invalid alias name: '{value}'. Names may only contain alphanumerics, underscores (_) "
                       f"and dashes (-).")
     if len(value) > MAX_ALIAS_LENGTH:
@@ -148,7 +148,7 @@ class RegistryService:
         alias = _alias(alias)
         if alias.lower() == "latest":
             raise invalid("'latest' alias name (case insensitive) is reserved.")
-        if _VERSION_ALIAS.match(alias):
+        if _VERSION_ALIAS.fullmatch(alias):
             raise invalid(f"Version alias name '{alias}' is reserved.")
         self.store.set_alias(_name(name), alias, _version(version))
 
@@ -183,36 +183,46 @@ class RegistryService:
         return self.store.create_model_version(name, fields, tags, now_ms())
 
     def _resolve_source(self, source: str, run_id: str | None, model_id: str | None):
-        """(storage location, run_id, model_id) of a non-prompt source; see app/services/sources.py."""
+        """(storage location, run_id, model_id) of a model's source; see app/services/sources.py."""
         uri = sources.split(source)
-        if uri.scheme == "models" and not uri.authority and len(uri.segments) == 1 \
-                and sources.LOGGED_MODEL_ID.match(uri.segments[0]):
-            source_model = uri.segments[0]
-            if model_id and model_id != source_model:
-                raise invalid(f"Invalid model version source '{source}': model_id '{model_id}' is not the "
-                              f"logged model it names.")
-            info = self._lookup(lambda: self.models.get_logged_model(source_model), source, "logged model")["info"]
-            return self._inside(info["artifact_uri"], source), run_id or info.get("source_run_id"), source_model
-        if uri.scheme == "models" and not uri.authority and len(uri.segments) == 2:
-            registered, version = uri.segments
-            location, copied_run, copied_model = self._lookup(
-                lambda: self.store.version_location(_name(registered), _version(version)), source, "model version")
-            if location in sources.PROMPT_SOURCES:
-                raise invalid(f"Invalid model version source '{source}': prompt versions hold no model.")
-            return self._inside(location, source), run_id or copied_run, model_id or copied_model
-        if uri.scheme == "runs" and not uri.authority and uri.segments:
-            source_run, path = uri.segments[0], uri.segments[1:]
-            if run_id and run_id != source_run:
-                raise invalid(f"Invalid model version source '{source}': run_id '{run_id}' is not the run it names.")
-            run = self._lookup(lambda: self.tracking.get_run(source_run), source, "run")
-            return self._inside(sources.join(run["info"]["artifact_uri"], path), source), source_run, model_id
-        if uri.scheme in ("models", "runs"):
-            raise invalid(f"Invalid model version source '{source}': use models:/m-<id>, models:/<name>/<version> "
-                          f"or runs:/<run_id>/<path>.")
-        return self.policy.check_location(source), run_id, model_id
+        if uri.scheme not in ("models", "runs"):
+            return self.policy.check_location(source), run_id, model_id
+        segments = uri.segments if not uri.authority else ()
+        if uri.scheme == "runs" and segments:
+            return self._run_source(source, segments[0], segments[1:], run_id, model_id)
+        if uri.scheme == "models" and len(segments) == 1 and sources.LOGGED_MODEL_ID.fullmatch(segments[0]):
+            return self._logged_model_source(source, segments[0], run_id, model_id)
+        if uri.scheme == "models" and len(segments) == 2:
+            return self._version_source(source, *segments, run_id, model_id)
+        raise invalid(f"Invalid model version source '{source}': use models:/m-<id>, models:/<name>/<version> "
+                      f"or runs:/<run_id>/<path>.")
+
+    def _run_source(self, source: str, source_run: str, path: tuple[str, ...], run_id: str | None,
+                    model_id: str | None):
+        if run_id and run_id != source_run:
+            raise invalid(f"Invalid model version source '{source}': run_id '{run_id}' is not the run it names.")
+        run = self._lookup(lambda: self.tracking.get_run(source_run), source, "run")
+        return self._inside(sources.join(run["info"]["artifact_uri"], path), source), source_run, model_id
+
+    def _logged_model_source(self, source: str, source_model: str, run_id: str | None, model_id: str | None):
+        if model_id and model_id != source_model:
+            raise invalid(f"Invalid model version source '{source}': model_id '{model_id}' is not the "
+                          f"logged model it names.")
+        info = self._lookup(lambda: self.models.get_logged_model(source_model), source, "logged model")["info"]
+        return self._inside(info["artifact_uri"], source), run_id or info.get("source_run_id"), source_model
+
+    def _version_source(self, source: str, registered: str, version: str, run_id: str | None,
+                        model_id: str | None):
+        """A copy of another registered version (MlflowClient.copy_model_version)."""
+        location, copied_run, copied_model = self._lookup(
+            lambda: self.store.version_location(_name(registered), _version(version)), source, "model version")
+        if location in sources.PROMPT_SOURCES:
+            raise invalid(f"Invalid model version source '{source}': prompt versions hold no model.")
+        return self._inside(location, source), run_id or copied_run, model_id or copied_model
 
     @staticmethod
     def _lookup(fetch, source: str, what: str):
+        """fetch(), its client errors restated as an invalid source."""
         try:
             return fetch()
         except MlflowError as error:
@@ -224,9 +234,9 @@ class RegistryService:
     def _inside(self, location: str, source: str) -> str:
         try:
             return self.policy.check_location(location)
-        except MlflowError as error:
-            raise invalid(f"Invalid model version source '{source}': it resolves to '{location}', which the "
-                          f"registry does not accept. {error.message}") from None
+        except MlflowError:
+            raise invalid(f"Invalid model version source '{source}': it resolves to '{location}', which lies "
+                          f"outside this server's artifact store.") from None
 
     def get_model_version(self, name, version) -> dict:
         return self.store.get_model_version(_name(name), _version(version))

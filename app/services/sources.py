@@ -31,7 +31,7 @@ from ..errors import invalid
 
 PROXY_SCHEME = "mlflow-artifacts"
 PROMPT_SOURCES = ("dummy-source", "prompt-template")  # the placeholders MLflow's clients send
-LOGGED_MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
+LOGGED_MODEL_ID = re.compile(r"m-[0-9a-f]{32}")
 MAX_LOCATION_LENGTH = 2000  # model_versions.source and storage_location
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.*)$", re.DOTALL)
@@ -45,10 +45,6 @@ class Uri:
     scheme: str
     authority: str
     segments: tuple[str, ...]
-
-    @property
-    def local_path(self) -> str:
-        return "/" + "/".join(self.segments)
 
 
 def _rejected(source: str, why: str):
@@ -93,9 +89,7 @@ class SourcePolicy:
         self.proxy = destination is not None
         self._roots = []
         for root in filter(None, (default_root, destination)):
-            uri = split(root if _SCHEME.match(root) else os.path.abspath(root))
-            if uri.scheme in ("", "file"):
-                uri = Uri("", "", tuple(os.path.realpath(uri.local_path).strip("/").split("/")))
+            uri = _resolved(split(root if _SCHEME.match(root) else os.path.abspath(root)))
             if uri.scheme != PROXY_SCHEME:
                 self._roots.append(uri)
 
@@ -113,13 +107,20 @@ class SourcePolicy:
             raise _rejected(location, "percent-encoding is allowed in mlflow-artifacts:/ URIs only")
         if uri.scheme == "file" and uri.authority:
             raise _rejected(location, "file: URIs must not name a host (use file:///path)")
-        if uri.scheme in ("", "file"):
-            uri = Uri("", "", tuple(os.path.realpath(uri.local_path).strip("/").split("/")))
+        uri = _resolved(uri)
         if any(_inside(uri, root) for root in self._roots):
             return location
         if uri.scheme == "":
             raise _rejected(location, "local paths must lie inside the server's artifact root")
         raise _rejected(location, f"the server does not serve {uri.scheme}: locations outside its artifact root")
+
+
+def _resolved(uri: Uri) -> Uri:
+    """A local path (plain or file:) as the file system reads it: symbolic links resolved."""
+    if uri.scheme not in ("", "file"):
+        return uri
+    real = os.path.realpath("/" + "/".join(uri.segments))
+    return Uri("", "", tuple(part for part in real.split("/") if part))
 
 
 def _inside(uri: Uri, root: Uri) -> bool:

@@ -237,7 +237,7 @@ def test_reserved_aliases_are_refused(api, run, alias):
                  400, "INVALID_PARAMETER_VALUE")
 
 
-@pytest.mark.parametrize("alias", ["", "a b", "a/b", "a.b", "../x", "x" * 256])
+@pytest.mark.parametrize("alias", ["", "a b", "a/b", "a.b", "../x", "champion\n", "x" * 256])
 def test_invalid_aliases_are_refused(api, run, alias):
     name = create_model(api)["name"]
     create_version(api, name, runs_source(run))
