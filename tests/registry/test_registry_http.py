@@ -2,6 +2,8 @@
 searches, with the status and error code of every refusal."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import requests
 
@@ -16,8 +18,8 @@ def run(server):
     """A run whose model folder the versions below are registered from (module scope, so
     raw requests: the api fixture is per test)."""
     base = f"{server.url}/api/2.0/mlflow/"
-    experiment = requests.post(base + "experiments/create", json={"name": unique("reg-http")}).json()
-    created = requests.post(base + "runs/create", json={"experiment_id": experiment["experiment_id"]}).json()
+    experiment = requests.post(base + "experiments/create", json={"name": unique("reg-http")}, timeout=30).json()
+    created = requests.post(base + "runs/create", json={"experiment_id": experiment["experiment_id"]}, timeout=30).json()
     return created["run"]["info"]
 
 
@@ -160,6 +162,13 @@ def test_versions_are_numbered_and_never_reused(api, run):
     model = get_model(api, name)
     assert [v["version"] for v in model["latest_versions"]] == ["3"]
     assert model["last_updated_timestamp"] >= first["creation_timestamp"]
+
+
+def test_concurrent_creates_get_distinct_versions(api, run):
+    name = create_model(api)["name"]
+    with ThreadPoolExecutor(8) as pool:
+        created = list(pool.map(lambda _: create_version(api, name, runs_source(run))["version"], range(16)))
+    assert sorted(created, key=int) == [str(n) for n in range(1, 17)]
 
 
 @pytest.mark.parametrize("version,status,code", [

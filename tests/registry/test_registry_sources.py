@@ -27,10 +27,13 @@ def world(server):
     if not link.exists():
         os.symlink(tmp / "outside", link)
     base = f"{server.url}/api/2.0/mlflow/"
-    experiment_id = requests.post(base + "experiments/create", json={"name": unique("src")}).json()["experiment_id"]
-    run = requests.post(base + "runs/create", json={"experiment_id": experiment_id}).json()["run"]["info"]
-    name = unique("target")
-    requests.post(base + "registered-models/create", json={"name": name}).raise_for_status()
+
+    def post(path, body):
+        return assert_ok(requests.post(base + path, json=body, timeout=30))
+
+    experiment_id = post("experiments/create", {"name": unique("src")})["experiment_id"]
+    run = post("runs/create", {"experiment_id": experiment_id})["run"]["info"]
+    name = post("registered-models/create", {"name": unique("target")})["registered_model"]["name"]
     return {"art": str(server.artifacts), "run": run["run_id"], "artifact_uri": run["artifact_uri"],
             "experiment": experiment_id, "port": server.port, "model": name}
 
