@@ -18,8 +18,9 @@ def run(server):
     """A run whose model folder the versions below are registered from (module scope, so
     raw requests: the api fixture is per test)."""
     base = f"{server.url}/api/2.0/mlflow/"
-    experiment = requests.post(base + "experiments/create", json={"name": unique("reg-http")}, timeout=30).json()
-    created = requests.post(base + "runs/create", json={"experiment_id": experiment["experiment_id"]}, timeout=30).json()
+    experiment = assert_ok(requests.post(base + "experiments/create", json={"name": unique("reg-http")}, timeout=30))
+    created = assert_ok(requests.post(base + "runs/create", json={"experiment_id": experiment["experiment_id"]},
+                                      timeout=30))
     return created["run"]["info"]
 
 

@@ -82,8 +82,8 @@ REFUSED = [
 
 @pytest.mark.parametrize("source", REFUSED)
 def test_source_is_refused(api, world, source):
-    body = assert_error(api.post("model-versions/create", json={"name": world["model"], "source": source.format(**world)}),
-                        400, "INVALID_PARAMETER_VALUE")
+    resp = api.post("model-versions/create", json={"name": world["model"], "source": source.format(**world)})
+    body = assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
     assert "source" in body["message"].lower()
     assert "latest_versions" not in get_model(api, world["model"])  # nothing was created
 
