@@ -77,8 +77,8 @@ def _models_json(conn, rows: list[tuple]) -> list[dict]:
         by_id[model_id] = {"info": info, "data": {}}
     if not by_id:
         return []
-    for model_id, kind, key, text, number, is_nan, timestamp, step, run_id, dataset_name, dataset_digest in \
-            fetch_tuples(conn, _MODEL_DATA, {"ids": list(by_id)}):
+    data_rows = fetch_tuples(conn, _MODEL_DATA, {"ids": list(by_id)})
+    for model_id, kind, key, text, number, is_nan, timestamp, step, run_id, dataset_name, dataset_digest in data_rows:
         model = by_id[model_id]
         if kind == _TAG:
             model["info"].setdefault("tags", []).append({"key": key, "value": text})

@@ -97,7 +97,7 @@ def test_logged_model_api(client, experiment_id):
 
     mlflow.set_logged_model_tags(model_id, {"team": "b", "stage": "dev"})
     mlflow.log_model_params({"depth": "3"}, model_id=model_id)
-    client.delete_logged_model_tag(model_id, "stage")
+    mlflow.delete_logged_model_tag(model_id, "stage")
     finalized = mlflow.finalize_logged_model(model_id, "READY")
     assert finalized.status.value == "READY"
     assert finalized.last_updated_timestamp >= created.creation_timestamp

@@ -305,6 +305,28 @@ def test_search_pages_by_keyset(api, exp_id):
     assert seen == [f"n{i * 2:02d}" for i in range(7)] and pages == 3
 
 
+def test_search_pages_through_metric_ranks(api, exp_id, run_id):
+    """Pages ordered by a metric continue across numbers, NaN and missing values."""
+    scores = {"p": 0.3, "q": "NaN", "r": None, "s": 0.7, "t": 0.5, "u": None, "v": 0.7}
+    ids = {}
+    for name, score in scores.items():
+        time.sleep(0.002)
+        ids[name] = create_model(api, exp_id, name=name)["info"]["model_id"]
+        if score is not None:
+            assert_ok(log_metric(api, run_id, "score", score, model_id=ids[name]))
+    order = [{"field_name": "metrics.score", "ascending": False}]
+    expected = names(api, exp_id, ids, order_by=order)
+    # equal scores: newest first; then NaN; then no score, newest first
+    assert expected == ["v", "s", "t", "p", "q", "u", "r"]
+    paged, token = [], None
+    while True:
+        found, token = search(api, [exp_id], order_by=order, max_results=2, **({"page_token": token} if token else {}))
+        paged += [m["info"]["name"] for m in found]
+        if not token:
+            break
+    assert paged == expected
+
+
 def test_search_across_experiments_and_default_page_size(api, exp_id):
     other = raw_experiment(api, unique("lm"))
     mine, theirs = create_model(api, exp_id)["info"]["model_id"], create_model(api, other)["info"]["model_id"]
