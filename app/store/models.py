@@ -40,6 +40,7 @@ NUMERIC_ATTRIBUTES = {
     "creation_time": _m.creation_timestamp_ms, "last_updated_timestamp_ms": _m.last_updated_timestamp_ms,
     "last_updated_timestamp": _m.last_updated_timestamp_ms,
 }
+ATTRIBUTES = {**STRING_ATTRIBUTES, **NUMERIC_ATTRIBUTES}
 _MODEL_COLUMNS = (_m.model_id, _m.experiment_id, _m.name, _m.artifact_location, _m.creation_timestamp_ms,
                   _m.last_updated_timestamp_ms, _m.status, _m.model_type, _m.source_run_id, _m.status_message)
 _MODELS_BY_ID = sa.select(*_MODEL_COLUMNS).where(_m.model_id.in_(sa.bindparam("ids", expanding=True)))
@@ -99,9 +100,9 @@ def _models_json(conn, rows: list[tuple]) -> list[dict]:
 
 def _on_datasets(datasets: list[tuple[str, str | None]]) -> list:
     """Conditions on logged_model_metrics rows: logged for one of the (name, digest or None) datasets."""
-    m = logged_model_metrics.c
     if not datasets:
         return []
+    m = logged_model_metrics.c
     return [sa.or_(*(sa.and_(m.dataset_name == name, *([m.dataset_digest == digest] if digest else []))
                      for name, digest in datasets))]
 
@@ -133,7 +134,7 @@ def _filter(clauses: list[Clause], datasets: list) -> list:
             conditions.append(search_sql.numeric_condition(NUMERIC_ATTRIBUTES[clause.key], clause))
         else:
             raise invalid(f"Invalid attribute key '{clause.key}' for logged models. Valid keys are "
-                          f"{', '.join([*STRING_ATTRIBUTES, *NUMERIC_ATTRIBUTES])}")
+                          f"{', '.join(ATTRIBUTES)}")
     if datasets and not any(clause.entity == "metric" for clause in clauses):
         m = logged_model_metrics.c
         conditions.append(sa.exists().where(m.model_id == _m.model_id, *_on_datasets(datasets)))
@@ -167,12 +168,10 @@ def _order(order_by: list[ModelOrder]) -> tuple[list[tuple], sa.FromClause]:
             keys += [(sa.case((latest.c.value.is_(None), 2), (latest.c.is_nan == sa.true(), 1), else_=0), True),
                      (latest.c.value, item.ascending)]
             continue
-        column = STRING_ATTRIBUTES.get(item.key)
-        if column is None:
-            column = NUMERIC_ATTRIBUTES.get(item.key)
+        column = ATTRIBUTES.get(item.key)
         if column is None:
             raise invalid(f"Invalid order_by field '{item.key}' for logged models. Valid fields are metrics.<key>, "
-                          f"{', '.join([*STRING_ATTRIBUTES, *NUMERIC_ATTRIBUTES])}")
+                          f"{', '.join(ATTRIBUTES)}")
         if column.nullable:
             keys.append((sa.case((column.is_(None), 1), else_=0), True))
         keys.append((column, item.ascending))
