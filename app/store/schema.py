@@ -46,6 +46,7 @@ params = Table(
     Column("run_uuid", String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", String(6000), nullable=False),
+    sqlite_with_rowid=False,
 )
 
 tags = Table(
@@ -53,6 +54,7 @@ tags = Table(
     Column("run_uuid", String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", String(8000), nullable=False),
+    sqlite_with_rowid=False,
 )
 
 # Every logged point. The primary key orders a run's history by key, timestamp, step
@@ -81,6 +83,9 @@ latest_metrics = Table(
     Column("is_nan", Boolean, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Column("step", BigInteger, nullable=False),
+    # Searches ordered by a metric read runs in this order and stop after a page.
+    Index("ix_latest_metrics_key_value", "key", "is_nan", "value"),
+    sqlite_with_rowid=False,
 )
 
 # MLflow 3 logged models (created by log_model; searched when listing a run's artifacts).

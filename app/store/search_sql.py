@@ -152,28 +152,48 @@ def experiment_filter(clauses: list[Clause]) -> list:
     return conditions
 
 
-def _nulls_last(expression, ascending: bool) -> list[tuple]:
-    return [(sa.case((expression.is_(None), 1), else_=0), True), (expression, ascending)]
+@dataclasses.dataclass
+class Tier:
+    """The runs whose first sort key has one rank (value, NaN, missing): their rank, the FROM
+    clause and the conditions that select them."""
+    rank: int | None
+    source: sa.FromClause
+    where: list
 
 
-def run_order(order_by: list[OrderBy]) -> tuple[list[tuple], sa.FromClause]:
-    """The sort keys of a run search as (expression, ascending), and the FROM clause they need
-    (runs, outer-joined once to each metric, param or tag sorted on). Runs without a key come
-    last (metrics: numbers, then NaN, then missing), then start_time DESC, then run id, so
-    that every run has a distinct position."""
-    keys, source, has_start_time = [], runs, False
+@dataclasses.dataclass
+class RunOrder:
+    """How to sort a run search. `keys` are (expression, ascending); when the first key is a
+    metric, param, tag or nullable attribute, keys[0] is its rank and the runs are read tier
+    by tier, so that within a tier the database can follow an index on the sort value
+    instead of sorting every run."""
+    keys: list[tuple]
+    tiers: list[Tier]
+
+
+def run_order(order_by: list[OrderBy]) -> RunOrder:
+    """Runs without a key come last (metrics: numbers, then NaN, then missing), then
+    start_time DESC, then run id, so that every run has a distinct position."""
     _no_duplicates([(item.entity, "start_time" if item.key in ("created", "Created") else item.key)
                     for item in order_by])
+    keys, joins, tiers, has_start_time = [], [], None, False
     for position, item in enumerate(order_by):
         if item.entity in ("metric", "param", "tag"):
             table = {"metric": latest_metrics, "param": params, "tag": tags}[item.entity].alias(f"o{position}")
-            source = source.outerjoin(table, sa.and_(table.c.run_uuid == runs.c.run_uuid, table.c.key == item.key))
-            value = table.c.value
+            on = sa.and_(table.c.run_uuid == runs.c.run_uuid, table.c.key == item.key)
+            value, missing = table.c.value, table.c.run_uuid.is_(None)
             if item.entity == "metric":
-                keys += [(sa.case((value.is_(None), 2), (table.c.is_nan == sa.true(), 1), else_=0), True),
-                         (value, item.ascending)]
+                is_nan = table.c.is_nan == sa.true()
+                rank = sa.case((missing, 2), (is_nan, 1), else_=0)
+                ranked = [(0, [table.c.is_nan == sa.false()]), (1, [is_nan])]
             else:
-                keys += _nulls_last(value, item.ascending)
+                rank, ranked = sa.case((missing, 1), else_=0), [(0, [])]
+            keys += [(rank, True), (value, item.ascending)]
+            if position == 0:  # ranked tiers join the table, the last one holds the runs without it
+                tiers = [(r, sa.join(runs, table, on), where) for r, where in ranked]
+                tiers.append((len(ranked), sa.outerjoin(runs, table, on), [missing]))
+            else:
+                joins.append((table, on))
         elif item.entity == "attribute":
             column = RUN_STRING_ATTRIBUTES.get(item.key)
             if column is None:
@@ -181,13 +201,20 @@ def run_order(order_by: list[OrderBy]) -> tuple[list[tuple], sa.FromClause]:
             if column is None:
                 raise invalid(f"Invalid order_by attribute '{item.key}'")
             has_start_time |= column is runs.c.start_time
-            keys += _nulls_last(column, item.ascending)
+            if column.nullable:
+                keys.append((sa.case((column.is_(None), 1), else_=0), True))
+                if position == 0:
+                    tiers = [(0, runs, [column.is_not(None)]), (1, runs, [column.is_(None)])]
+            keys.append((column, item.ascending))
         else:
             raise invalid(f"Ordering by {item.entity}s is not supported")
     if not has_start_time:
         keys.append((runs.c.start_time, False))
     keys.append((runs.c.run_uuid, True))
-    return keys, source
+    tiers = tiers or [(None, runs, [])]
+    for table, on in joins:
+        tiers = [(rank, source.outerjoin(table, on), where) for rank, source, where in tiers]
+    return RunOrder(keys, [Tier(*tier) for tier in tiers])
 
 
 def order_clauses(keys: list[tuple]) -> list:
@@ -208,7 +235,14 @@ def after(keys: list[tuple], values: list):
         else:
             later = expression > value if ascending else expression < value
         alternatives.append(sa.and_(*same_before, later))
-    return sa.or_(*alternatives) if alternatives else sa.false()
+    if not alternatives:
+        return sa.false()
+    condition = sa.or_(*alternatives)
+    expression, ascending = keys[0]
+    if values[0] is not None and not isinstance(values[0], bool):
+        # Implied by the alternatives, but a range the database can seek an index to.
+        condition = sa.and_(expression >= values[0] if ascending else expression <= values[0], condition)
+    return condition
 
 
 def _no_duplicates(keys: list) -> None:

@@ -551,17 +551,29 @@ class TrackingStore:
 
     def search_runs(self, experiment_ids: list[int], clauses: list[Clause], view_type: str,
                     max_results: int, order_by: list[OrderBy], page_token: str | None):
-        keys, source = search_sql.run_order(order_by)
+        order = search_sql.run_order(order_by)
+        keys = order.keys
         where = [runs.c.experiment_id.in_(experiment_ids), runs.c.lifecycle_stage.in_(VIEW_STAGES[view_type]),
                  *search_sql.run_filter(clauses)]
-        if page_token:
-            last = _decode_keyset_token(page_token, len(keys))
-            where.append(search_sql.after(keys, last))
-        query = (sa.select(*_RUN_COLUMNS, *(expression for expression, _ in keys)).select_from(source).where(*where)
-                 .order_by(*search_sql.order_clauses(keys)).limit(max_results + 1))
-        width = len(_RUN_COLUMNS)
+        last = _decode_keyset_token(page_token, len(keys)) if page_token else None
+        width, rows = len(_RUN_COLUMNS), []
         with self.db.read() as conn:
-            rows = fetch_tuples(conn, query)
+            for tier in order.tiers:  # in rank order; a page may span tiers
+                conditions = [*where, *tier.where]
+                tier_keys = keys if tier.rank is None else keys[1:]
+                if last is not None and tier.rank is None:
+                    conditions.append(search_sql.after(keys, last))
+                elif last is not None:
+                    if tier.rank < last[0]:
+                        continue
+                    if tier.rank == last[0]:
+                        conditions.append(search_sql.after(tier_keys, last[1:]))
+                query = (sa.select(*_RUN_COLUMNS, *(expression for expression, _ in keys)).select_from(tier.source)
+                         .where(*conditions).order_by(*search_sql.order_clauses(tier_keys))
+                         .limit(max_results + 1 - len(rows)))
+                rows += fetch_tuples(conn, query)
+                if len(rows) > max_results:
+                    break
             token = None
             if len(rows) > max_results:
                 rows = rows[:max_results]

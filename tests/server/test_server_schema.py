@@ -2,13 +2,15 @@
 this server does not know is refused at start-up with a message naming `db upgrade`."""
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
 
 import pytest
 import sqlalchemy as sa
 
 from conftest import BACKENDS, backend_uri, free_port
-from server_support import app_cli, port_listening, run_sh
+from server_support import APP_PYTHON, ROOT, app_cli, port_listening, run_sh
 
 EXPECTED_TABLES = {"alembic_version", "experiments", "experiment_tags", "runs", "params", "tags", "metrics",
                    "latest_metrics"}
@@ -149,3 +151,39 @@ def test_foreign_tables_without_revision_are_refused(tmp_path):
     assert not port_listening(port)
     with sqlite3.connect(db_file) as db:  # left alone
         assert {r[0] for r in db.execute("select name from sqlite_master where type='table'")} == {"experiments"}
+
+
+# Run with the server's interpreter: it compares app/store/schema.py with the database.
+COMPARE_SCHEMA = """
+import sys
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from app.store.db import make_engine
+from app.store.schema import metadata
+from app.config import resolve
+from app.options import Settings
+
+settings = resolve(Settings(backend_store_uri=sys.argv[1]))
+with make_engine(settings.backend_store_uri, settings).connect() as conn:
+    context = MigrationContext.configure(conn, opts={"compare_type": True})
+    for difference in compare_metadata(context, metadata):
+        if not (difference[0] == "remove_table" and difference[1].name == "alembic_version"):
+            print(difference)
+"""
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_migrations_build_the_schema_the_server_declares(kind, tmp_path):
+    """The tables, columns, keys and indexes the migrations create are those of
+    app/store/schema.py, so that code and database never disagree on any backend."""
+    uri, cleanup = backend_uri(kind, tmp_path)
+    try:
+        result = app_cli(["db", "upgrade", "--backend-store-uri", uri])
+        assert result.returncode == 0, result.stderr
+        compared = subprocess.run([str(APP_PYTHON), "-c", COMPARE_SCHEMA, uri], cwd=ROOT, capture_output=True,
+                                  text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert compared.returncode == 0, compared.stderr
+        assert compared.stdout == "", f"schema.py and the migrations differ:\n{compared.stdout}"
+    finally:
+        cleanup()
