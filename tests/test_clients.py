@@ -31,3 +31,17 @@ def test_workflow_with_a_2x_client(server):
             pytest.fail(message)
         pytest.skip(message)
     assert "workflow ok with mlflow 2." in _run_workflow(CLIENT2_PYTHON, server)
+
+
+def test_try_mlflow_session(server, api):
+    """try-mlflow.py, the README's first-contact script: trains, logs, registers, sets an
+    alias and loads the model back four ways; then the server holds what it reported."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    done = subprocess.run([sys.executable, str(ROOT / "try-mlflow.py"), server.url], capture_output=True,
+                          text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.rstrip().endswith("all good")
+    name = next(line.split("'")[1] for line in done.stdout.splitlines() if line.startswith("- registered '"))
+    alias = api.get("registered-models/alias", params={"name": name, "alias": "champion"})
+    assert alias.status_code == 200, alias.text
+    assert alias.json()["model_version"]["status"] == "READY"
