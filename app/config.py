@@ -10,6 +10,8 @@ import os
 import re
 from urllib.parse import urlsplit, urlunsplit
 
+from .artifacts import check_location
+from .errors import MlflowError
 from .options import OPTIONS, Settings
 
 SQLITE_FILE_NAME = "mlflow.db"
@@ -26,8 +28,8 @@ DATABASE_DRIVERS = {
     "mariadb+pymysql": "mysql+pymysql",
 }
 
-# Artifact schemes a later release serves; accepted by the parser, refused at start-up.
-PLANNED_ARTIFACT_SCHEMES = ("s3", "wasbs", "abfss", "gs", "ftp", "sftp", "hdfs", "webhdfs")
+# Roots that name another server's artifact proxy rather than a store this server writes to.
+PROXY_ROOT_SCHEMES = ("mlflow-artifacts", "http", "https")
 
 
 class ConfigError(Exception):
@@ -76,13 +78,13 @@ def redact_uri(uri: str) -> str:
     return re.sub(r"(://[^/@:]*:)[^@/]*@", r"\1***@", uri)
 
 
-def _check_artifact_location(value: str, option: str) -> None:
-    scheme = urlsplit(value).scheme.lower() if "://" in value or value.startswith("mlflow-artifacts:") else ""
-    if scheme in ("", "file", "mlflow-artifacts", "http", "https"):
+def _check_artifact_location(value: str, option: str, proxy_allowed: bool = False) -> None:
+    if proxy_allowed and urlsplit(value).scheme.lower() in PROXY_ROOT_SCHEMES:
         return
-    if scheme in PLANNED_ARTIFACT_SCHEMES:
-        raise ConfigError(f"{option}: the {scheme}:// artifact store is not supported yet")
-    raise ConfigError(f"{option}: unknown artifact store scheme '{scheme}://'")
+    try:
+        check_location(value)
+    except MlflowError as error:
+        raise ConfigError(f"{option}: {error.message}") from None
 
 
 def resolve(settings: Settings) -> Settings:
@@ -110,9 +112,14 @@ def resolve(settings: Settings) -> Settings:
         raise ConfigError("--artifacts-destination is empty: nowhere to store proxied artifacts")
     _check_artifact_location(s.artifacts_destination, "--artifacts-destination")
     default_root = s.default_artifact_root or ("mlflow-artifacts:/" if s.serve_artifacts else "./mlruns")
-    if default_root.startswith("mlflow-artifacts:") and not s.serve_artifacts:
-        raise ConfigError("--default-artifact-root mlflow-artifacts:/ needs --serve-artifacts")
-    _check_artifact_location(default_root, "--default-artifact-root")
+    root = urlsplit(default_root)
+    if root.scheme.lower() == "mlflow-artifacts" and not root.netloc and not s.serve_artifacts:
+        raise ConfigError("--default-artifact-root mlflow-artifacts:/ needs --serve-artifacts (or name "
+                          "another server's proxy: mlflow-artifacts://host:port/path)")
+    if root.scheme.lower() in PROXY_ROOT_SCHEMES[1:] and "/mlflow-artifacts/artifacts" not in root.path:
+        raise ConfigError("--default-artifact-root: an http(s) root names an artifacts proxy, e.g. "
+                          "http://host:port/api/2.0/mlflow-artifacts/artifacts/path")
+    _check_artifact_location(default_root, "--default-artifact-root", proxy_allowed=True)
     if not re.match(r"^[A-Za-z][\w+.-]*:", default_root):
         default_root = os.path.abspath(default_root)
     backend = database_url(s.backend_store_uri, "--backend-store-uri")

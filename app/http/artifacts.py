@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import mimetypes
 import posixpath
+from urllib.parse import quote
 
-from flask import Flask, request, send_file
+from flask import Flask, Response, request
+from werkzeug.wsgi import wrap_file
 
 from ..errors import MlflowError
 from ..services.artifacts import ArtifactService
 from ..services.tracking import TrackingService
 from .api import API_PREFIXES, STR, Route, json_response
+
+CHUNK = 1024 * 1024  # read size of streams without a file descriptor (remote stores)
 
 
 def _file_json(info) -> dict:
@@ -29,9 +33,12 @@ def register_proxy(app: Flask, service: ArtifactService, prefix: str) -> None:
     def download(artifact_path):
         handle, size = service.open(artifact_path)
         mimetype = mimetypes.guess_type(artifact_path)[0] or "application/octet-stream"
-        response = send_file(handle, mimetype=mimetype, as_attachment=True,
-                             download_name=posixpath.basename(artifact_path), conditional=False, etag=False)
+        # gunicorn sends a real file with sendfile and reads other streams CHUNK at a time
+        response = Response(wrap_file(request.environ, handle, CHUNK), mimetype=mimetype,
+                            direct_passthrough=True)
         response.content_length = size
+        name = quote(posixpath.basename(artifact_path), safe="")
+        response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{name}"
         return response
 
     def delete(artifact_path):
