@@ -13,11 +13,12 @@ from ..errors import invalid, not_found
 from ..services.search import Clause
 from . import search_sql
 from .db import Database, fetch_tuples
+from .pages import decode_keyset_token, encode_keyset_token
 from .schema import logged_model_metrics, logged_model_params, logged_model_tags, logged_models
 from .tracking import (
-    ACTIVE, DELETED, _decode_keyset_token, _encode_keyset_token, _upsert, active_experiment_location,
-    check_logged_models, insert_params, logged_model_not_found,
+    ACTIVE, DELETED, active_experiment_location, check_logged_models, insert_params, logged_model_not_found,
 )
+from .upsert import upsert
 from .values import encode_value, wire_value
 
 PENDING = "LOGGED_MODEL_PENDING"
@@ -254,7 +255,7 @@ class LoggedModelStore:
         keys, source = _order(order_by)
         where = [_m.experiment_id.in_(experiment_ids), _m.lifecycle_stage == ACTIVE, *_filter(clauses, datasets)]
         if page_token:
-            where.append(search_sql.after(keys, _decode_keyset_token(page_token, len(keys))))
+            where.append(search_sql.after(keys, decode_keyset_token(page_token, len(keys))))
         query = (sa.select(*_MODEL_COLUMNS, *(expression for expression, _ in keys)).select_from(source)
                  .where(*where).order_by(*search_sql.order_clauses(keys)).limit(max_results + 1))
         width = len(_MODEL_COLUMNS)
@@ -263,11 +264,11 @@ class LoggedModelStore:
             token = None
             if len(rows) > max_results:
                 rows = rows[:max_results]
-                token = _encode_keyset_token(list(rows[-1][width:]))
+                token = encode_keyset_token(list(rows[-1][width:]))
             return _models_json(conn, [row[:width] for row in rows]), token
 
     def _set_tags(self, conn, model_id: str, tag_pairs: list[tuple[str, str]]) -> None:
-        conn.execute(_upsert(self.dialect, logged_model_tags, ["model_id", "key"], ["value"]),
+        conn.execute(upsert(self.dialect, logged_model_tags, ["model_id", "key"], ["value"]),
                      [{"model_id": model_id, "key": k, "value": v} for k, v in dict(tag_pairs).items()])
 
     @staticmethod

@@ -15,10 +15,11 @@ from ..errors import already_exists, not_found
 from ..services.search import Clause, OrderBy
 from . import search_sql
 from .db import Database
+from .pages import decode_keyset_token, encode_keyset_token
 from .schema import (
     model_version_tags, model_versions, registered_model_aliases, registered_model_tags, registered_models,
 )
-from .tracking import _decode_keyset_token, _encode_keyset_token, _upsert
+from .upsert import upsert
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 STAGES = ("None", "Staging", "Production", "Archived")
@@ -210,7 +211,7 @@ class RegistryStore:
             if value is None:
                 conn.execute(registered_model_tags.delete().where(t.registered_model_id == model_id, t.key == key))
             else:
-                conn.execute(_upsert(self.dialect, registered_model_tags, ["registered_model_id", "key"], ["value"]),
+                conn.execute(upsert(self.dialect, registered_model_tags, ["registered_model_id", "key"], ["value"]),
                              {"registered_model_id": model_id, "key": key, "value": value})
         self.db.write(work)
 
@@ -221,7 +222,7 @@ class RegistryStore:
         if not prompts:
             where.append(~self._prompt_model(rm.id))
         if page_token:
-            where.append(search_sql.after(keys, _decode_keyset_token(page_token, len(keys))))
+            where.append(search_sql.after(keys, decode_keyset_token(page_token, len(keys))))
         query = (sa.select(registered_models).where(*where).order_by(*search_sql.order_clauses(keys))
                  .limit(max_results + 1))
         with self.db.read() as conn:
@@ -229,7 +230,7 @@ class RegistryStore:
             token = None
             if len(rows) > max_results:
                 rows = rows[:max_results]
-                token = _encode_keyset_token([getattr(rows[-1], column.name) for column, _ in keys])
+                token = encode_keyset_token([getattr(rows[-1], column.name) for column, _ in keys])
             return self._models_json(conn, rows), token
 
     @staticmethod
@@ -246,7 +247,7 @@ class RegistryStore:
     def set_alias(self, name: str, alias: str, version: int) -> None:
         def work(conn):
             row = self._version(conn, name, version)
-            conn.execute(_upsert(self.dialect, registered_model_aliases, ["registered_model_id", "alias"], ["version"]),
+            conn.execute(upsert(self.dialect, registered_model_aliases, ["registered_model_id", "alias"], ["version"]),
                          {"registered_model_id": row.registered_model_id, "alias": alias, "version": version})
         self.db.write(work)
 
@@ -346,7 +347,7 @@ class RegistryStore:
                 conn.execute(model_version_tags.delete().where(
                     t.registered_model_id == model_id, t.version == version, t.key == key))
             else:
-                conn.execute(_upsert(self.dialect, model_version_tags, ["registered_model_id", "version", "key"],
+                conn.execute(upsert(self.dialect, model_version_tags, ["registered_model_id", "version", "key"],
                                      ["value"]),
                              {"registered_model_id": model_id, "version": version, "key": key, "value": value})
         self.db.write(work)
@@ -361,7 +362,7 @@ class RegistryStore:
                       ~sa.exists().where(t.registered_model_id == mv.registered_model_id, t.version == mv.version,
                                          t.key == PROMPT_TAG, t.value == "true")]
         if page_token:
-            where.append(search_sql.after(keys, _decode_keyset_token(page_token, len(keys))))
+            where.append(search_sql.after(keys, decode_keyset_token(page_token, len(keys))))
         query = (sa.select(*_VERSION_COLUMNS).join_from(model_versions, registered_models).where(*where)
                  .order_by(*search_sql.order_clauses(keys)).limit(max_results + 1))
         with self.db.read() as conn:
@@ -369,5 +370,5 @@ class RegistryStore:
             token = None
             if len(rows) > max_results:
                 rows = rows[:max_results]
-                token = _encode_keyset_token([getattr(rows[-1], column.name) for column, _ in keys])
+                token = encode_keyset_token([getattr(rows[-1], column.name) for column, _ in keys])
             return self._versions_json(conn, rows), token

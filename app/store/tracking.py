@@ -7,24 +7,23 @@ consistent under concurrent writers.
 """
 from __future__ import annotations
 
-import base64
 import bisect
 import itertools
-import json
 import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import already_exists, invalid, not_found
 from ..services.search import Clause, OrderBy
 from . import bulk, inputs, search_sql
 from .db import Database, fetch_tuples
+from .pages import decode_keyset_token, encode_keyset_token
 from .schema import (
     experiment_tags, experiments, latest_metrics, logged_model_metrics, logged_models, metrics, params, run_models,
     runs, tags,
 )
+from .upsert import dialect_insert, upsert
 from .values import encode_value, wire_value
 
 ACTIVE, DELETED = "active", "deleted"
@@ -38,29 +37,12 @@ MODEL_INPUT, MODEL_OUTPUT = "input", "output"  # run_models.direction
 VIEW_STAGES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACTIVE, DELETED)}
 
 
-def _dialect_insert(dialect: str, table: sa.Table):
-    """(INSERT statement that can take an upsert clause, its reference to the new row)."""
-    if dialect == "mysql":
-        statement = mysql.insert(table)
-        return statement, statement.inserted
-    statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
-    return statement, statement.excluded
-
-
-def _upsert(dialect: str, table: sa.Table, keys: list[str], update: list[str]):
-    """INSERT that overwrites the `update` columns of an existing row."""
-    statement, new = _dialect_insert(dialect, table)
-    if dialect == "mysql":
-        return statement.on_duplicate_key_update({c: new[c] for c in update})
-    return statement.on_conflict_do_update(index_elements=keys, set_={c: new[c] for c in update})
-
-
 def _raise_latest(dialect: str):
     """Upsert of latest_metrics that takes a new point only when it is later, by
     (step, timestamp, value). One statement: no read-then-write race, no lock upgrade."""
     current = latest_metrics.c
     columns = ("is_nan", "value", "timestamp", "step")
-    statement, new = _dialect_insert(dialect, latest_metrics)
+    statement, new = dialect_insert(dialect, latest_metrics)
     later = sa.or_(new.step > current.step, sa.and_(new.step == current.step, sa.or_(
         new.timestamp > current.timestamp,
         sa.and_(new.timestamp == current.timestamp, new.value > current.value))))
@@ -149,22 +131,6 @@ def _evenly_spaced(count: int, wanted: int) -> list[int]:
     if wanted == 1:
         return [count]
     return sorted({1 + round(i * (count - 1) / (wanted - 1)) for i in range(wanted)})
-
-
-def _encode_keyset_token(values: list) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": values}).encode()).decode()
-
-
-def _decode_keyset_token(token: str, width: int) -> list:
-    try:
-        values = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
-        if not isinstance(values, list) or len(values) != width:
-            raise ValueError
-        if any(v is not None and not isinstance(v, (int, float, str)) for v in values):
-            raise ValueError
-        return values
-    except (ValueError, KeyError, TypeError):
-        raise invalid(f"Invalid page token '{token[:60]}': it does not belong to this search") from None
 
 
 class TrackingStore:
@@ -303,7 +269,7 @@ class TrackingStore:
                 if deleted.rowcount == 0:
                     raise not_found(f"No tag with name: {key} in experiment with id {experiment_id}")
                 return
-            conn.execute(_upsert(self.dialect, experiment_tags, ["experiment_id", "key"], ["value"]),
+            conn.execute(upsert(self.dialect, experiment_tags, ["experiment_id", "key"], ["value"]),
                          {"experiment_id": experiment_id, "key": key, "value": value})
         self.db.write(work)
 
@@ -313,14 +279,14 @@ class TrackingStore:
         where = [experiments.c.lifecycle_stage.in_(VIEW_STAGES[view_type]),
                  *search_sql.experiment_filter(clauses)]
         if page_token:
-            where.append(search_sql.after(keys, _decode_keyset_token(page_token, len(keys))))
+            where.append(search_sql.after(keys, decode_keyset_token(page_token, len(keys))))
         with self.db.read() as conn:
             found = self._experiment_rows(conn, where, search_sql.order_clauses(keys), max_results + 1)
         token = None
         if len(found) > max_results:
             found = found[:max_results]
             last = found[-1]
-            token = _encode_keyset_token([int(last[column.name]) if column.name == "experiment_id"
+            token = encode_keyset_token([int(last[column.name]) if column.name == "experiment_id"
                                          else last[column.name] for column, _ in keys])
         return found, token
 
@@ -406,7 +372,7 @@ class TrackingStore:
                 values["end_time"] = end_time
             if run_name:
                 values["name"] = run_name
-                conn.execute(_upsert(self.dialect, tags, ["run_uuid", "key"], ["value"]),
+                conn.execute(upsert(self.dialect, tags, ["run_uuid", "key"], ["value"]),
                              {"run_uuid": run_id, "key": RUN_NAME_TAG, "value": run_name})
             if values:
                 conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(**values))
@@ -443,7 +409,7 @@ class TrackingStore:
         self.db.write(work)
 
     def _set_tags(self, conn, run_id: str, values: dict[str, str]) -> None:
-        conn.execute(_upsert(self.dialect, tags, ["run_uuid", "key"], ["value"]),
+        conn.execute(upsert(self.dialect, tags, ["run_uuid", "key"], ["value"]),
                      [{"run_uuid": run_id, "key": k, "value": v} for k, v in values.items()])
         if RUN_NAME_TAG in values:
             conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(name=values[RUN_NAME_TAG]))
@@ -501,7 +467,7 @@ class TrackingStore:
         continue after the last point returned (keyset), never re-reading earlier rows."""
         where = [metrics.c.run_uuid == run_id, metrics.c.key == key]
         if page_token:
-            where.append(search_sql.after(_HISTORY_KEYS, _decode_keyset_token(page_token, len(_HISTORY_KEYS))))
+            where.append(search_sql.after(_HISTORY_KEYS, decode_keyset_token(page_token, len(_HISTORY_KEYS))))
         query = (sa.select(metrics.c.value, metrics.c.is_nan, metrics.c.timestamp, metrics.c.step).where(*where)
                  .order_by(*search_sql.order_clauses(_HISTORY_KEYS)))
         if max_results is not None:
@@ -513,7 +479,7 @@ class TrackingStore:
         if max_results is not None and len(rows) > max_results:
             rows = rows[:max_results]
             value, is_nan, timestamp, step = rows[-1]
-            token = _encode_keyset_token([timestamp, step, value, bool(is_nan)])
+            token = encode_keyset_token([timestamp, step, value, bool(is_nan)])
         return [{"key": key, "value": wire_value(v, n), "timestamp": t, "step": s} for v, n, t, s in rows], token
 
     def sampled_history(self, run_ids: list[str], key: str, start_step: int | None, end_step: int | None,
@@ -555,7 +521,7 @@ class TrackingStore:
         keys = order.keys
         where = [runs.c.experiment_id.in_(experiment_ids), runs.c.lifecycle_stage.in_(VIEW_STAGES[view_type]),
                  *search_sql.run_filter(clauses)]
-        last = _decode_keyset_token(page_token, len(keys)) if page_token else None
+        last = decode_keyset_token(page_token, len(keys)) if page_token else None
         width, rows = len(_RUN_COLUMNS), []
         with self.db.read() as conn:
             for tier in order.tiers:  # in rank order; a page may span tiers
@@ -577,5 +543,5 @@ class TrackingStore:
             token = None
             if len(rows) > max_results:
                 rows = rows[:max_results]
-                token = _encode_keyset_token(list(rows[-1][width:]))
+                token = encode_keyset_token(list(rows[-1][width:]))
             return self._runs_json(conn, [row[:width] for row in rows]), token
