@@ -63,6 +63,12 @@ _USERINFO = re.compile(r"(://)[^/@]*@")
 _QUERY = re.compile(r"\?.*$", re.DOTALL)
 
 
+def short_upload(rel: str, written: int, size: int) -> MlflowError:
+    """A request body that ended before its Content-Length: the upload stores nothing."""
+    return MlflowError(f"Upload of '{rel}' ended after {written} of {size} bytes; nothing was stored",
+                       "BAD_REQUEST")
+
+
 def describe(location: str) -> str:
     """A store location fit for messages and logs: no user, password or query (SAS tokens)."""
     return _QUERY.sub("", _USERINFO.sub(r"\1", location))

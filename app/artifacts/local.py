@@ -6,8 +6,8 @@ import shutil
 import tempfile
 from typing import BinaryIO
 
-from ..errors import MlflowError, invalid, not_found
-from .base import ArtifactRepository, FileInfo
+from ..errors import invalid, not_found
+from .base import ArtifactRepository, FileInfo, short_upload
 
 CHUNK = 1024 * 1024
 _TEMP_PREFIX = ".upload-"
@@ -42,8 +42,7 @@ class LocalArtifactRepository(ArtifactRepository):
                     out.write(chunk)
                     written += len(chunk)
                 if size is not None and written != size:
-                    raise MlflowError(f"Upload of '{rel}' ended after {written} of {size} bytes; "
-                                      f"nothing was stored", "BAD_REQUEST")
+                    raise short_upload(rel, written, size)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temp, full)  # readers see the old file or the whole new one, never a part
