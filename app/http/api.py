@@ -137,6 +137,14 @@ def json_response(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload), status=status, mimetype="application/json")
 
 
+def page(items_name: str, items: list, token: str | None) -> dict:
+    """A search answer: the items (left out when empty) and the token of the next page."""
+    response = {items_name: items} if items else {}
+    if token:
+        response["next_page_token"] = token
+    return response
+
+
 def error_response(error: MlflowError) -> Response:
     return json_response(error.to_json(), error.status)
 

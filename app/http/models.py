@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..services.models import ModelService
-from .api import BOOL, INT, STR, TAG, Route
+from .api import BOOL, INT, STR, TAG, Route, page
 
 ORDER_BY = {"field_name": STR, "ascending": BOOL, "dataset_name": STR, "dataset_digest": STR}
 DATASET = {"dataset_name": STR, "dataset_digest": STR}
@@ -17,12 +17,8 @@ def routes(service: ModelService) -> list[Route]:
                                                r.get("source_run_id"), r.get("params"), r.get("tags"))}
 
     def search(r):
-        found, token = s.search_logged_models(r.get("experiment_ids"), r.get("filter"), r.get("datasets"),
-                                              r.get("max_results"), r.get("order_by"), r.get("page_token"))
-        response = {"models": found} if found else {}
-        if token:
-            response["next_page_token"] = token
-        return response
+        return page("models", *s.search_logged_models(r.get("experiment_ids"), r.get("filter"), r.get("datasets"),
+                                                      r.get("max_results"), r.get("order_by"), r.get("page_token")))
 
     return [
         Route("POST", "/mlflow/logged-models",

@@ -3,8 +3,7 @@ are registry entries too)."""
 from __future__ import annotations
 
 from ..services.registry import RegistryService
-from .api import BOOL, INT, STR, TAG, Route
-from .tracking import _page
+from .api import BOOL, INT, STR, TAG, Route, page
 
 NAME = {"name": STR}
 VERSION = {"name": STR, "version": STR}
@@ -16,15 +15,15 @@ def routes(service: RegistryService) -> list[Route]:
     s = service
 
     def search_models(r):
-        return _page("registered_models", *s.search_registered_models(
+        return page("registered_models", *s.search_registered_models(
             r.get("filter"), r.get("max_results"), r.get("order_by"), r.get("page_token")))
 
     def search_versions(r):
-        return _page("model_versions", *s.search_model_versions(
+        return page("model_versions", *s.search_model_versions(
             r.get("filter"), r.get("max_results"), r.get("order_by"), r.get("page_token")))
 
     def latest_versions(r):
-        return _page("model_versions", s.get_latest_versions(r.get("name"), r.get("stages")), None)
+        return page("model_versions", s.get_latest_versions(r.get("name"), r.get("stages")), None)
 
     def create_version(r):
         return {"model_version": s.create_model_version(

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..services.tracking import TrackingService
 from ..services.validation import MAX_BATCH_REQUEST_BYTES
-from .api import DOUBLE, INT, STR, TAG, Route
+from .api import DOUBLE, INT, STR, TAG, Route, page
 
 METRIC = {"key": STR, "value": DOUBLE, "timestamp": INT, "step": INT,
           "model_id": STR, "dataset_name": STR, "dataset_digest": STR}
@@ -16,13 +16,6 @@ def _run_id(req: dict):
     return req.get("run_id") or req.get("run_uuid")
 
 
-def _page(items_name: str, items: list, token: str | None) -> dict:
-    response = {items_name: items} if items else {}
-    if token:
-        response["next_page_token"] = token
-    return response
-
-
 def routes(service: TrackingService) -> list[Route]:
     s = service
 
@@ -32,17 +25,17 @@ def routes(service: TrackingService) -> list[Route]:
     def search_experiments(r):
         found, token = s.search_experiments(r.get("view_type"), r.get("filter"), r.get("order_by"),
                                             r.get("max_results"), r.get("page_token"))
-        return _page("experiments", found, token)
+        return page("experiments", found, token)
 
     def search_runs(r):
         found, token = s.search_runs(r.get("experiment_ids"), r.get("filter"), r.get("run_view_type"),
                                      r.get("max_results"), r.get("order_by"), r.get("page_token"))
-        return _page("runs", found, token)
+        return page("runs", found, token)
 
     def metric_history(r):
         found, token = s.metric_history(_run_id(r), r.get("metric_key"), r.get("max_results"),
                                         r.get("page_token"))
-        return _page("metrics", found, token)
+        return page("metrics", found, token)
 
     search_experiments_shape = {"max_results": INT, "page_token": STR, "filter": STR,
                                 "order_by": [STR], "view_type": STR}
@@ -100,7 +93,7 @@ def routes(service: TrackingService) -> list[Route]:
               lambda r: s.log_outputs(r.get("run_id"), r.get("models"))),
         Route("GET", "/mlflow/metrics/get-history-bulk-interval",
               {"run_ids": [STR], "metric_key": STR, "start_step": INT, "end_step": INT, "max_results": INT},
-              lambda r: _page("metrics", s.metric_history_bulk_interval(
+              lambda r: page("metrics", s.metric_history_bulk_interval(
                   r.get("run_ids"), r.get("metric_key"), r.get("start_step"), r.get("end_step"),
                   r.get("max_results")), None)),
         Route("POST", "/mlflow/runs/search",
