@@ -17,7 +17,7 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from ..errors import MlflowError, invalid, not_found
-from .base import DENIED, FAILED, UNAVAILABLE, ArtifactRepository, FileInfo, store_error
+from .base import DENIED, FAILED, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload, store_error
 
 CHUNK = 1024 * 1024
 TIMEOUT = 60  # seconds to connect, and for each reply or block of data
@@ -82,8 +82,7 @@ class FtpArtifactRepository(ArtifactRepository):
                         written += len(chunk)
                 ftp.voidresp()
                 if size is not None and written != size:
-                    raise MlflowError(f"Upload of '{rel}' ended after {written} of {size} bytes; "
-                                      f"nothing was stored", "BAD_REQUEST")
+                    raise short_upload(rel, written, size)
                 ftp.rename(temp, target)
             except BaseException:
                 self._discard(temp)
