@@ -1,0 +1,170 @@
+"""Artifacts in Google Cloud Storage: gs://bucket/path.
+
+Credentials come from Google's standard chain (GOOGLE_APPLICATION_CREDENTIALS, gcloud's
+application-default login, the metadata server on Google Cloud); with STORAGE_EMULATOR_HOST
+the SDK talks to that emulator anonymously. Tuning, named as by the official server:
+- MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT (or the older MLFLOW_GCS_DEFAULT_TIMEOUT): seconds
+  for each request and for its retries together, -1 for no limit; 60 by default.
+- MLFLOW_GCS_UPLOAD_CHUNK_SIZE, MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE: bytes per request of a
+  transfer, 16 MiB by default (upload chunks a multiple of 256 KiB). Each transfer holds about
+  one chunk in memory, so these bound the server's memory, not the file size.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from functools import cached_property
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+import requests
+from google.api_core import exceptions as api
+from google.auth import exceptions as auth
+from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+from ..errors import MlflowError, invalid, not_found
+from .base import DENIED, FAILED, MISSING, UNAVAILABLE, ArtifactRepository, FileInfo, store_error
+from .paths import safe_relative_path
+
+DEFAULT_CHUNK = 16 * 1024 * 1024
+UPLOAD_CHUNK_UNIT = 256 * 1024  # resumable uploads send chunks in multiples of this
+
+
+def _env_number(name: str, default: int | None, unit: int = 1) -> int | None:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0 or value % unit:
+        raise invalid(f"{name}={text!r}: expected a positive whole number"
+                      + (f", a multiple of {unit}" if unit > 1 else ""))
+    return value
+
+
+def _timeout() -> float | None:
+    for name in ("MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", "MLFLOW_GCS_DEFAULT_TIMEOUT"):
+        if os.environ.get(name, "").strip() == "-1":
+            return None
+        if os.environ.get(name, "").strip():
+            return _env_number(name, None)
+    return 60
+
+
+class GcsArtifactRepository(ArtifactRepository):
+    def __init__(self, location: str):
+        parts = urlsplit(location)
+        self.location = location
+        self.bucket_name = parts.netloc
+        self.prefix = safe_relative_path(parts.path.lstrip("/"))
+        self.timeout = _timeout()
+        self.upload_chunk = _env_number("MLFLOW_GCS_UPLOAD_CHUNK_SIZE", DEFAULT_CHUNK, UPLOAD_CHUNK_UNIT)
+        self.download_chunk = _env_number("MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE", DEFAULT_CHUNK)
+        # the whole retry sequence of a request ends within the timeout too (the SDK's own
+        # deadline is 120 s), so an unreachable endpoint fails in bounded time
+        self.calls = {"timeout": self.timeout, "retry": DEFAULT_RETRY.with_timeout(self.timeout or 120)}
+
+    @cached_property
+    def _bucket(self) -> storage.Bucket:
+        return storage.Client().bucket(self.bucket_name)
+
+    def _key(self, rel: str) -> str:
+        return "/".join(part for part in (self.prefix, safe_relative_path(rel)) if part)
+
+    @contextlib.contextmanager
+    def _failure(self, action: str):
+        """Turns the SDK's exceptions into errors that name the store and the cause."""
+        try:
+            yield
+        except MlflowError:
+            raise
+        except api.NotFound:  # objects missing are handled where they can be; this is the bucket
+            raise self._no_bucket(action) from None
+        except api.GoogleAPICallError as error:
+            code = (DENIED if isinstance(error, (api.Unauthorized, api.Forbidden))
+                    else UNAVAILABLE if isinstance(error, (api.TooManyRequests, api.ServerError)) else FAILED)
+            # the first error's message says what the service refused, without the request URL
+            detail = error.errors[0].get("message") if error.errors else None
+            raise self._error(action, f"{detail or error.message} (HTTP {error.code})", code) from None
+        except (api.RetryError, auth.TransportError, requests.ConnectionError, requests.Timeout) as error:
+            raise self._error(action, f"{type(error).__name__}: {error}", UNAVAILABLE) from None
+        except auth.GoogleAuthError as error:  # no credentials found, or refused when refreshed
+            raise self._error(action, f"{type(error).__name__}: {error}", DENIED) from None
+
+    def _error(self, action: str, cause: str, code: str) -> MlflowError:
+        return store_error(self.location, action, cause, code)
+
+    def _no_bucket(self, action: str) -> MlflowError:
+        return self._error(action, f"bucket '{self.bucket_name}' does not exist", MISSING)
+
+    def write(self, rel: str, stream: BinaryIO, size: int | None = None) -> None:
+        if not rel:
+            raise invalid("An artifact upload needs a file path")
+        # Up to 8 MiB go in one request; larger files as a resumable upload, one chunk per
+        # request. Either way the object appears only when complete, or not at all.
+        with self._failure(f"upload of '{rel}'"):
+            blob = self._bucket.blob(self._key(rel), chunk_size=self.upload_chunk)
+            blob.upload_from_file(_Body(stream, size, rel), size=size, **self.calls)
+
+    def open(self, rel: str) -> tuple[BinaryIO, int]:
+        action = f"download of '{rel}'"
+        with self._failure(action):
+            blob = self._bucket.get_blob(self._key(rel), **self.calls)
+            if blob is None:  # the object is missing, or the whole bucket
+                if not self._bucket.exists(**self.calls):
+                    raise self._no_bucket(action)
+                raise not_found(f"No such artifact: '{rel}'")
+        # the blob names its generation: a file replaced meanwhile does not mix into this one
+        return blob.open("rb", chunk_size=self.download_chunk, **self.calls), blob.size
+
+    def list(self, rel: str) -> list[FileInfo]:
+        key = self._key(rel)
+        prefix = f"{key}/" if key else ""
+        with self._failure(f"listing of '{rel or '/'}'"):
+            blobs = self._bucket.list_blobs(prefix=prefix, delimiter="/", **self.calls)
+            files = [FileInfo(b.name[len(prefix):], False, b.size) for b in blobs if b.name != prefix]
+            dirs = [FileInfo(p[len(prefix):].rstrip("/"), True, None) for p in blobs.prefixes]
+        return sorted(files + dirs, key=lambda info: info.name)
+
+    def delete(self, rel: str) -> None:
+        if not rel:
+            raise invalid("Refusing to delete the artifact root")
+        key = self._key(rel)
+        with self._failure(f"deletion of '{rel}'"):
+            blobs = list(self._bucket.list_blobs(prefix=f"{key}/", **self.calls))
+            self._bucket.delete_blobs(blobs, on_error=lambda blob: None, **self.calls)
+            try:
+                self._bucket.delete_blob(key, **self.calls)
+            except api.NotFound:
+                if not blobs:
+                    raise not_found(f"No such artifact: '{rel}'") from None
+
+
+class _Body:
+    """The request body as the SDK reads it: every read whole (it takes a short read for the
+    end of the file) and a position; a body that ends before `size` is a BAD_REQUEST."""
+
+    def __init__(self, stream: BinaryIO, size: int | None, rel: str):
+        self._stream = stream
+        self._size = size
+        self._rel = rel
+        self._position = 0
+
+    def read(self, n: int) -> bytes:
+        parts = []
+        while n > 0 and (chunk := self._stream.read(n)):
+            parts.append(chunk)
+            n -= len(chunk)
+        data = b"".join(parts)
+        self._position += len(data)
+        if n > 0 and self._size is not None and self._position != self._size:
+            raise MlflowError(f"Upload of '{self._rel}' ended after {self._position} of {self._size} "
+                              f"bytes; nothing was stored", "BAD_REQUEST")
+        return data
+
+    def tell(self) -> int:
+        return self._position
+
