@@ -116,8 +116,8 @@ def resolve(settings: Settings) -> Settings:
     if root.scheme.lower() == "mlflow-artifacts" and not root.netloc and not s.serve_artifacts:
         raise ConfigError("--default-artifact-root mlflow-artifacts:/ needs --serve-artifacts (or name "
                           "another server's proxy: mlflow-artifacts://host:port/path)")
-    if root.scheme.lower() in PROXY_ROOT_SCHEMES[1:] and "/mlflow-artifacts/artifacts" not in root.path:
-        raise ConfigError("--default-artifact-root: an http(s) root names an artifacts proxy, e.g. "
+    if root.scheme.lower() in PROXY_ROOT_SCHEMES[1:] and not root.hostname:
+        raise ConfigError("--default-artifact-root: an http(s) root needs a host, e.g. "
                           "http://host:port/api/2.0/mlflow-artifacts/artifacts/path")
     _check_artifact_location(default_root, "--default-artifact-root", proxy_allowed=True)
     if not re.match(r"^[A-Za-z][\w+.-]*:", default_root):

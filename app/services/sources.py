@@ -10,8 +10,9 @@ Accepted
 - models:/<name>/<version>: another registered version; the location is that version's.
 - mlflow-artifacts:/<path> and mlflow-artifacts://<host:port>/<path>, when this server
   proxies artifacts (the proxy keeps every path inside the artifacts destination).
-- URIs inside --default-artifact-root or --artifacts-destination: the same scheme and host
-  and the root's leading path segments; absolute local paths and file:/// URIs must stay
+- URIs inside --default-artifact-root or --artifacts-destination (s3://bucket/path, another
+  server's mlflow-artifacts://host:port/path, ...): the same scheme and host and the root's
+  leading path segments; absolute local paths and file:/// URIs must stay
   inside a local root after symbolic links are resolved.
 
 Rejected, in any spelling (percent-encoded once or several times): '.' and '..' segments,
@@ -71,6 +72,7 @@ def split(source: str) -> Uri:
         rest = slash + rest
         if not scheme:
             raise _rejected(source, "a local path must start with a single '/'")
+        rest = rest or "/"  # s3://bucket: the authority's whole store
     if not rest.startswith("/"):
         raise _rejected(source, "the path must be absolute")
     segments = tuple(rest[1:].split("/")) if rest != "/" else ()
@@ -90,20 +92,18 @@ class SourcePolicy:
         self._roots = []
         for root in filter(None, (default_root, destination)):
             uri = _resolved(split(root if _SCHEME.match(root) else os.path.abspath(root)))
-            if uri.scheme != PROXY_SCHEME:
+            if uri.scheme != PROXY_SCHEME or uri.authority:  # another server's proxy is a store
                 self._roots.append(uri)
 
     def check_location(self, location: str) -> str:
         """The location unchanged if it lies inside the artifact store; else a 400."""
         uri = split(location)
-        if uri.scheme == PROXY_SCHEME:
-            if not self.proxy:
-                raise _rejected(location, "this server does not serve mlflow-artifacts:/ (started with "
-                                          "--no-serve-artifacts)")
+        if uri.scheme == PROXY_SCHEME and self.proxy:
             if not uri.segments:
                 raise _rejected(location, "it names the whole artifact store")
             return location
-        if "%" in location:  # the store would read the raw text: it must mean what was checked
+        # the store would read the raw text: it must mean what was checked
+        if "%" in location and uri.scheme != PROXY_SCHEME:
             raise _rejected(location, "percent-encoding is allowed in mlflow-artifacts:/ URIs only")
         if uri.scheme == "file" and uri.authority:
             raise _rejected(location, "file: URIs must not name a host (use file:///path)")
@@ -112,6 +112,9 @@ class SourcePolicy:
             return location
         if uri.scheme == "":
             raise _rejected(location, "local paths must lie inside the server's artifact root")
+        if uri.scheme == PROXY_SCHEME:
+            raise _rejected(location, "this server does not serve mlflow-artifacts:/ (started with "
+                                      "--no-serve-artifacts)")
         raise _rejected(location, f"the server does not serve {uri.scheme}: locations outside its artifact root")
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import threading
+import time
 from pathlib import Path
 
 from conftest import Server
 
 PROXY = "/api/2.0/mlflow-artifacts/artifacts"
+SENTINEL = b"SENTINEL-CONTENT-must-never-be-served"
 
 
 def start_sqlite_server(tmp: Path, env: dict | None = None) -> Server:
@@ -85,3 +88,68 @@ def tree_rss_bytes(pgid: int) -> int:
         except OSError:
             continue
     return total
+
+
+
+class RssSampler(threading.Thread):
+    """Samples the summed RSS of the server's process group until stopped."""
+
+    def __init__(self, pgid: int):
+        super().__init__(daemon=True)
+        self.pgid = pgid
+        self.peak = 0
+        self.samples = 0
+        self._stop_event = threading.Event()
+
+    def run(self):
+        while not self._stop_event.is_set():
+            self.peak = max(self.peak, tree_rss_bytes(self.pgid))
+            self.samples += 1
+            time.sleep(0.02)
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        return self.peak
+
+# paths as they appear after /api/2.0/mlflow-artifacts/artifacts/ on the request line, each one
+# outside the destination (sentinel.txt lies next to it)
+TRAVERSALS = [
+    "../sentinel.txt",
+    "../../sentinel.txt",
+    "..",
+    "exp/run/artifacts/../../../../sentinel.txt",
+    "a/b/../../../sentinel.txt",
+    "..%2fsentinel.txt",
+    "..%2Fsentinel.txt",
+    "%2e%2e%2fsentinel.txt",
+    "%2E%2E%2Fsentinel.txt",
+    "%2e%2e/sentinel.txt",
+    ".%2e/sentinel.txt",
+    "x/%2e%2e/%2e%2e/sentinel.txt",
+    "%252e%252e%252fsentinel.txt",
+    "..%252fsentinel.txt",
+    "%25252e%25252e%25252fsentinel.txt",
+    "..\\..\\sentinel.txt",
+    "..\\sentinel.txt",
+    "..%5c..%5csentinel.txt",
+    "..%5Csentinel.txt",
+    "%2e%2e%5csentinel.txt",
+    "..%255csentinel.txt",
+    "sentinel.txt%00",
+    "..%00/sentinel.txt",
+    "a%00b.txt",
+    "%2500",
+    "C:%5cWindows%5cwin.ini",
+    "c:/windows/win.ini",
+]
+
+
+def assert_refused(response, what: str) -> None:
+    assert 400 <= response.status < 500, f"{what}: expected a 4xx JSON error, got {response!r}"
+    assert response.content_type.startswith("application/json"), f"{what}: not JSON: {response!r}"
+    body = response.json()
+    assert body.get("error_code") in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST", "ENDPOINT_NOT_FOUND",
+                                      "RESOURCE_DOES_NOT_EXIST", "PERMISSION_DENIED"), f"{what}: {body}"
+    assert body.get("message"), f"{what}: {body}"
+    assert SENTINEL not in response.body, f"{what}: served a file from outside the destination"

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from artifact_support import start_sqlite_server, tree_rss_bytes
+from artifact_support import RssSampler, start_sqlite_server, tree_rss_bytes
 from conftest import unique
 
 SIZE = 300 * 1024 * 1024
@@ -22,28 +21,6 @@ def art_server(tmp_path_factory):
     server = start_sqlite_server(tmp_path_factory.mktemp("art-large"))
     yield server
     server.stop()
-
-
-class RssSampler(threading.Thread):
-    """Samples the summed RSS of the server's process group until stopped."""
-
-    def __init__(self, pgid: int):
-        super().__init__(daemon=True)
-        self.pgid = pgid
-        self.peak = 0
-        self.samples = 0
-        self._stop_event = threading.Event()
-
-    def run(self):
-        while not self._stop_event.is_set():
-            self.peak = max(self.peak, tree_rss_bytes(self.pgid))
-            self.samples += 1
-            time.sleep(0.02)
-
-    def stop(self) -> int:
-        self._stop_event.set()
-        self.join()
-        return self.peak
 
 
 def write_random(path: Path, size: int) -> str:

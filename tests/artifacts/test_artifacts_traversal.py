@@ -10,11 +10,11 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from artifact_support import PROXY, raw_request, start_sqlite_server
+from artifact_support import PROXY, SENTINEL, TRAVERSALS, assert_refused, raw_request, start_sqlite_server
 from conftest import unique
 
-SENTINEL = b"SENTINEL-CONTENT-must-never-be-served"
 ATTACK_BODY = b"ATTACK-overwrite"
+SYMLINKED = ["escape-link/secret.txt", "escape-link"]  # a link inside the destination to a folder outside
 
 
 @pytest.fixture(scope="module")
@@ -44,40 +44,6 @@ def outside_snapshot(tmp: Path) -> dict[str, tuple[bytes, int]]:
     return result
 
 
-# paths as they appear after /api/2.0/mlflow-artifacts/artifacts/ on the request line
-TRAVERSALS = [
-    "../sentinel.txt",
-    "../../sentinel.txt",
-    "..",
-    "exp/run/artifacts/../../../../sentinel.txt",
-    "a/b/../../../sentinel.txt",
-    "..%2fsentinel.txt",
-    "..%2Fsentinel.txt",
-    "%2e%2e%2fsentinel.txt",
-    "%2E%2E%2Fsentinel.txt",
-    "%2e%2e/sentinel.txt",
-    ".%2e/sentinel.txt",
-    "x/%2e%2e/%2e%2e/sentinel.txt",
-    "%252e%252e%252fsentinel.txt",
-    "..%252fsentinel.txt",
-    "%25252e%25252e%25252fsentinel.txt",
-    "..\\..\\sentinel.txt",
-    "..\\sentinel.txt",
-    "..%5c..%5csentinel.txt",
-    "..%5Csentinel.txt",
-    "%2e%2e%5csentinel.txt",
-    "..%255csentinel.txt",
-    "sentinel.txt%00",
-    "..%00/sentinel.txt",
-    "a%00b.txt",
-    "%2500",
-    "escape-link/secret.txt",
-    "escape-link",
-    "C:%5cWindows%5cwin.ini",
-    "c:/windows/win.ini",
-]
-
-
 def absolute_paths(tmp: Path) -> list[str]:
     sentinel = str(tmp / "sentinel.txt")
     return [
@@ -89,22 +55,12 @@ def absolute_paths(tmp: Path) -> list[str]:
     ]
 
 
-def assert_refused(response, what: str) -> None:
-    assert 400 <= response.status < 500, f"{what}: expected a 4xx JSON error, got {response!r}"
-    assert response.content_type.startswith("application/json"), f"{what}: not JSON: {response!r}"
-    body = response.json()
-    assert body.get("error_code") in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST", "ENDPOINT_NOT_FOUND",
-                                      "RESOURCE_DOES_NOT_EXIST", "PERMISSION_DENIED"), f"{what}: {body}"
-    assert body.get("message"), f"{what}: {body}"
-    assert SENTINEL not in response.body, f"{what}: served a file from outside the destination"
-
-
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
 def test_traversal_on_artifact_routes_is_refused(art_server, method):
     tmp = art_server.tmp
     before = outside_snapshot(tmp)
     failures = []
-    for path in TRAVERSALS + absolute_paths(tmp):
+    for path in TRAVERSALS + SYMLINKED + absolute_paths(tmp):
         target = f"{PROXY}/{path}"
         response = raw_request(art_server, method, target, body=ATTACK_BODY if method == "PUT" else None)
         try:
@@ -122,7 +78,7 @@ def test_traversal_on_listing_is_refused(art_server):
     tmp = art_server.tmp
     before = outside_snapshot(tmp)
     failures = []
-    paths = TRAVERSALS + ["/", "/tmp", str(tmp), quote(str(tmp), safe=""), "escape-link/"]
+    paths = TRAVERSALS + SYMLINKED + ["/", "/tmp", str(tmp), quote(str(tmp), safe=""), "escape-link/"]
     for path in paths:
         target = f"{PROXY}?path={path}"
         response = raw_request(art_server, "GET", target)
