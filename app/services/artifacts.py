@@ -6,7 +6,7 @@ import posixpath
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
-from ..artifacts import FileInfo, repository_for
+from ..artifacts import STORES, FileInfo, repository_for
 from ..artifacts.paths import safe_relative_path
 from ..errors import MlflowError, invalid
 
@@ -19,6 +19,11 @@ class ArtifactService:
 
     def __init__(self, destination: str | None, default_artifact_root: str):
         self._proxy = repository_for(destination) if destination else None
+        # Runs in a remote default root (s3://bucket/root, ...) are listed with the server's
+        # own credentials, through one repository made on first use.
+        self._remote_root = (default_artifact_root.rstrip("/")
+                             if urlsplit(default_artifact_root).scheme in STORES else None)
+        self._remote = None
         # Run roots on this machine's disk are listed only below the default artifact root:
         # an experiment's artifact_location must not open the rest of the file system.
         root = urlsplit(default_artifact_root)
@@ -53,9 +58,13 @@ class ArtifactService:
             entries = self.proxy.list(posixpath.join(base, rel) if base else rel)
         elif parts.scheme in ("", "file") and self._is_local_root(parts.path):
             entries = repository_for(parts.path).list(rel)
+        elif self._remote_root and (root_uri + "/").startswith(self._remote_root + "/"):
+            base = safe_relative_path(root_uri[len(self._remote_root):].lstrip("/"))
+            self._remote = self._remote or repository_for(self._remote_root)
+            entries = self._remote.list(posixpath.join(base, rel) if base else rel)
         else:
             raise invalid(f"The server does not list artifacts at '{root_uri}': only proxied "
-                          f"(mlflow-artifacts:/) roots and folders below the default artifact root")
+                          f"(mlflow-artifacts:/) roots and those below the default artifact root")
         return [FileInfo(posixpath.join(rel, e.name) if rel else e.name, e.is_dir, e.size) for e in entries]
 
     def _is_local_root(self, path: str) -> bool:

@@ -9,17 +9,29 @@ import threading
 import time
 from pathlib import Path
 
+import requests
+
 from conftest import Server
 
 PROXY = "/api/2.0/mlflow-artifacts/artifacts"
 SENTINEL = b"SENTINEL-CONTENT-must-never-be-served"
 
 
+def wait_ready(server: Server, timeout: float = 60) -> Server:
+    """server.wait_ready(), patient with a loaded machine that answers /health after the
+    poll's one-second read timeout."""
+    while True:
+        try:
+            return server.wait_ready(timeout)
+        except requests.ReadTimeout:
+            continue
+
+
 def start_sqlite_server(tmp: Path, env: dict | None = None) -> Server:
     """A server on a fresh SQLite database with its artifacts destination at tmp/artifacts."""
     server = Server({"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp / 'mlflow.db'}",
                      "MLFLOW_ARTIFACTS_DESTINATION": str(tmp / "artifacts"), **(env or {})}, tmp)
-    server.wait_ready()
+    wait_ready(server)
     server.artifacts = tmp / "artifacts"
     return server
 

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import requests
 
 from artifacts.artifact_support import (PROXY, TRAVERSALS, RssSampler, assert_refused, raw_request,
-                                        tree_rss_bytes)
+                                        tree_rss_bytes, wait_ready)
 from conftest import Server, unique
 
 GB = 1024 ** 3
@@ -41,11 +41,7 @@ def store_server(tmp: Path, destination: str, env: dict | None = None, args: lis
     """A server on a fresh SQLite database proxying artifacts to `destination`; the caller stops it."""
     server = Server({"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp / 'mlflow.db'}",
                      "MLFLOW_ARTIFACTS_DESTINATION": destination, **(env or {})}, tmp, args)
-    while True:
-        try:
-            return server.wait_ready(timeout=60)
-        except requests.ReadTimeout:  # a loaded machine can answer /health after the poll's 1 s
-            continue
+    return wait_ready(server)
 
 
 def _url(server: Server, rel: str) -> str:
