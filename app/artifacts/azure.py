@@ -21,7 +21,8 @@ from azure.core.exceptions import (ClientAuthenticationError, HttpResponseError,
 from azure.storage.blob import BlobBlock, BlobPrefix, BlobServiceClient, ExponentialRetry
 
 from ..errors import MlflowError, invalid, not_found
-from .base import DENIED, FAILED, MISSING, UNAVAILABLE, ArtifactRepository, FileInfo, store_error
+from .base import (DENIED, FAILED, MISSING, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload,
+                   store_error)
 from .paths import safe_relative_path
 
 CHUNK = 8 * 1024 * 1024  # block size of uploads and range size of downloads
@@ -122,8 +123,7 @@ class AzureBlobArtifactRepository(ArtifactRepository):
                 blocks.append(BlobBlock(block_id))
                 written += len(chunk)
             if size is not None and written != size:
-                raise MlflowError(f"Upload of '{rel}' ended after {written} of {size} bytes; "
-                                  f"nothing was stored", "BAD_REQUEST")
+                raise short_upload(rel, written, size)
             blob.commit_block_list(blocks)
 
     def open(self, rel: str) -> tuple[BinaryIO, int]:

@@ -24,7 +24,8 @@ from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from ..errors import MlflowError, invalid, not_found
-from .base import DENIED, FAILED, MISSING, UNAVAILABLE, ArtifactRepository, FileInfo, store_error
+from .base import (DENIED, FAILED, MISSING, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload,
+                   store_error)
 from .paths import safe_relative_path
 
 DEFAULT_CHUNK = 16 * 1024 * 1024
@@ -161,8 +162,7 @@ class _Body:
         data = b"".join(parts)
         self._position += len(data)
         if n > 0 and self._size is not None and self._position != self._size:
-            raise MlflowError(f"Upload of '{self._rel}' ended after {self._position} of {self._size} "
-                              f"bytes; nothing was stored", "BAD_REQUEST")
+            raise short_upload(self._rel, self._position, self._size)
         return data
 
     def tell(self) -> int:
