@@ -22,7 +22,7 @@ from ..errors import MlflowError, invalid, not_found
 from ..options import parse_bool
 from .base import DENIED, FAILED, MISSING, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload, store_error
 
-PART_SIZE = 16 * 1024 * 1024
+PART_SIZE = 8 * 1024 * 1024  # one part in memory per upload; S3's minimum is 5 MB
 MAX_PARTS = 10_000
 READ_CHUNK = 1024 * 1024
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
@@ -178,7 +178,8 @@ class S3ArtifactRepository(ArtifactRepository):
 
 def _read_part(stream: BinaryIO, size: int) -> bytes:
     """Up to `size` bytes: a request body's read may return less than asked before its end."""
-    buffer = bytearray()
-    while len(buffer) < size and (chunk := stream.read(min(READ_CHUNK, size - len(buffer)))):
-        buffer += chunk
-    return bytes(buffer)
+    chunks, length = [], 0
+    while length < size and (chunk := stream.read(min(READ_CHUNK, size - length))):
+        chunks.append(chunk)
+        length += len(chunk)
+    return b"".join(chunks)
