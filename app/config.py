@@ -10,7 +10,7 @@ import os
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-from .artifacts import check_location
+from .artifacts import repository_for
 from .errors import MlflowError
 from .options import OPTIONS, Settings
 
@@ -82,7 +82,7 @@ def _check_artifact_location(value: str, option: str, proxy_allowed: bool = Fals
     if proxy_allowed and urlsplit(value).scheme.lower() in PROXY_ROOT_SCHEMES:
         return
     try:
-        check_location(value)
+        repository_for(value)  # checks the location's shape and the store's environment, offline
     except MlflowError as error:
         raise ConfigError(f"{option}: {error.message}") from None
 
