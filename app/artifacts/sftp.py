@@ -99,6 +99,8 @@ class SftpArtifactRepository(ArtifactRepository):
         except paramiko.AuthenticationException as error:
             raise self._error(action, f"login as '{self.user}' refused: {error}", DENIED) from None
         except (paramiko.SSHException, OSError, EOFError) as error:
+            if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):  # one per address tried
+                error = next(iter(error.errors.values()))
             raise self._error(action, f"cannot connect to {address}: {error}", UNAVAILABLE) from None
         return client
 
@@ -202,10 +204,12 @@ class _Download(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        length = min(len(buffer), self._size - self._offset)
-        if length <= 0:
+        end = min(self._offset + len(buffer), self._size)
+        if end <= self._offset:
             return 0
-        data = b"".join(self._handle.readv([(self._offset, length)]))
+        step = self._handle.MAX_REQUEST_SIZE  # a read() per request: longer ones copy quadratically
+        pieces = [(offset, min(step, end - offset)) for offset in range(self._offset, end, step)]
+        data = b"".join(self._handle.readv(pieces))
         buffer[:len(data)] = data
         self._offset += len(data)
         return len(data)
