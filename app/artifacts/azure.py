@@ -68,7 +68,7 @@ class AzureBlobArtifactRepository(ArtifactRepository):
                 service = BlobServiceClient.from_connection_string(self._connection_string, **options)
             except ValueError:
                 raise store_error(self.location, "connecting", "AZURE_STORAGE_CONNECTION_STRING is "
-                                  "malformed", FAILED) from None
+                                  "malformed", DENIED) from None
         return service.get_container_client(self.container)
 
     def _key(self, rel: str) -> str:

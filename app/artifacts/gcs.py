@@ -46,11 +46,13 @@ def _env_number(name: str, default: int | None, unit: int = 1) -> int | None:
     return value
 
 
-def _timeout() -> float | None:
+def _timeout() -> int | None:
+    """Seconds per request (None: no limit)."""
     for name in ("MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", "MLFLOW_GCS_DEFAULT_TIMEOUT"):
-        if os.environ.get(name, "").strip() == "-1":
+        text = os.environ.get(name, "").strip()
+        if text == "-1":
             return None
-        if os.environ.get(name, "").strip():
+        if text:
             return _env_number(name, None)
     return 60
 
