@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import getpass
 import io
+import logging
 import os
 import posixpath
 import uuid
 from contextlib import ExitStack, contextmanager, suppress
-from functools import cached_property
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
@@ -28,14 +28,15 @@ import hdfs
 import requests
 
 from ..errors import MlflowError, invalid, not_found
-from .base import (DENIED, FAILED, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload,
-                   store_error)
+from .base import DENIED, FAILED, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload, store_error
 
 CHUNK = 1024 * 1024
 TIMEOUT = (10, 120)  # seconds to connect, and to wait for each reply or block of data
 DEFAULT_HTTP_PORT = 9870
 _TEMP_PREFIX = ".upload-"
 _DENIED = ("AccessControlException", "SecurityException", "AuthorizationException")
+
+logging.getLogger("hdfs").setLevel(logging.WARNING)  # it logs every request at INFO
 
 
 class HdfsArtifactRepository(ArtifactRepository):
@@ -45,26 +46,14 @@ class HdfsArtifactRepository(ArtifactRepository):
         self.url = os.environ.get("MLFLOW_HDFS_WEBHDFS_URL") or (
             f"http://{parts.netloc}" if parts.scheme == "webhdfs"
             else f"http://{parts.hostname}:{DEFAULT_HTTP_PORT}" if parts.hostname else "")
-        self.root = posixpath.normpath("/" + unquote(parts.path).strip("/"))
-
-    @cached_property
-    def _client(self) -> hdfs.Client:
         if not self.url:
-            raise self._error("connection", "no namenode in the URI: set MLFLOW_HDFS_WEBHDFS_URL "
-                                            "(e.g. http://namenode:9870)", FAILED)
-        principal = os.environ.get("MLFLOW_KERBEROS_USER")
-        ticket_cache = os.environ.get("MLFLOW_KERBEROS_TICKET_CACHE")
-        if not (principal or ticket_cache):
-            return hdfs.InsecureClient(self.url, user=os.environ.get("MLFLOW_HDFS_USER") or getpass.getuser(),
-                                       timeout=TIMEOUT)
-        try:
-            from hdfs.ext.kerberos import KerberosClient
-        except ImportError:
-            raise self._error("Kerberos login", "MLFLOW_KERBEROS_USER or MLFLOW_KERBEROS_TICKET_CACHE is set "
-                                                "but the hdfs[kerberos] extra is not installed", DENIED) from None
-        if ticket_cache:
-            os.environ["KRB5CCNAME"] = ticket_cache  # where GSSAPI reads the ticket
-        return KerberosClient(self.url, principal=principal, timeout=TIMEOUT)
+            raise invalid(f"Artifact store {location}: the URI names no namenode; set "
+                          f"MLFLOW_HDFS_WEBHDFS_URL (e.g. http://namenode:9870)")
+        for url in self.url.split(";"):
+            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+                raise invalid(f"MLFLOW_HDFS_WEBHDFS_URL: '{url}' is not an http(s)://host:port address")
+        self.root = posixpath.normpath("/" + unquote(parts.path).strip("/"))
+        self._client = _client(self.url, location)
 
     def _path(self, rel: str) -> str:
         if "#LATEST" in rel:  # the hdfs package would expand it to the newest file of the folder
@@ -168,6 +157,21 @@ class _Download(io.RawIOBase):
         if not self.closed:
             self._session.close()
         super().close()
+
+
+def _client(url: str, location: str) -> hdfs.Client:
+    principal = os.environ.get("MLFLOW_KERBEROS_USER")
+    ticket_cache = os.environ.get("MLFLOW_KERBEROS_TICKET_CACHE")
+    if not (principal or ticket_cache):
+        return hdfs.InsecureClient(url, user=os.environ.get("MLFLOW_HDFS_USER") or getpass.getuser(), timeout=TIMEOUT)
+    try:
+        from hdfs.ext.kerberos import KerberosClient
+    except ImportError:
+        raise invalid(f"Artifact store {location}: MLFLOW_KERBEROS_USER and MLFLOW_KERBEROS_TICKET_CACHE "
+                      f"need the Kerberos extra: pip install 'hdfs[kerberos]'") from None
+    if ticket_cache:
+        os.environ["KRB5CCNAME"] = ticket_cache  # where GSSAPI finds the ticket
+    return KerberosClient(url, principal=principal, timeout=TIMEOUT)
 
 
 def _reason(error: BaseException) -> str:

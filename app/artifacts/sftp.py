@@ -35,6 +35,7 @@ from .base import (DENIED, FAILED, UNAVAILABLE, ArtifactRepository, FileInfo, de
                    store_error)
 
 log = logging.getLogger(__name__)
+logging.getLogger("paramiko.transport.sftp").setLevel(logging.WARNING)  # it logs every channel at INFO
 
 CHUNK = 1024 * 1024
 WINDOW = 4 * 1024 * 1024  # bytes a download asks for at once

@@ -17,8 +17,9 @@ ALIAS = "artifact-host"  # a Host of ~/.ssh/config, not resolvable without it
 PASSWORD = "sftp-password-must-not-leak"
 
 
-def _env(tmp_path) -> dict:
-    return {"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path / 'db.sqlite'}", "HOME": str(tmp_path / "home")}
+def _env(tmp_path, destination: str) -> dict:
+    return {"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path / 'db.sqlite'}", "HOME": str(tmp_path / "home"),
+            "MLFLOW_ARTIFACTS_DESTINATION": destination}
 
 
 @pytest.fixture(scope="module")
@@ -68,15 +69,14 @@ def test_user_port_and_default_key_without_a_config(sshd, start_server, tmp_path
     ssh = sshd.ssh_home(tmp_path / "home", ALIAS) / ".ssh"
     (ssh / "config").unlink()
     shutil.copy(sshd.client_key, ssh / "id_ed25519")
-    server = start_server({**_env(tmp_path), "MLFLOW_ARTIFACTS_DESTINATION":
-                           f"sftp://{sshd.user}@127.0.0.1:{sshd.port}{tmp_path}/root"})
+    server = start_server(_env(tmp_path, f"sftp://{sshd.user}@127.0.0.1:{sshd.port}{tmp_path}/root"))
     check_listing(server)
     assert all(p.name.startswith("checks-") for p in (tmp_path / "root").iterdir())
 
 
 def test_unknown_host_key_is_refused(sshd, start_server, tmp_path):
     sshd.ssh_home(tmp_path / "home", ALIAS, known=False)
-    server = start_server({**_env(tmp_path), "MLFLOW_ARTIFACTS_DESTINATION": f"sftp://{ALIAS}{tmp_path}/root"})
+    server = start_server(_env(tmp_path, f"sftp://{ALIAS}{tmp_path}/root"))
     check_store_error(server, secrets=[], names=[f"sftp://{ALIAS}{tmp_path}/root",
                                                  f"host key of [127.0.0.1]:{sshd.port} is not in known_hosts"],
                       statuses=[403])
@@ -87,7 +87,7 @@ def test_password_refused_without_leaking(sshd, start_server, tmp_path):
     """A password in the URI is tried (this sshd takes keys only) and never shown."""
     sshd.ssh_home(tmp_path / "home", ALIAS)
     location = f"127.0.0.1:{sshd.port}{tmp_path}/root"
-    server = start_server({**_env(tmp_path), "MLFLOW_ARTIFACTS_DESTINATION": f"sftp://{sshd.user}:{PASSWORD}@{location}"})
+    server = start_server(_env(tmp_path, f"sftp://{sshd.user}:{PASSWORD}@{location}"))
     check_store_error(server, secrets=[PASSWORD], names=[f"sftp://{location}", f"login as '{sshd.user}' refused"],
                       statuses=[403])
     assert "the URI holds a password" in server.log()
@@ -95,6 +95,6 @@ def test_password_refused_without_leaking(sshd, start_server, tmp_path):
 
 def test_unreachable_host(start_server, tmp_path):
     location = f"127.0.0.1:{free_port()}/root"
-    server = start_server({**_env(tmp_path), "MLFLOW_ARTIFACTS_DESTINATION": f"sftp://someone:{PASSWORD}@{location}"})
+    server = start_server(_env(tmp_path, f"sftp://someone:{PASSWORD}@{location}"))
     check_store_error(server, secrets=[PASSWORD], names=[f"sftp://{location}", "Connection refused"],
                       statuses=[503])
