@@ -44,7 +44,7 @@ class FtpArtifactRepository(ArtifactRepository):
     @contextmanager
     def _session(self, action: str):
         """A logged-in connection in binary mode; the server's failures become store errors."""
-        ftp = ftplib.FTP(timeout=TIMEOUT, encoding="utf-8")
+        ftp = ftplib.FTP(timeout=TIMEOUT)
         try:
             try:
                 ftp.connect(self.host, self.port)

@@ -58,10 +58,13 @@ class _RejectUnknown(paramiko.MissingHostKeyPolicy):
 class SftpArtifactRepository(ArtifactRepository):
     def __init__(self, location: str):
         parts = urlsplit(location)
-        config = _ssh_config().lookup(parts.hostname)
+        try:
+            config = _ssh_config().lookup(parts.hostname)
+            self.port = parts.port or int(config.get("port", 22))
+        except (paramiko.ssh_exception.ConfigParseError, ValueError) as error:
+            raise invalid(f"Artifact store {describe(location)}: cannot use ~/.ssh/config: {error}") from None
         self.location = location
         self.host = config["hostname"]
-        self.port = parts.port or int(config.get("port", 22))
         self.user = unquote(parts.username) if parts.username else config.get("user", getpass.getuser())
         self._password = unquote(parts.password) if parts.password else None
         self._key_files = [os.path.expanduser(path) for path in config.get("identityfile", [])]

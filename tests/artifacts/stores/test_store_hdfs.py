@@ -7,7 +7,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import requests
 
+from artifacts.artifact_support import PROXY
 from conftest import free_port
 from servers.webhdfs import webhdfs  # noqa: F401 (fixture)
 from store_checks import (check_delete, check_large_transfer, check_listing, check_missing_file,
@@ -62,6 +64,12 @@ def test_official_client(hdfs_store, tmp_path):
 
 def test_1gb_streams_with_flat_memory(hdfs_store):
     check_large_transfer(hdfs_store)
+
+
+def test_latest_marker_is_refused(hdfs_store):
+    """The hdfs package expands '#LATEST' to a folder's newest entry: such a path would write elsewhere."""
+    response = requests.put(f"{hdfs_store.url}{PROXY}/folder/%23LATEST", data=b"x", timeout=60)
+    assert response.status_code == 400 and "#LATEST" in response.json()["message"], response.text
 
 
 def test_webhdfs_uri_is_the_namenode_http_address(webhdfs, start_server, tmp_path):
