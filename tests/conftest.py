@@ -54,7 +54,7 @@ class Server:
             try:
                 if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
                     return True
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or slow on a busy machine
                 pass
             time.sleep(0.05)
         return None

@@ -67,6 +67,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA case_sensitive_like=ON")  # LIKE is case-sensitive on every database
+        cursor.execute("PRAGMA mmap_size=268435456")  # reads map the file: no read() per page
         cursor.close()
 
     @event.listens_for(engine, "begin")
