@@ -63,7 +63,7 @@ def test_official_client(ftp_store, tmp_path):
     check_official_client(ftp_store, tmp_path)
 
 
-def test_1gb_streams_with_flat_memory(ftp_store):
+def test_large_file_streams_with_flat_memory(ftp_store):
     check_large_transfer(ftp_store)
 
 

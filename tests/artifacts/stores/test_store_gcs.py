@@ -54,7 +54,7 @@ def test_official_client(gcs_store, tmp_path):
     check_official_client(gcs_store, tmp_path)
 
 
-def test_1gb_streams_with_flat_memory(gcs_store):
+def test_large_file_streams_with_flat_memory(gcs_store):
     check_large_transfer(gcs_store)
 
 

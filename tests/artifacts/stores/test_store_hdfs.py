@@ -62,7 +62,7 @@ def test_official_client(hdfs_store, tmp_path):
     check_official_client(hdfs_store, tmp_path)
 
 
-def test_1gb_streams_with_flat_memory(hdfs_store):
+def test_large_file_streams_with_flat_memory(hdfs_store):
     check_large_transfer(hdfs_store)
 
 

@@ -52,5 +52,5 @@ def test_official_client(local_store, tmp_path):
     check_official_client(local_store, tmp_path)
 
 
-def test_1gb_streams_with_flat_memory(local_store):
+def test_large_file_streams_with_flat_memory(local_store):
     check_large_transfer(local_store)

@@ -53,7 +53,7 @@ def test_official_client(s3_store, tmp_path):
     check_official_client(s3_store, tmp_path)
 
 
-def test_1gb_streams_with_flat_memory(s3_store):
+def test_large_file_streams_with_flat_memory(s3_store):
     check_large_transfer(s3_store)
 
 

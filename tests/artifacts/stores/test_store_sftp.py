@@ -60,7 +60,7 @@ def test_official_client(sftp_store, tmp_path):
     check_official_client(sftp_store, tmp_path)
 
 
-def test_1gb_streams_with_flat_memory(sftp_store):
+def test_large_file_streams_with_flat_memory(sftp_store):
     check_large_transfer(sftp_store)
 
 
