@@ -24,7 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
 
-from bench import Client, fetch_history, parse_target, print_table
+from client import Client, fetch_history, parse_target
+from report import print_table
 from servers import BENCH_DIR, BenchError, official_server, ours_server, setup_official
 
 PARAMS, TAGS, METRICS = 10, 5, 10

@@ -23,7 +23,7 @@ from azure.storage.blob import BlobBlock, BlobPrefix, BlobServiceClient, Exponen
 from ..errors import MlflowError, invalid, not_found
 from .base import (DENIED, FAILED, MISSING, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload,
                    store_error)
-from .paths import safe_relative_path
+from .paths import object_key, safe_relative_path
 
 CHUNK = 8 * 1024 * 1024  # block size of uploads and range size of downloads
 # A few quick retries: the official client retries our 503 itself, and an unreachable
@@ -71,9 +71,6 @@ class AzureBlobArtifactRepository(ArtifactRepository):
                                   "malformed", DENIED) from None
         return service.get_container_client(self.container)
 
-    def _key(self, rel: str) -> str:
-        return "/".join(part for part in (self.prefix, safe_relative_path(rel)) if part)
-
     @contextlib.contextmanager
     def _failure(self, action: str):
         """Turns the SDK's exceptions into errors that name the store and the cause."""
@@ -116,7 +113,7 @@ class AzureBlobArtifactRepository(ArtifactRepository):
         upload = uuid.uuid4().hex
         blocks, written = [], 0
         with self._failure(f"upload of '{rel}'"):
-            blob = self._container.get_blob_client(self._key(rel))
+            blob = self._container.get_blob_client(object_key(self.prefix, rel))
             while chunk := stream.read(CHUNK):
                 block_id = base64.b64encode(f"{upload}-{len(blocks):06d}".encode()).decode()
                 blob.stage_block(block_id, chunk, length=len(chunk))
@@ -129,7 +126,7 @@ class AzureBlobArtifactRepository(ArtifactRepository):
     def open(self, rel: str) -> tuple[BinaryIO, int]:
         with self._failure(f"download of '{rel}'"):
             try:
-                download = self._container.download_blob(self._key(rel), max_concurrency=1)
+                download = self._container.download_blob(object_key(self.prefix, rel), max_concurrency=1)
             except ResourceNotFoundError as error:
                 if error.error_code == "BlobNotFound":
                     raise not_found(f"No such artifact: '{rel}'") from None
@@ -137,7 +134,7 @@ class AzureBlobArtifactRepository(ArtifactRepository):
         return _Download(download), download.size
 
     def list(self, rel: str) -> list[FileInfo]:
-        key = self._key(rel)
+        key = object_key(self.prefix, rel)
         prefix = f"{key}/" if key else ""
         entries = {}
         with self._failure(f"listing of '{rel or '/'}'"):
@@ -152,7 +149,7 @@ class AzureBlobArtifactRepository(ArtifactRepository):
     def delete(self, rel: str) -> None:
         if not rel:
             raise invalid("Refusing to delete the artifact root")
-        key = self._key(rel)
+        key = object_key(self.prefix, rel)
         with self._failure(f"deletion of '{rel}'"):
             # deepest names first: ADLS Gen2 refuses to delete a directory that is not empty
             names = sorted((b.name for b in self._container.list_blobs(name_starts_with=f"{key}/")),

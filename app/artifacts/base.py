@@ -18,7 +18,9 @@ Contract for a store module (app/artifacts/<module>.py, imported only when its s
 from __future__ import annotations
 
 import logging
+import posixpath
 import re
+import uuid
 from typing import BinaryIO, NamedTuple
 
 from ..errors import MlflowError
@@ -64,6 +66,15 @@ FAILED = "INTERNAL_ERROR"  # 500: anything else the store reports
 
 _USERINFO = re.compile(r"(://)[^/@]*@")
 _QUERY = re.compile(r"\?.*$", re.DOTALL)
+
+
+# Uploads go to a hidden temporary name beside the target and are renamed over it when
+# complete; listings leave such names out.
+TEMP_PREFIX = ".upload-"
+
+
+def temp_name(directory: str) -> str:
+    return posixpath.join(directory, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
 
 
 def short_upload(rel: str, written: int, size: int) -> MlflowError:

@@ -11,17 +11,17 @@ from __future__ import annotations
 import ftplib
 import io
 import posixpath
-import uuid
 from contextlib import ExitStack, contextmanager, suppress
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from ..errors import MlflowError, invalid, not_found
-from .base import DENIED, FAILED, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload, store_error
+from .base import (
+    DENIED, FAILED, TEMP_PREFIX, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload, store_error, temp_name,
+)
 
 CHUNK = 1024 * 1024
 TIMEOUT = 60  # seconds to connect, and for each reply or block of data
-_TEMP_PREFIX = ".upload-"
 
 
 class FtpArtifactRepository(ArtifactRepository):
@@ -69,7 +69,7 @@ class FtpArtifactRepository(ArtifactRepository):
             raise invalid("An artifact upload needs a file path")
         target = self._path(rel)
         directory = posixpath.dirname(target)
-        temp = posixpath.join(directory, f"{_TEMP_PREFIX}{uuid.uuid4().hex}")
+        temp = temp_name(directory)
         with self._session(f"upload of '{rel}'") as ftp:
             if _is_dir(ftp, target):
                 raise invalid(f"Cannot upload '{rel}': a directory of that name exists")
@@ -107,7 +107,7 @@ class FtpArtifactRepository(ArtifactRepository):
     def list(self, rel: str) -> list[FileInfo]:
         with self._session(f"listing of '{rel or '/'}'") as ftp:
             entries = _entries(ftp, self._path(rel)) or []
-        return sorted((e for e in entries if not e.name.startswith(_TEMP_PREFIX)), key=lambda e: e.name)
+        return sorted((e for e in entries if not e.name.startswith(TEMP_PREFIX)), key=lambda e: e.name)
 
     def delete(self, rel: str) -> None:
         if not rel:

@@ -26,7 +26,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from ..errors import MlflowError, invalid, not_found
 from .base import (DENIED, FAILED, MISSING, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload,
                    store_error)
-from .paths import safe_relative_path
+from .paths import object_key, safe_relative_path
 
 DEFAULT_CHUNK = 16 * 1024 * 1024
 UPLOAD_CHUNK_UNIT = 256 * 1024  # resumable uploads send chunks in multiples of this
@@ -74,9 +74,6 @@ class GcsArtifactRepository(ArtifactRepository):
     def _bucket(self) -> storage.Bucket:
         return storage.Client().bucket(self.bucket_name)
 
-    def _key(self, rel: str) -> str:
-        return "/".join(part for part in (self.prefix, safe_relative_path(rel)) if part)
-
     @contextlib.contextmanager
     def _failure(self, action: str):
         """Turns the SDK's exceptions into errors that name the store and the cause."""
@@ -109,13 +106,13 @@ class GcsArtifactRepository(ArtifactRepository):
         # Up to 8 MiB go in one request; larger files as a resumable upload, one chunk per
         # request. Either way the object appears only when complete, or not at all.
         with self._failure(f"upload of '{rel}'"):
-            blob = self._bucket.blob(self._key(rel), chunk_size=self.upload_chunk)
+            blob = self._bucket.blob(object_key(self.prefix, rel), chunk_size=self.upload_chunk)
             blob.upload_from_file(_Body(stream, size, rel), size=size, **self.calls)
 
     def open(self, rel: str) -> tuple[BinaryIO, int]:
         action = f"download of '{rel}'"
         with self._failure(action):
-            blob = self._bucket.get_blob(self._key(rel), **self.calls)
+            blob = self._bucket.get_blob(object_key(self.prefix, rel), **self.calls)
             if blob is None:  # the object is missing, or the whole bucket
                 if not self._bucket.exists(**self.calls):
                     raise self._no_bucket(action)
@@ -124,7 +121,7 @@ class GcsArtifactRepository(ArtifactRepository):
         return blob.open("rb", chunk_size=self.download_chunk, **self.calls), blob.size
 
     def list(self, rel: str) -> list[FileInfo]:
-        key = self._key(rel)
+        key = object_key(self.prefix, rel)
         prefix = f"{key}/" if key else ""
         with self._failure(f"listing of '{rel or '/'}'"):
             blobs = self._bucket.list_blobs(prefix=prefix, delimiter="/", **self.calls)
@@ -135,7 +132,7 @@ class GcsArtifactRepository(ArtifactRepository):
     def delete(self, rel: str) -> None:
         if not rel:
             raise invalid("Refusing to delete the artifact root")
-        key = self._key(rel)
+        key = object_key(self.prefix, rel)
         with self._failure(f"deletion of '{rel}'"):
             blobs = list(self._bucket.list_blobs(prefix=f"{key}/", **self.calls))
             self._bucket.delete_blobs(blobs, on_error=lambda blob: None, **self.calls)

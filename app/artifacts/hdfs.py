@@ -19,7 +19,6 @@ import io
 import logging
 import os
 import posixpath
-import uuid
 from contextlib import ExitStack, contextmanager, suppress
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
@@ -28,12 +27,13 @@ import hdfs
 import requests
 
 from ..errors import MlflowError, invalid, not_found
-from .base import DENIED, FAILED, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload, store_error
+from .base import (
+    DENIED, FAILED, TEMP_PREFIX, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload, store_error, temp_name,
+)
 
 CHUNK = 1024 * 1024
 TIMEOUT = (10, 120)  # seconds to connect, and to wait for each reply or block of data
 DEFAULT_HTTP_PORT = 9870
-_TEMP_PREFIX = ".upload-"
 _DENIED = ("AccessControlException", "SecurityException", "AuthorizationException")
 
 logging.getLogger("hdfs").setLevel(logging.WARNING)  # it logs every request at INFO
@@ -88,7 +88,7 @@ class HdfsArtifactRepository(ArtifactRepository):
         if not rel:
             raise invalid("An artifact upload needs a file path")
         target = self._path(rel)
-        temp = posixpath.join(posixpath.dirname(target), f"{_TEMP_PREFIX}{uuid.uuid4().hex}")
+        temp = temp_name(posixpath.dirname(target))
         written = 0
 
         def chunks():
@@ -131,7 +131,7 @@ class HdfsArtifactRepository(ArtifactRepository):
                 return []
             entries = self._client.list(path, status=True)
         return sorted((FileInfo(name, True, None) if s["type"] == "DIRECTORY" else FileInfo(name, False, s["length"])
-                       for name, s in entries if not name.startswith(_TEMP_PREFIX)), key=lambda e: e.name)
+                       for name, s in entries if not name.startswith(TEMP_PREFIX)), key=lambda e: e.name)
 
     def delete(self, rel: str) -> None:
         if not rel:

@@ -7,10 +7,9 @@ import tempfile
 from typing import BinaryIO
 
 from ..errors import invalid, not_found
-from .base import ArtifactRepository, FileInfo, short_upload
+from .base import TEMP_PREFIX, ArtifactRepository, FileInfo, short_upload
 
 CHUNK = 1024 * 1024
-_TEMP_PREFIX = ".upload-"
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once at import: os.umask cannot be read without setting it
 
@@ -33,7 +32,7 @@ class LocalArtifactRepository(ArtifactRepository):
             raise invalid(f"Cannot upload '{rel}': a directory of that name exists")
         directory = os.path.dirname(full)
         os.makedirs(directory, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=directory)
+        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
         try:
             os.fchmod(fd, 0o666 & ~_UMASK)  # as an ordinary file, not mkstemp's 0600
             written = 0
@@ -64,7 +63,7 @@ class LocalArtifactRepository(ArtifactRepository):
         result = []
         with os.scandir(full) as entries:
             for entry in entries:
-                if entry.name.startswith(_TEMP_PREFIX):
+                if entry.name.startswith(TEMP_PREFIX):
                     continue
                 if entry.is_dir():
                     result.append(FileInfo(entry.name, True, None))

@@ -27,3 +27,8 @@ def safe_relative_path(path: str | None) -> str:
             raise invalid(f"Invalid path '{path}': '.' and '..' segments are not allowed")
     clean = posixpath.normpath(path.strip("/"))
     return "" if clean == "." else clean
+
+
+def object_key(prefix: str, rel: str) -> str:
+    """The key of an artifact in an object store whose root is `prefix` ("" for the bucket's)."""
+    return "/".join(part for part in (prefix, safe_relative_path(rel)) if part)

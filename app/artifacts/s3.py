@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from ..errors import MlflowError, invalid, not_found
 from ..options import parse_bool
 from .base import DENIED, FAILED, MISSING, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload, store_error
+from .paths import object_key
 
 PART_SIZE = 8 * 1024 * 1024  # one part in memory per upload; S3's minimum is 5 MB
 MAX_PARTS = 10_000
@@ -54,14 +55,12 @@ class S3ArtifactRepository(ArtifactRepository):
     def __init__(self, location: str):
         self.location = location.rstrip("/")
         bucket_and_prefix = self.location[len("s3://"):]
-        self.bucket, _, self.prefix = bucket_and_prefix.partition("/")
+        self.bucket, _, prefix = bucket_and_prefix.partition("/")
+        self.prefix = prefix.strip("/")
         endpoint, verify, self.extra_args = _environment_settings()
         self.client = boto3.session.Session().client(
             "s3", endpoint_url=endpoint, verify=verify,
             config=Config(signature_version="s3v4", s3={"addressing_style": "path"} if endpoint else {}))
-
-    def _key(self, rel: str) -> str:
-        return f"{self.prefix}/{rel}".strip("/") if self.prefix else rel
 
     @contextlib.contextmanager
     def _errors(self, action: str):
@@ -88,7 +87,7 @@ class S3ArtifactRepository(ArtifactRepository):
     def write(self, rel: str, stream: BinaryIO, size: int | None = None) -> None:
         if not rel:
             raise invalid("An artifact upload needs a file path")
-        key = self._key(rel)
+        key = object_key(self.prefix, rel)
         part_size = max(PART_SIZE, -(-(size or 0) // MAX_PARTS))
         with self._errors(f"upload of '{rel}'"):
             first = _read_part(stream, part_size)
@@ -123,7 +122,7 @@ class S3ArtifactRepository(ArtifactRepository):
     def open(self, rel: str) -> tuple[BinaryIO, int]:
         with self._errors(f"download of '{rel}'"):
             try:
-                response = self.client.get_object(Bucket=self.bucket, Key=self._key(rel))
+                response = self.client.get_object(Bucket=self.bucket, Key=object_key(self.prefix, rel))
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                     raise not_found(f"No such artifact: '{rel}'") from None
@@ -131,7 +130,8 @@ class S3ArtifactRepository(ArtifactRepository):
         return response["Body"], response["ContentLength"]
 
     def list(self, rel: str) -> list[FileInfo]:
-        prefix = f"{self._key(rel)}/" if self._key(rel) else ""
+        key = object_key(self.prefix, rel)
+        prefix = f"{key}/" if key else ""
         result = []
         with self._errors(f"listing of '{rel or '/'}'"):
             pages = self.client.get_paginator("list_objects_v2").paginate(
@@ -148,7 +148,7 @@ class S3ArtifactRepository(ArtifactRepository):
     def delete(self, rel: str) -> None:
         if not rel:
             raise invalid("Refusing to delete the artifact root")
-        key = self._key(rel)
+        key = object_key(self.prefix, rel)
         deleted = 0
         with self._errors(f"deletion of '{rel}'"):
             pages = self.client.get_paginator("list_objects_v2").paginate(

@@ -23,7 +23,6 @@ import os
 import posixpath
 import stat
 import threading
-import uuid
 from contextlib import ExitStack, contextmanager, suppress
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
@@ -31,8 +30,10 @@ from urllib.parse import unquote, urlsplit
 import paramiko
 
 from ..errors import MlflowError, invalid, not_found
-from .base import (DENIED, FAILED, UNAVAILABLE, ArtifactRepository, FileInfo, describe, short_upload,
-                   store_error)
+from .base import (
+    DENIED, FAILED, TEMP_PREFIX, UNAVAILABLE, ArtifactRepository, FileInfo, describe, short_upload, store_error,
+    temp_name,
+)
 
 log = logging.getLogger(__name__)
 logging.getLogger("paramiko.transport.sftp").setLevel(logging.WARNING)  # it logs every channel at INFO
@@ -40,7 +41,6 @@ logging.getLogger("paramiko.transport.sftp").setLevel(logging.WARNING)  # it log
 CHUNK = 1024 * 1024
 WINDOW = 4 * 1024 * 1024  # bytes a download asks for at once
 TIMEOUT = 60  # seconds to connect, and for each reply
-_TEMP_PREFIX = ".upload-"
 
 _connections: dict[tuple, paramiko.SSHClient] = {}  # (host, port, user, password) -> live client
 _connections_lock = threading.Lock()
@@ -138,7 +138,7 @@ class SftpArtifactRepository(ArtifactRepository):
             raise invalid("An artifact upload needs a file path")
         target = self._path(rel)
         directory = posixpath.dirname(target)
-        temp = posixpath.join(directory, f"{_TEMP_PREFIX}{uuid.uuid4().hex}")
+        temp = temp_name(directory)
         with self._sftp(f"upload of '{rel}'") as sftp:
             if _is_dir(sftp, target):
                 raise invalid(f"Cannot upload '{rel}': a directory of that name exists")
@@ -180,7 +180,7 @@ class SftpArtifactRepository(ArtifactRepository):
                 return []
         return sorted((FileInfo(e.filename, True, None) if stat.S_ISDIR(e.st_mode)
                        else FileInfo(e.filename, False, e.st_size)
-                       for e in entries if not e.filename.startswith(_TEMP_PREFIX)), key=lambda e: e.name)
+                       for e in entries if not e.filename.startswith(TEMP_PREFIX)), key=lambda e: e.name)
 
     def delete(self, rel: str) -> None:
         if not rel:

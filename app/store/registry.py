@@ -204,15 +204,9 @@ class RegistryStore:
 
     def set_registered_model_tag(self, name: str, key: str, value: str | None) -> None:
         """Set a tag, or delete it when value is None (a missing tag is no error, as officially)."""
-        t = registered_model_tags.c
-
         def work(conn):
-            model_id = self._model(conn, name).id
-            if value is None:
-                conn.execute(registered_model_tags.delete().where(t.registered_model_id == model_id, t.key == key))
-            else:
-                conn.execute(upsert(self.dialect, registered_model_tags, ["registered_model_id", "key"], ["value"]),
-                             {"registered_model_id": model_id, "key": key, "value": value})
+            owner = {"registered_model_id": self._model(conn, name).id}
+            self._set_or_delete_tag(conn, registered_model_tags, owner, key, value)
         self.db.write(work)
 
     def search_registered_models(self, clauses: list[Clause], prompts: bool, order_by: list[OrderBy],
@@ -339,18 +333,19 @@ class RegistryStore:
 
     def set_model_version_tag(self, name: str, version: int, key: str, value: str | None) -> None:
         """Set a tag, or delete it when value is None (a missing tag is no error, as officially)."""
-        t = model_version_tags.c
-
         def work(conn):
-            model_id = self._version(conn, name, version).registered_model_id
-            if value is None:
-                conn.execute(model_version_tags.delete().where(
-                    t.registered_model_id == model_id, t.version == version, t.key == key))
-            else:
-                conn.execute(upsert(self.dialect, model_version_tags, ["registered_model_id", "version", "key"],
-                                     ["value"]),
-                             {"registered_model_id": model_id, "version": version, "key": key, "value": value})
+            owner = {"registered_model_id": self._version(conn, name, version).registered_model_id,
+                     "version": version}
+            self._set_or_delete_tag(conn, model_version_tags, owner, key, value)
         self.db.write(work)
+
+    def _set_or_delete_tag(self, conn, table: sa.Table, owner: dict, key: str, value: str | None) -> None:
+        """owner: the tag table's columns naming the tagged row, with their values."""
+        if value is None:
+            conn.execute(table.delete().where(*(table.c[column] == v for column, v in owner.items()),
+                                              table.c.key == key))
+        else:
+            conn.execute(upsert(self.dialect, table, [*owner, "key"], ["value"]), {**owner, "key": key, "value": value})
 
     def search_model_versions(self, clauses: list[Clause], prompts: bool, order_by: list[OrderBy],
                               max_results: int, page_token: str | None) -> tuple[list[dict], str | None]:
