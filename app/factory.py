@@ -35,8 +35,8 @@ def create_app(settings: Settings) -> Flask:
     app.url_map.strict_slashes = False
     app.url_map.merge_slashes = False  # '//etc/passwd' must reach the path checks, not a redirect
     prefix = settings.static_prefix
-    artifacts = ArtifactService(settings.artifacts_destination if settings.serve_artifacts else None,
-                                settings.default_artifact_root)
+    destination = settings.artifacts_destination if settings.serve_artifacts else None
+    artifacts = ArtifactService(destination, settings.default_artifact_root)
     artifact_http.register_proxy(app, artifacts, prefix)
 
     if settings.artifacts_only:
@@ -47,8 +47,7 @@ def create_app(settings: Settings) -> Flask:
         models = ModelService(LoggedModelStore(database))
         registry_database = (database if settings.registry_store_uri == settings.backend_store_uri
                              else Database(make_engine(settings.registry_store_uri, settings)))
-        sources = SourcePolicy(settings.default_artifact_root,
-                               settings.artifacts_destination if settings.serve_artifacts else None)
+        sources = SourcePolicy(settings.default_artifact_root, destination)
         registry = RegistryService(RegistryStore(registry_database), tracking, models, sources)
         api.register(app, tracking_http.routes(tracking) + artifact_http.routes(tracking, artifacts)
                      + model_http.routes(models) + registry_http.routes(registry), prefix)
