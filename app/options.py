@@ -1,14 +1,18 @@
-"""The one table of server options.
+"""The one table of server options and environment variables.
 
 Every option is a CLI flag of `python -m app serve` and an `MLFLOW_*` environment
-variable. `run.sh`, `.env.tmpl`, the README's table and the tests are derived from
-or checked against OPTIONS, so an option is added here and nowhere else.
+variable (OPTIONS). The artifact stores' settings, and the SDK variables operators set for
+them, are environment variables only (ENV_VARS). `run.sh`, `.env.tmpl`, the README's tables
+and the tests are derived from or checked against these two tables, so a setting is added
+here and nowhere else; code reads an environment-only variable through `environment()`.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,28 @@ def parse_bool(text: str | bool) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
+@dataclass(frozen=True)
+class EnvVar:
+    """An environment-only setting (no flag): read by run.sh, a store module, or the SDK
+    a store uses (`sdk`), for variables our code does not read itself."""
+    env: str
+    help: str
+    group: str
+    placeholder: str = ""  # the value shown in .env.tmpl: the default or a harmless example
+    secret: bool = False  # a credential: blanked out of store error messages
+    sdk: str = ""
+
+
 SERVER, BACKEND, ARTIFACTS, SECURITY = "server", "backend store", "artifacts", "security"
+S3, AZURE, GCS, FTP, SFTP, NFS, HDFS = (f"{store} artifact store" for store in
+                                         ("S3", "Azure", "GCS", "FTP", "SFTP", "NFS", "HDFS"))
+# The order of .env.tmpl and the README's tables.
+GROUPS = (SERVER, SECURITY, BACKEND, ARTIFACTS, S3, AZURE, GCS, FTP, SFTP, NFS, HDFS)
+# Stores configured by their URI alone, said in place of variables.
+GROUP_NOTES = {
+    FTP: "No variables: user and password come from the URI (ftp://user:password@host:port/path).",
+    NFS: "No variables: mount the share and give its path (or file:///path) as the destination.",
+}
 
 OPTIONS: tuple[Option, ...] = (
     # server process
@@ -135,6 +160,66 @@ OPTIONS: tuple[Option, ...] = (
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 
+ENV_VARS: tuple[EnvVar, ...] = (
+    EnvVar("MLFLOW_SERVER_PYTHON", "Python interpreter run.sh starts the server with; default "
+           ".venv/bin/python beside run.sh, else python3.", SERVER),
+    # S3 (s3.py, boto3)
+    EnvVar("MLFLOW_S3_ENDPOINT_URL", "URL of an S3-compatible server (MinIO, Ceph, ...); unset for AWS.",
+           S3, "http://minio:9000"),
+    EnvVar("MLFLOW_S3_IGNORE_TLS", "Skip TLS certificate checks of the S3 endpoint.", S3, "false"),
+    EnvVar("MLFLOW_S3_UPLOAD_EXTRA_ARGS", "JSON object of extra upload arguments, e.g. server-side "
+           "encryption.", S3, '{"ServerSideEncryption": "aws:kms"}'),
+    EnvVar("AWS_ACCESS_KEY_ID", "Access key; without keys boto3 tries profiles and instance roles.",
+           S3, "your-access-key-id", sdk="boto3"),
+    EnvVar("AWS_SECRET_ACCESS_KEY", "Secret of the access key.", S3, "your-secret-access-key",
+           secret=True, sdk="boto3"),
+    EnvVar("AWS_SESSION_TOKEN", "Session token of temporary credentials.", S3, "", secret=True, sdk="boto3"),
+    EnvVar("AWS_DEFAULT_REGION", "Region of the bucket.", S3, "us-east-1", sdk="boto3"),
+    EnvVar("AWS_PROFILE", "Profile of ~/.aws/credentials to use instead of keys.", S3, "", sdk="boto3"),
+    # Azure (azure.py, azure-storage-blob)
+    EnvVar("AZURE_STORAGE_CONNECTION_STRING", "Connection string of the storage account (its "
+           "BlobEndpoint may name an emulator such as Azurite).", AZURE,
+           "DefaultEndpointsProtocol=https;AccountName=youraccount;AccountKey=your-account-key;"
+           "EndpointSuffix=core.windows.net", secret=True),
+    EnvVar("AZURE_STORAGE_ACCESS_KEY", "Key of the account named in the URI, when there is no "
+           "connection string.", AZURE, "your-account-key", secret=True),
+    # GCS (gcs.py, google-cloud-storage)
+    EnvVar("GOOGLE_APPLICATION_CREDENTIALS", "Service account key file; unset: gcloud's "
+           "application-default login or the metadata server.", GCS,
+           "/secrets/gcs-service-account.json", sdk="google-cloud-storage"),
+    EnvVar("MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", "Seconds for each request and its retries "
+           "together, -1 for no limit.", GCS, "60"),
+    EnvVar("MLFLOW_GCS_DEFAULT_TIMEOUT", "Older name of MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT.", GCS, "60"),
+    EnvVar("MLFLOW_GCS_UPLOAD_CHUNK_SIZE", "Bytes per upload request (a multiple of 262144); about "
+           "one chunk per transfer is held in memory.", GCS, str(16 * 1024 * 1024)),
+    EnvVar("MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE", "Bytes per download request.", GCS, str(16 * 1024 * 1024)),
+    EnvVar("STORAGE_EMULATOR_HOST", "URL of a GCS emulator (fake-gcs-server), reached without "
+           "credentials; for tests.", GCS, "http://127.0.0.1:4443", sdk="google-cloud-storage"),
+    # SFTP (sftp.py, paramiko); FTP has none
+    EnvVar("SSH_AUTH_SOCK", "Socket of an ssh-agent holding the login key; keys in ~/.ssh and "
+           "~/.ssh/config's IdentityFile work without it.", SFTP, "/run/ssh-agent.sock", sdk="paramiko"),
+    # HDFS (hdfs.py, WebHDFS)
+    EnvVar("MLFLOW_HDFS_WEBHDFS_URL", "WebHDFS/HttpFS address of the namenode (several separated by "
+           "';'); default port 9870 of the URI's host.", HDFS, "http://namenode:9870"),
+    EnvVar("MLFLOW_HDFS_USER", "User of simple authentication; default the server's OS user.", HDFS, "hdfs"),
+    EnvVar("MLFLOW_KERBEROS_TICKET_CACHE", "Kerberos ticket cache file (needs the hdfs[kerberos] "
+           "extra).", HDFS, "/tmp/krb5cc_1000"),
+    EnvVar("MLFLOW_KERBEROS_USER", "Kerberos principal (needs the hdfs[kerberos] extra).", HDFS,
+           "mlflow@EXAMPLE.COM"),
+)
+
+ENV_VARS_BY_NAME = {variable.env: variable for variable in ENV_VARS}
+
+
+def environment(name: str) -> str:
+    """The value of an environment-only variable of ENV_VARS, stripped ('' when unset)."""
+    return os.environ.get(ENV_VARS_BY_NAME[name].env, "").strip()
+
+
+def secret_values(group: str) -> tuple[str, ...]:
+    """The values of a group's secret variables that are set, to blank out of messages."""
+    return tuple(filter(None, (environment(v.env) for v in ENV_VARS if v.group == group and v.secret)))
+
 Settings = dataclasses.make_dataclass(
     "Settings", [(o.name, Any, dataclasses.field(default=o.default)) for o in OPTIONS], frozen=True
 )
@@ -148,22 +233,35 @@ def _shown(value) -> str:
 
 
 def render_env_template() -> str:
-    """.env.tmpl: every variable, grouped, with its default (secrets as placeholders)."""
+    """.env.tmpl: every variable, grouped, with its default or a placeholder."""
     lines = ["# mlflow-server settings: copy to .env and edit. Generated by `python -m app options env`;",
-             "# every variable here is read by the server (app/options.py is the source)."]
-    for group in dict.fromkeys(o.group for o in OPTIONS):
+             "# every variable here is read by the server or the SDK of its artifact store",
+             "# (app/options.py is the source)."]
+    for group in GROUPS:
         lines += ["", f"# --- {group}"]
         for o in (o for o in OPTIONS if o.group == group):
             note = "" if o.supported else " (not supported yet)"
-            lines.append(f"# {o.help}{note}")
-            lines.append(f"# {o.env}={_shown(o.default)}")
+            lines += [f"# {o.help}{note}", f"# {o.env}={_shown(o.default)}"]
+        for v in (v for v in ENV_VARS if v.group == group):
+            lines += [f"# {v.help}", f"# {v.env}={v.placeholder}"]
+        if group in GROUP_NOTES:
+            lines.append(f"# {GROUP_NOTES[group]}")
     return "\n".join(lines) + "\n"
 
 
 def render_markdown_table() -> str:
-    """The README's table of options."""
+    """The README's tables: the options, then the environment-only variables."""
     rows = ["| Environment variable | Flag | Default | Meaning |", "|---|---|---|---|"]
-    for o in OPTIONS:
+    for o in sorted(OPTIONS, key=lambda o: GROUPS.index(o.group)):
         note = "" if o.supported else " *Not supported yet.*"
         rows.append(f"| `{o.env}` | `{o.flag}` | `{_shown(o.default)}` | {o.help}{note} |")
+    rows += ["", ("Environment only (no flags): run.sh's interpreter and the artifact stores' settings, "
+                  "read by the store's module or the SDK named."), "",
+             "| Group | Environment variable | Example | Meaning |", "|---|---|---|---|"]
+    for group in GROUPS:
+        for v in (v for v in ENV_VARS if v.group == group):
+            read_by = f" (read by {v.sdk})" if v.sdk else ""
+            rows.append(f"| {group} | `{v.env}` | `{v.placeholder}` | {v.help}{read_by} |")
+        if group in GROUP_NOTES:
+            rows.append(f"| {group} | | | {GROUP_NOTES[group]} |")
     return "\n".join(rows) + "\n"

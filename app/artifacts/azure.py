@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
 import uuid
 from functools import cached_property
 from typing import BinaryIO
@@ -21,6 +20,7 @@ from azure.core.exceptions import (ClientAuthenticationError, HttpResponseError,
 from azure.storage.blob import BlobBlock, BlobPrefix, BlobServiceClient, ExponentialRetry
 
 from ..errors import MlflowError, invalid, not_found
+from ..options import AZURE, environment, secret_values
 from .base import (DENIED, FAILED, MISSING, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload,
                    store_error)
 from .paths import object_key, safe_relative_path
@@ -43,9 +43,9 @@ class AzureBlobArtifactRepository(ArtifactRepository):
         host = parts.netloc.split("@", 1)[1].replace(".dfs.", ".blob.", 1)
         self.account_url = f"https://{host}"
         self.prefix = safe_relative_path(parts.path.lstrip("/"))
-        self._connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
-        self._access_key = os.environ.get("AZURE_STORAGE_ACCESS_KEY")
-        self._secrets = tuple(filter(None, (self._connection_string, self._access_key)))
+        self._connection_string = environment("AZURE_STORAGE_CONNECTION_STRING")
+        self._access_key = environment("AZURE_STORAGE_ACCESS_KEY")
+        self._secrets = secret_values(AZURE)
         self._credential = None if self._connection_string else self._account_credential()
 
     def _account_credential(self):

@@ -4,9 +4,10 @@ Contract for a store module (app/artifacts/<module>.py, imported only when its s
 - The class takes the store's location as written by the operator or a run (e.g.
   `s3://bucket/prefix`) and treats it as its root. `repository_for` has already checked
   its shape (app.artifacts.check_location).
-- The constructor reads and checks the store's settings (environment variables) and opens
-  no connection: start-up builds the configured stores' repositories once to stop on a bad
-  setting (raise an MlflowError naming it) before the port is bound.
+- The constructor reads and checks the store's settings (environment variables of
+  app.options.ENV_VARS, read with app.options.environment) and opens no connection:
+  start-up builds the configured stores' repositories once to stop on a bad setting (raise
+  an MlflowError naming it) before the port is bound.
 - Every `rel` argument is a clean relative POSIX path ("" is the root), already checked by
   paths.safe_relative_path; the store joins it under its root and never lets it escape.
 - One instance serves concurrent requests from many threads of one worker process.

@@ -12,7 +12,6 @@ the SDK talks to that emulator anonymously. Tuning, named as by the official ser
 from __future__ import annotations
 
 import contextlib
-import os
 from functools import cached_property
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -24,6 +23,7 @@ from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from ..errors import MlflowError, invalid, not_found
+from ..options import environment
 from .base import (DENIED, FAILED, MISSING, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload,
                    store_error)
 from .paths import object_key, safe_relative_path
@@ -33,7 +33,7 @@ UPLOAD_CHUNK_UNIT = 256 * 1024  # resumable uploads send chunks in multiples of 
 
 
 def _env_number(name: str, default: int | None, unit: int = 1) -> int | None:
-    text = os.environ.get(name, "").strip()
+    text = environment(name)
     if not text:
         return default
     try:
@@ -49,7 +49,7 @@ def _env_number(name: str, default: int | None, unit: int = 1) -> int | None:
 def _timeout() -> int | None:
     """Seconds per request (None: no limit)."""
     for name in ("MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", "MLFLOW_GCS_DEFAULT_TIMEOUT"):
-        text = os.environ.get(name, "").strip()
+        text = environment(name)
         if text == "-1":
             return None
         if text:

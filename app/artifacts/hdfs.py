@@ -27,6 +27,7 @@ import hdfs
 import requests
 
 from ..errors import MlflowError, invalid, not_found
+from ..options import environment
 from .base import (
     DENIED, FAILED, TEMP_PREFIX, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload, store_error, temp_name,
 )
@@ -43,7 +44,7 @@ class HdfsArtifactRepository(ArtifactRepository):
     def __init__(self, location: str):
         parts = urlsplit(location)
         self.location = location
-        self.url = os.environ.get("MLFLOW_HDFS_WEBHDFS_URL") or (
+        self.url = environment("MLFLOW_HDFS_WEBHDFS_URL") or (
             f"http://{parts.netloc}" if parts.scheme == "webhdfs"
             else f"http://{parts.hostname}:{DEFAULT_HTTP_PORT}" if parts.hostname else "")
         if not self.url:
@@ -160,10 +161,10 @@ class _Download(io.RawIOBase):
 
 
 def _client(url: str, location: str) -> hdfs.Client:
-    principal = os.environ.get("MLFLOW_KERBEROS_USER")
-    ticket_cache = os.environ.get("MLFLOW_KERBEROS_TICKET_CACHE")
+    principal = environment("MLFLOW_KERBEROS_USER") or None
+    ticket_cache = environment("MLFLOW_KERBEROS_TICKET_CACHE")
     if not (principal or ticket_cache):
-        return hdfs.InsecureClient(url, user=os.environ.get("MLFLOW_HDFS_USER") or getpass.getuser(), timeout=TIMEOUT)
+        return hdfs.InsecureClient(url, user=environment("MLFLOW_HDFS_USER") or getpass.getuser(), timeout=TIMEOUT)
     try:
         from hdfs.ext.kerberos import KerberosClient
     except ImportError:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
@@ -19,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
 from ..errors import MlflowError, invalid, not_found
-from ..options import parse_bool
+from ..options import S3, environment, parse_bool, secret_values
 from .base import DENIED, FAILED, MISSING, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload, store_error
 from .paths import object_key
 
@@ -33,22 +32,21 @@ _CODES = {
     "InvalidClientTokenId": DENIED, "ExpiredToken": DENIED, "InvalidToken": DENIED,
     "SlowDown": UNAVAILABLE, "ServiceUnavailable": UNAVAILABLE, "RequestTimeout": UNAVAILABLE,
 }
-_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 def _environment_settings() -> tuple[str | None, bool, dict]:
     """(endpoint URL, verify TLS, extra upload arguments) from the MLFLOW_S3_* variables."""
     try:
-        ignore_tls = parse_bool(os.environ.get("MLFLOW_S3_IGNORE_TLS", ""))
+        ignore_tls = parse_bool(environment("MLFLOW_S3_IGNORE_TLS"))
     except ValueError as error:
         raise invalid(f"MLFLOW_S3_IGNORE_TLS: {error}") from None
     try:
-        extra = json.loads(os.environ.get("MLFLOW_S3_UPLOAD_EXTRA_ARGS") or "{}")
+        extra = json.loads(environment("MLFLOW_S3_UPLOAD_EXTRA_ARGS") or "{}")
     except ValueError as error:
         raise invalid(f"MLFLOW_S3_UPLOAD_EXTRA_ARGS is not JSON: {error}") from None
     if not isinstance(extra, dict):
         raise invalid("MLFLOW_S3_UPLOAD_EXTRA_ARGS must be a JSON object")
-    return os.environ.get("MLFLOW_S3_ENDPOINT_URL") or None, not ignore_tls, extra
+    return environment("MLFLOW_S3_ENDPOINT_URL") or None, not ignore_tls, extra
 
 
 class S3ArtifactRepository(ArtifactRepository):
@@ -82,7 +80,7 @@ class S3ArtifactRepository(ArtifactRepository):
             raise self._error(action, f"{type(error).__name__}: {error}", UNAVAILABLE) from None
 
     def _error(self, action: str, cause: str, kind: str) -> MlflowError:
-        return store_error(self.location, action, cause, kind, tuple(os.environ.get(n, "") for n in _SECRETS))
+        return store_error(self.location, action, cause, kind, secret_values(S3))
 
     def write(self, rel: str, stream: BinaryIO, size: int | None = None) -> None:
         if not rel:
