@@ -80,7 +80,7 @@ def _no_null_test(clause: Clause) -> None:
                       f"IS NOT NULL test params and tags only")
 
 
-def _metric_condition(clause: Clause):
+def _metric_condition(clause: Clause, run_id):
     _no_null_test(clause)
     if isinstance(clause.value, float):  # compare as stored: infinities are clamped
         clause = dataclasses.replace(clause, value=encode_value(clause.value)[0])
@@ -88,18 +88,19 @@ def _metric_condition(clause: Clause):
     is_nan = latest_metrics.c.is_nan == sa.true()
     # NaN equals nothing and differs from everything, as in the official server
     condition = sa.or_(condition, is_nan) if clause.comparator == "!=" else sa.and_(condition, ~is_nan)
-    return sa.exists().where(latest_metrics.c.run_uuid == runs.c.run_uuid, latest_metrics.c.key == clause.key,
-                             condition)
+    return sa.exists().where(latest_metrics.c.run_uuid == run_id, latest_metrics.c.key == clause.key, condition)
 
 
-def run_filter(clauses: list[Clause]) -> list:
+def run_filter(clauses: list[Clause], run_id=runs.c.run_uuid) -> list:
+    """Conditions on runs; those on related rows are correlated with `run_id`, the run id column
+    of the table the query is driven from, so they can be checked before the runs row is read."""
     conditions = []
     for clause in clauses:
         if clause.entity == "metric":
-            conditions.append(_metric_condition(clause))
+            conditions.append(_metric_condition(clause, run_id))
         elif clause.entity in ("param", "tag"):
             table = params if clause.entity == "param" else tags
-            conditions.append(_key_value_condition(table, table.c.run_uuid, runs.c.run_uuid, clause))
+            conditions.append(_key_value_condition(table, table.c.run_uuid, run_id, clause))
         elif clause.entity == "attribute":
             _no_null_test(clause)
             key = "run_name" if clause.key in RUN_NAME_ALIASES else clause.key
@@ -112,16 +113,16 @@ def run_filter(clauses: list[Clause]) -> list:
                               f"{', '.join([*RUN_STRING_ATTRIBUTES, *RUN_NUMERIC_ATTRIBUTES])}")
         else:
             _no_null_test(clause)
-            conditions.append(_dataset_condition(clause))
+            conditions.append(_dataset_condition(clause, run_id))
     return conditions
 
 
-def _dataset_condition(clause: Clause):
+def _dataset_condition(clause: Clause, run_id):
     """dataset.name / dataset.digest of a run's input datasets, dataset.context of its input tags."""
-    linked = run_inputs.c.run_uuid == runs.c.run_uuid
+    linked = run_inputs.c.run_uuid == run_id
     if clause.key == "context":
         return sa.exists().where(
-            run_input_tags.c.run_uuid == runs.c.run_uuid, run_input_tags.c.key == "mlflow.data.context",
+            run_input_tags.c.run_uuid == run_id, run_input_tags.c.key == "mlflow.data.context",
             string_condition(run_input_tags.c.value, clause, sets=True))
     column = {"name": datasets.c.name, "digest": datasets.c.digest}.get(clause.key)
     if column is None:
@@ -155,10 +156,11 @@ def experiment_filter(clauses: list[Clause]) -> list:
 @dataclasses.dataclass
 class Tier:
     """The runs whose first sort key has one rank (value, NaN, missing): their rank, the FROM
-    clause and the conditions that select them."""
+    clause, the conditions that select them and the run id column of the table that drives it."""
     rank: int | None
     source: sa.FromClause
     where: list
+    run_id: sa.ColumnElement = runs.c.run_uuid
 
 
 @dataclasses.dataclass
@@ -190,8 +192,8 @@ def run_order(order_by: list[OrderBy]) -> RunOrder:
                 rank, ranked = sa.case((missing, 1), else_=0), [(0, [])]
             keys += [(rank, True), (value, item.ascending)]
             if position == 0:  # ranked tiers join the table, the last one holds the runs without it
-                tiers = [(r, sa.join(runs, table, on), where) for r, where in ranked]
-                tiers.append((len(ranked), sa.outerjoin(runs, table, on), [missing]))
+                tiers = [(r, sa.join(runs, table, on), where, table.c.run_uuid) for r, where in ranked]
+                tiers.append((len(ranked), sa.outerjoin(runs, table, on), [missing], runs.c.run_uuid))
             else:
                 joins.append((table, on))
         elif item.entity == "attribute":
@@ -213,7 +215,7 @@ def run_order(order_by: list[OrderBy]) -> RunOrder:
     keys.append((runs.c.run_uuid, True))
     tiers = tiers or [(None, runs, [])]
     for table, on in joins:
-        tiers = [(rank, source.outerjoin(table, on), where) for rank, source, where in tiers]
+        tiers = [(rank, source.outerjoin(table, on), *rest) for rank, source, *rest in tiers]
     return RunOrder(keys, [Tier(*tier) for tier in tiers])
 
 

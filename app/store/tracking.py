@@ -519,13 +519,12 @@ class TrackingStore:
                     max_results: int, order_by: list[OrderBy], page_token: str | None):
         order = search_sql.run_order(order_by)
         keys = order.keys
-        where = [runs.c.experiment_id.in_(experiment_ids), runs.c.lifecycle_stage.in_(VIEW_STAGES[view_type]),
-                 *search_sql.run_filter(clauses)]
+        where = [runs.c.experiment_id.in_(experiment_ids), runs.c.lifecycle_stage.in_(VIEW_STAGES[view_type])]
         last = decode_keyset_token(page_token, len(keys)) if page_token else None
         width, rows = len(_RUN_COLUMNS), []
         with self.db.read() as conn:
             for tier in order.tiers:  # in rank order; a page may span tiers
-                conditions = [*where, *tier.where]
+                conditions = [*where, *tier.where, *search_sql.run_filter(clauses, tier.run_id)]
                 tier_keys = keys if tier.rank is None else keys[1:]
                 if last is not None and tier.rank is None:
                     conditions.append(search_sql.after(keys, last))
