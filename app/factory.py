@@ -16,6 +16,7 @@ from .http import artifacts as artifact_http
 from .http import models as model_http
 from .http import registry as registry_http
 from .http import tracking as tracking_http
+from .http import ui as ui_http
 from .options import Settings
 from .services.artifacts import ArtifactService
 from .services.models import ModelService
@@ -51,6 +52,7 @@ def create_app(settings: Settings) -> Flask:
         registry = RegistryService(RegistryStore(registry_database), tracking, models, sources)
         api.register(app, tracking_http.routes(tracking) + artifact_http.routes(tracking, artifacts)
                      + model_http.routes(models) + registry_http.routes(registry), prefix)
+        ui_http.register(app, prefix)
 
     _register_info(app, settings, prefix)
     _register_errors(app)
@@ -135,6 +137,11 @@ def _register_security(app: Flask, settings: Settings) -> None:
     hosts = [h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()]
     origins = [o.strip() for o in settings.cors_allowed_origins.split(",") if o.strip()]
     frame_options = None if settings.x_frame_options == "NONE" else settings.x_frame_options
+    # The web UI's scripts and styles are files of this server; nothing inline, no plugins.
+    ancestors = {"SAMEORIGIN": "'self'", "DENY": "'none'"}.get(settings.x_frame_options)
+    content_security_policy = ("default-src 'self'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; form-action 'self'"
+                               + (f"; frame-ancestors {ancestors}" if ancestors else ""))
     unchecked_paths = {f"{settings.static_prefix}/health", f"{settings.static_prefix}/version"}
 
     def origin_allowed(origin: str) -> bool:
@@ -164,6 +171,7 @@ def _register_security(app: Flask, settings: Settings) -> None:
     @app.after_request
     def headers(response: Response):
         response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = content_security_policy
         if frame_options:
             response.headers["X-Frame-Options"] = frame_options
         origin = request.headers.get("Origin")

@@ -1,0 +1,46 @@
+// The page's entry point: the routes, and the shortcuts that work on every page.
+
+import { route, start } from "./router.js";
+import { compareView } from "./views/compare.js";
+import { experimentsView } from "./views/experiments.js";
+import { experimentModelsView, loggedModelView } from "./views/logged-models.js";
+import { modelView, modelsView, runRedirect, versionView } from "./views/models.js";
+import { runView } from "./views/run.js";
+import { runsView } from "./views/runs.js";
+
+route("/", experimentsView);
+route("/experiments", experimentsView);
+route("/experiments/:id", runsView);
+route("/experiments/:id/models", experimentModelsView);
+route("/experiments/:id/runs/:runId", runView);
+route("/experiments/:id/runs/:runId/:tab", runView);
+route("/runs", runsView);  // ?experiments=1,2
+route("/runs/:runId", runRedirect);
+route("/compare-runs", compareView);  // ?runs=a,b
+route("/models", modelsView);
+route("/models/:name", modelView);
+route("/models/:name/versions/:version", versionView);
+route("/logged-models/:modelId", loggedModelView);
+
+// '/' focuses the page's search or filter box (unless one is typing already).
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.target.closest("input, textarea, select, [contenteditable]")) return;
+  const box = document.querySelector("[data-shortcut='/']");
+  if (box) { event.preventDefault(); box.focus(); }
+});
+
+// Open menus close on a click elsewhere and on Escape.
+document.addEventListener("click", (event) => {
+  for (const menu of document.querySelectorAll("details.menu[open]")) if (!menu.contains(event.target)) menu.open = false;
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  const menu = event.target.closest?.("details.menu[open]");
+  if (menu) { menu.open = false; menu.querySelector("summary").focus(); }
+});
+
+// Each page starts with focus on its content, for keyboard and screen-reader users.
+window.addEventListener("hashchange", () => document.getElementById("main").focus({ preventScroll: true }));
+
+start(document.getElementById("main"), "#/experiments");

@@ -1,0 +1,88 @@
+// Hash routing: '#/experiments/1?filter=...' -> view(main, {id: '1'}, URLSearchParams).
+// Hash routes keep the page a single file at any --static-prefix and match the links the
+// official client prints ('#/experiments/<id>/runs/<run_id>').
+
+import { h, replace } from "./dom.js";
+
+const routes = [];
+let cleanup = null;
+let main = null;
+
+/** route('/experiments/:id', view); a view may return a cleanup function (or a promise of one). */
+export function route(pattern, view) {
+  const names = [];
+  const source = pattern.replace(/:(\w+)/g, (_, name) => { names.push(name); return "([^/]+)"; });
+  routes.push({ regex: new RegExp(`^${source}/?$`), names, view });
+}
+
+export function start(element, fallback) {
+  main = element;
+  window.addEventListener("hashchange", render);
+  if (!location.hash || location.hash === "#") history.replaceState(null, "", fallback);
+  render();
+}
+
+function parse() {
+  const [path, query = ""] = location.hash.slice(1).split("?");
+  return { path: path || "/", query: new URLSearchParams(query) };
+}
+
+async function render() {
+  if (typeof cleanup === "function") cleanup();
+  cleanup = null;
+  const { path, query } = parse();
+  for (const { regex, names, view } of routes) {
+    const match = regex.exec(path);
+    if (!match) continue;
+    const params = Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(match[i + 1])]));
+    highlightNav(path);
+    replace(main, h("p.loading", "Loading…"));
+    const rendering = location.hash;
+    try {
+      const result = await view(main, params, query);
+      if (location.hash !== rendering) { if (typeof result === "function") result(); return; }
+      cleanup = result;
+    } catch (error) {
+      if (location.hash === rendering) showError(error);
+    }
+    return;
+  }
+  replace(main, h("section.page", h("h1", "Page not found"), h("p", "Nothing lives at ", h("code", path), ". "),
+    h("a", { href: "#/experiments" }, "Go to the experiments")));
+}
+
+export function showError(error) {
+  console.error(error);
+  replace(main, h("section.page", h("h1", "Something went wrong"),
+    h("p.error-box", { role: "alert" }, error.message || String(error)),
+    h("a", { href: "#/experiments" }, "Go to the experiments")));
+}
+
+function highlightNav(path) {
+  const section = path.startsWith("/models") ? "models" : "experiments";
+  for (const a of document.querySelectorAll("[data-nav]")) {
+    if (a.dataset.nav === section) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+}
+
+/** Store view state in the hash's query without re-rendering (back/forward and links keep it). */
+export function setQuery(values) {
+  const { path, query } = parse();
+  for (const [key, value] of Object.entries(values)) {
+    if (value === null || value === undefined || value === "" || (Array.isArray(value) && !value.length)) query.delete(key);
+    else query.set(key, Array.isArray(value) ? value.join(",") : value);
+  }
+  const text = query.toString();
+  history.replaceState(null, "", `#${path}${text ? `?${text}` : ""}`);
+}
+
+/** A comma-separated list from the query. */
+export function listParam(query, key) {
+  const value = query.get(key);
+  if (!value) return [];
+  if (value.startsWith("[")) {  // the official UI's form: runs=["a","b"]
+    try { return JSON.parse(value).map(String); } catch { /* fall through */ }
+  }
+  return value.split(",").filter(Boolean);
+}
