@@ -106,7 +106,9 @@ def seed(url: str) -> Seeded:
     client.set_registered_model_alias(MODEL_NAME, "champion", registered.version)
     client.set_model_version_tag(MODEL_NAME, registered.version, "validated", "yes")
     client.update_registered_model(MODEL_NAME, description="Classifies iris flowers.")
-    client.transition_model_version_stage(MODEL_NAME, registered.version, "Staging")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated, still shown
+        client.transition_model_version_stage(MODEL_NAME, registered.version, "Staging")
 
     # The other experiment: one run, so that runs of two experiments can be listed together.
     run = client.create_run(other, run_name="bert-base")

@@ -7,6 +7,7 @@ import { h, replace } from "./dom.js";
 const routes = [];
 let cleanup = null;
 let main = null;
+let renders = 0;  // a newer render makes an older, still loading one drop its result
 
 /** route('/experiments/:id', view); a view may return a cleanup function (or a promise of one). */
 export function route(pattern, view) {
@@ -36,14 +37,16 @@ async function render() {
     if (!match) continue;
     const params = Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(match[i + 1])]));
     highlightNav(path);
-    replace(main, h("p.loading", "Loading…"));
-    const rendering = location.hash;
+    // Each render gets its own container: a slow, superseded view fills a detached one.
+    const container = h("div.view", h("p.loading", "Loading…"));
+    replace(main, container);
+    const rendering = ++renders;
     try {
-      const result = await view(main, params, query);
-      if (location.hash !== rendering) { if (typeof result === "function") result(); return; }
+      const result = await view(container, params, query);
+      if (rendering !== renders) { if (typeof result === "function") result(); return; }
       cleanup = result;
     } catch (error) {
-      if (location.hash === rendering) showError(error);
+      if (rendering === renders) showError(error);
     }
     return;
   }

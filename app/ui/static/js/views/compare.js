@@ -25,7 +25,7 @@ export async function compareView(main, _params, query) {
   const cleanups = [];
 
   const onlyDiff = h("input", { type: "checkbox", checked: query.get("diff") === "1" });
-  const tables = h("div");
+  const tables = h("div.stack");
   const drawTables = () => {
     const only = onlyDiff.checked;
     setQuery({ diff: only ? "1" : "" });

@@ -1,0 +1,88 @@
+"""Fixtures of the UI tests (imported by the test modules): one seeded server (SQLite) per
+module, Debian's Chromium driven by Playwright, and a page that fails its test on a script
+error, a JavaScript dialog or a payload that ran. Screenshots go to test-output/ui-screenshots/ (gitignored)."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import CI, ROOT, Server
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = ROOT / "test-output" / "ui-screenshots"
+# The browser's own report that the sandboxed HTML preview's script was not run.
+EXPECTED_CONSOLE = ("Blocked script execution in 'about:srcdoc'",)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.access(CHROMIUM, os.X_OK):
+        message = f"{CHROMIUM} is missing (tests/servers/install-chromium.sh installs it)"
+        if CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """A server seeded by tests/ui/seed.py through the official client: (server, Seeded)."""
+    from seed import seed
+    tmp = tmp_path_factory.mktemp("ui")
+    server = Server({"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp / 'mlflow.db'}",
+                     "MLFLOW_ARTIFACTS_DESTINATION": str(tmp / "artifacts")}, tmp)
+    try:
+        server.wait_ready()
+        yield server, seed(server.url)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh browser page; at teardown no page error, console error or dialog may have
+    happened and no seeded payload may have set window.__xss. A test may allow console
+    errors that contain given text: page.allowed_console = ("...",)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda m: m.type == "error" and not m.text.startswith(EXPECTED_CONSOLE)
+            and not any(text in m.text for text in getattr(page, "allowed_console", ()))
+            and problems.append(f"console error: {m.text}"))
+    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    page.set_default_timeout(10_000)
+    yield page
+    if not page.is_closed() and page.url.startswith("http"):
+        problems += [f"window.__xss = {page.evaluate('window.__xss')}"] if page.evaluate("window.__xss") else []
+    context.close()
+    assert not problems, problems
+
+
+def shot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=path, full_page=True)
+    return path
+
+
+def wait_http(url: str, server: Server, timeout: float = 30) -> None:
+    """Wait until url answers 200 (for servers whose /health is under a prefix)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.process.poll() is None, server.log()
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{url} did not answer within {timeout}s:\n{server.log()}")
