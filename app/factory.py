@@ -14,6 +14,7 @@ from .errors import MlflowError
 from .http import api
 from .http import artifacts as artifact_http
 from .http import models as model_http
+from .http import ready as ready_http
 from .http import registry as registry_http
 from .http import tracking as tracking_http
 from .http import ui as ui_http
@@ -42,6 +43,7 @@ def create_app(settings: Settings) -> Flask:
 
     if settings.artifacts_only:
         _refuse_tracking(app, prefix)
+        ready_http.register(app, [], prefix)
     else:
         database = Database(make_engine(settings.backend_store_uri, settings))
         tracking = TrackingService(TrackingStore(database), settings.default_artifact_root)
@@ -53,6 +55,7 @@ def create_app(settings: Settings) -> Flask:
         api.register(app, tracking_http.routes(tracking) + artifact_http.routes(tracking, artifacts)
                      + model_http.routes(models) + registry_http.routes(registry), prefix)
         ui_http.register(app, prefix)
+        ready_http.register(app, list(dict.fromkeys((database, registry_database))), prefix)
 
     _register_info(app, settings, prefix)
     _register_errors(app)
@@ -142,7 +145,7 @@ def _register_security(app: Flask, settings: Settings) -> None:
     content_security_policy = ("default-src 'self'; script-src 'self'; style-src 'self'; "
                                "img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; form-action 'self'"
                                + (f"; frame-ancestors {ancestors}" if ancestors else ""))
-    unchecked_paths = {f"{settings.static_prefix}/health", f"{settings.static_prefix}/version"}
+    unchecked_paths = {f"{settings.static_prefix}/{path}" for path in ("health", "ready", "version")}
 
     def origin_allowed(origin: str) -> bool:
         return any(p == "*" or fnmatch.fnmatch(origin, p) for p in origins)

@@ -176,10 +176,13 @@ def connect_with_retry(url: str, settings, timeout: float):
             with engine.connect():
                 break
         except DBAPIError as error:
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 engine.dispose()
                 raise
-            log.warning("database not reachable yet (%s); retrying", str(error.orig).strip().splitlines()[0])
+            log.warning("database %s not reachable yet (%s); retrying for up to %d s more",
+                        engine.url.render_as_string(hide_password=True),
+                        str(error.orig).strip().splitlines()[0], round(left))
             time.sleep(1)
     try:
         yield engine
