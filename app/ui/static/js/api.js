@@ -46,7 +46,6 @@ async function send(method, path, { params, body, signal } = {}) {
 export const get = (path, params, options = {}) => send("GET", `mlflow/${path}`, { ...options, params });
 export const post = (path, body, options = {}) => send("POST", `mlflow/${path}`, { ...options, body });
 export const patch = (path, body) => send("PATCH", `mlflow/${path}`, { body });
-export const del = (path, body) => send("DELETE", `mlflow/${path}`, { body });
 
 /** Every item of a paged search (for short lists: models, versions, experiments). */
 export async function all(fetchPage, key, limit = 10_000) {

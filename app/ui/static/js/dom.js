@@ -45,11 +45,6 @@ export function replace(el, ...children) {
   return append(el, children);
 }
 
-/** A hash link: link('#/experiments/1', 'text'). */
-export function link(href, ...children) {
-  return h("a", { href }, ...children);
-}
-
 /** Encode one path segment or query value of a hash route. */
 export const enc = encodeURIComponent;
 

@@ -23,7 +23,7 @@ export function duration(startMs, endMs) {
   return span(Number(endMs) - Number(startMs));
 }
 
-export function span(ms) {
+function span(ms) {
   if (ms < 1000) return `${Math.round(ms)}ms`;
   const s = ms / 1000;
   if (s < 60) return `${s.toFixed(1)}s`;

@@ -55,7 +55,7 @@ function jsonView(text) {
 }
 
 /** CSV/TSV rows (quoted fields with separators, quotes and newlines inside). */
-export function parseDelimited(text, separator) {
+function parseDelimited(text, separator) {
   const rows = [];
   let row = [], field = "", quoted = false;
   for (let i = 0; i < text.length; i++) {

@@ -12,7 +12,7 @@ import { listParam, setQuery } from "../router.js";
 import { artifactBrowser } from "./artifacts.js";
 import { metricPanel } from "./metric-panel.js";
 
-export const NOTE = "mlflow.note.content";
+const NOTE = "mlflow.note.content";
 const PARENT = "mlflow.parentRunId";
 
 export async function runView(main, params, query) {
