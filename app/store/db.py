@@ -47,11 +47,19 @@ def make_engine(url: str, settings=None) -> sa.Engine:
         _configure_sqlite(engine)
         return engine
     kwargs["pool_pre_ping"] = True
-    if u.get_backend_name() == "mysql":
-        if "charset" not in u.query:
-            u = u.update_query_dict({"charset": "utf8mb4"})
-        kwargs["isolation_level"] = "READ COMMITTED"
-    return sa.create_engine(u, **kwargs)
+    if u.get_backend_name() != "mysql":
+        return sa.create_engine(u, **kwargs)
+    if "charset" not in u.query:
+        u = u.update_query_dict({"charset": "utf8mb4"})
+    kwargs["isolation_level"] = "READ COMMITTED"
+    engine = sa.create_engine(u, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        with dbapi_conn.cursor() as cursor:  # MariaDB cuts JSON_ARRAYAGG at this length (1 MB by default)
+            cursor.execute("SET SESSION group_concat_max_len = 1073741824")
+
+    return engine
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:

@@ -11,6 +11,7 @@ import bisect
 import itertools
 import uuid
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
@@ -18,6 +19,7 @@ from ..errors import already_exists, invalid, not_found
 from ..services.search import Clause, OrderBy
 from . import bulk, inputs, search_sql
 from .db import Database, fetch_tuples
+from .json_sql import key_value_array
 from .pages import decode_keyset_token, encode_keyset_token
 from .schema import (
     experiment_tags, experiments, latest_metrics, logged_model_metrics, logged_models, metrics, params, run_models,
@@ -56,30 +58,36 @@ def _raise_latest(dialect: str):
 
 _RUN_COLUMNS = (runs.c.run_uuid, runs.c.experiment_id, runs.c.name, runs.c.user_id, runs.c.status,
                 runs.c.start_time, runs.c.end_time, runs.c.artifact_uri, runs.c.lifecycle_stage)
-_PARAM, _TAG, _METRIC, _MODEL_INPUT, _MODEL_OUTPUT = 0, 1, 2, 3, 4
+_METRIC, _MODEL_INPUT, _MODEL_OUTPUT = 0, 1, 2
 
 
 def _run_data_query():
-    """Params, tags, latest metrics and linked logged models (model id as the key) of the runs
-    in :ids as one UNION ALL of (run_uuid, kind, key, text value, number value, is_nan,
-    timestamp, step)."""
-    no_text, no_number = sa.cast(sa.null(), sa.String), sa.cast(sa.null(), sa.Double)
-    no_flag, no_int = sa.cast(sa.null(), sa.Boolean), sa.cast(sa.null(), sa.BigInteger)
+    """Latest metrics and linked logged models (model id as the key) of the runs in :ids as
+    one UNION ALL of (run_uuid, kind, key, number value, is_nan, timestamp, step)."""
+    no_number, no_flag, no_int = sa.cast(sa.null(), sa.Double), sa.cast(sa.null(), sa.Boolean), sa.cast(
+        sa.null(), sa.BigInteger)
     ids = sa.bindparam("ids", expanding=True)
     m = latest_metrics.c
     return sa.union_all(
-        *(sa.select(t.c.run_uuid, sa.literal(kind), t.c.key, t.c.value, no_number, no_flag, no_int, no_int)
-          .where(t.c.run_uuid.in_(ids)) for kind, t in ((_PARAM, params), (_TAG, tags))),
-        sa.select(m.run_uuid, sa.literal(_METRIC), m.key, no_text, m.value, m.is_nan, m.timestamp, m.step)
+        sa.select(m.run_uuid, sa.literal(_METRIC), m.key, m.value, m.is_nan, m.timestamp, m.step)
         .where(m.run_uuid.in_(ids)),
-        *(sa.select(run_models.c.run_uuid, sa.literal(kind), run_models.c.model_id, no_text, no_number, no_flag,
+        *(sa.select(run_models.c.run_uuid, sa.literal(kind), run_models.c.model_id, no_number, no_flag,
                     no_int, run_models.c.step)
           .where(run_models.c.run_uuid.in_(ids), run_models.c.direction == direction)
           for kind, direction in ((_MODEL_INPUT, MODEL_INPUT), (_MODEL_OUTPUT, MODEL_OUTPUT))),
     )
 
 
-_RUN_DATA = _run_data_query()
+def _run_key_values_query():
+    """Params and tags of the runs in :ids as (run_uuid, "params" or "tags", JSON array text)."""
+    ids = sa.bindparam("ids", expanding=True)
+    return sa.union_all(*(
+        sa.select(t.c.run_uuid, sa.literal(field), key_value_array(t.c.key, t.c.value))
+        .where(t.c.run_uuid.in_(ids)).group_by(t.c.run_uuid)
+        for field, t in (("params", params), ("tags", tags))))
+
+
+_RUN_DATA, _RUN_KEY_VALUES = _run_data_query(), _run_key_values_query()
 _RUNS_BY_ID = sa.select(*_RUN_COLUMNS).where(runs.c.run_uuid.in_(sa.bindparam("ids", expanding=True)))
 _HISTORY_KEYS = [(metrics.c.timestamp, True), (metrics.c.step, True), (metrics.c.value, True),
                  (metrics.c.is_nan, True)]
@@ -341,18 +349,18 @@ class TrackingStore:
             return []
         for run_id, entries in inputs.dataset_inputs(conn, list(by_id)).items():
             by_id[run_id]["inputs"]["dataset_inputs"] = entries
-        data_rows = fetch_tuples(conn, _RUN_DATA, {"ids": list(by_id)})
-        for run_id, kind, key, text, number, is_nan, timestamp, step in data_rows:
+        for run_id, field, array in fetch_tuples(conn, _RUN_KEY_VALUES, {"ids": list(by_id)}):
+            by_id[run_id]["data"][field] = orjson.Fragment(array)  # JSON as the database wrote it
+        for run_id, kind, key, number, is_nan, timestamp, step in fetch_tuples(conn, _RUN_DATA,
+                                                                              {"ids": list(by_id)}):
             run = by_id[run_id]
             if kind == _METRIC:
                 run["data"].setdefault("metrics", []).append(
                     {"key": key, "value": wire_value(number, is_nan), "timestamp": timestamp, "step": step})
             elif kind == _MODEL_OUTPUT:
                 run["outputs"].setdefault("model_outputs", []).append({"model_id": key, "step": step})
-            elif kind == _MODEL_INPUT:
-                run["inputs"].setdefault("model_inputs", []).append({"model_id": key})
             else:
-                run["data"].setdefault("params" if kind == _PARAM else "tags", []).append({"key": key, "value": text})
+                run["inputs"].setdefault("model_inputs", []).append({"model_id": key})
         return [by_id[run_id] for run_id in order if run_id in by_id] if order else list(by_id.values())
 
     def get_run(self, run_id: str) -> dict:
