@@ -12,8 +12,10 @@ route("/", experimentsView);
 route("/experiments", experimentsView);
 route("/experiments/:id", runsView);
 route("/experiments/:id/models", experimentModelsView);
+route("/experiments/:id/models/:modelId", loggedModelView);  // the official UI's form
 route("/experiments/:id/runs/:runId", runView);
 route("/experiments/:id/runs/:runId/:tab", runView);
+route("/experiments/:id/:section", runsView);  // other sections of the official UI's links
 route("/runs", runsView);  // ?experiments=1,2
 route("/runs/:runId", runRedirect);
 route("/compare-runs", compareView);  // ?runs=a,b

@@ -53,6 +53,7 @@ export function button(label, onClick, { kind = "", title, type = "button", disa
 }
 
 export function pageHeader(crumbs, title, ...actions) {
+  document.title = `${title} · MLflow`;
   return h("header.page-header",
     crumbs.length ? h("nav.crumbs", { "aria-label": "Breadcrumb" }, crumbs.map((c) => [c, h("span.sep", { "aria-hidden": "true" }, "/")])) : null,
     h("div.title-row", h("h1", title), h("div.actions", actions)));
