@@ -58,7 +58,9 @@ export function metricPanel({ runs, keys, chosen, onChoose = () => {}, height = 
           start_step: range?.[0], end_step: range?.[1],
         }).then((page) => page.metrics || []));
       }
-      cache.set(id, Promise.all(calls).then((pages) => group(pages.flat())));
+      const fetched = Promise.all(calls).then((pages) => group(pages.flat()));
+      fetched.catch(() => cache.delete(id));  // a failed fetch is tried again next time
+      cache.set(id, fetched);
     }
     return cache.get(id);
   }

@@ -69,7 +69,8 @@ export async function runsView(main, params, query) {
     expanded: new Set(),
   };
   const keys = { m: new Set(), p: new Set(), t: new Set() };
-  let runs = [], rows = [], token = null, loading = false, generation = 0, columns = [];
+  let runs = [], rows = [], token = null, generation = 0, columns = [];
+  let fetching = 0;  // the generation whose next page is being fetched; 0 when idle
 
   // ---------------------------------------------------------------- toolbar
   const filterInput = h("input.input.filter", {
@@ -129,8 +130,8 @@ export async function runsView(main, params, query) {
   }
 
   async function loadMore(mine = generation) {
-    if (loading) return;
-    loading = true;
+    if (fetching === mine) return;
+    fetching = mine;
     try {
       const page = await api.post("runs/search", {
         experiment_ids: ids, filter: filterText(state.filter) || undefined, run_view_type: state.view,
@@ -151,7 +152,7 @@ export async function runsView(main, params, query) {
       filterError.hidden = false;
       status.textContent = "";
     } finally {
-      if (mine === generation) loading = false;
+      if (fetching === mine) fetching = 0;
     }
     if (mine === generation) {
       updateStatus();
@@ -267,7 +268,7 @@ export async function runsView(main, params, query) {
     const last = Math.min(rows.length, Math.ceil((top + grid.clientHeight) / ROW) + OVERSCAN);
     for (const [index, el] of rendered) if (index < first || index >= last) { el.remove(); rendered.delete(index); }
     for (let i = first; i < last; i++) if (!rendered.has(i)) { const el = renderRow(i); rendered.set(i, el); body.append(el); }
-    if (token && !loading && last >= rows.length - OVERSCAN * 4) loadMore();
+    if (token && fetching !== generation && last >= rows.length - OVERSCAN * 4) loadMore();
   }
 
   function renderRow(index) {
