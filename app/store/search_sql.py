@@ -5,6 +5,7 @@ Values always travel as bound parameters; a filter never becomes SQL text.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import sqlalchemy as sa
 
@@ -173,6 +174,15 @@ class RunOrder:
     tiers: list[Tier]
 
 
+@functools.cache
+def _order_alias(entity: str, position: int) -> sa.Alias:
+    """The table of the position-th sort key, aliased; made once (building an alias's columns
+    is a good part of building a search query)."""
+    alias = {"metric": latest_metrics, "param": params, "tag": tags}[entity].alias(f"o{position}")
+    alias.c  # noqa: B018 (fills the column collection now, not in concurrent requests)
+    return alias
+
+
 def run_order(order_by: list[OrderBy]) -> RunOrder:
     """Runs without a key come last (metrics: numbers, then NaN, then missing), then
     start_time DESC, then run id, so that every run has a distinct position."""
@@ -181,7 +191,7 @@ def run_order(order_by: list[OrderBy]) -> RunOrder:
     keys, joins, tiers, has_start_time = [], [], None, False
     for position, item in enumerate(order_by):
         if item.entity in ("metric", "param", "tag"):
-            table = {"metric": latest_metrics, "param": params, "tag": tags}[item.entity].alias(f"o{position}")
+            table = _order_alias(item.entity, position)
             on = sa.and_(table.c.run_uuid == runs.c.run_uuid, table.c.key == item.key)
             value, missing = table.c.value, table.c.run_uuid.is_(None)
             if item.entity == "metric":
