@@ -26,13 +26,17 @@ export function scale([d0, d1], [r0, r1], log = false) {
   return map;
 }
 
+/** Powers of ten; over fewer than three decades also their 2x and 5x. */
 function logTicks(min, max) {
+  const steps = Math.log10(max / min) < 3 ? [1, 2, 5] : [1];
   const ticks = [];
   for (let e = Math.floor(Math.log10(min)); e <= Math.ceil(Math.log10(max)); e++) {
-    const v = 10 ** e;
-    if (v >= min * 0.999 && v <= max * 1.001) ticks.push(v);
+    for (const m of steps) {
+      const v = Number((m * 10 ** e).toPrecision(12));
+      if (v >= min * 0.999 && v <= max * 1.001) ticks.push(v);
+    }
   }
-  return ticks.length >= 2 ? ticks : niceTicks(min, max, 4).filter((v) => v > 0);
+  return ticks.length >= 3 ? ticks : niceTicks(min, max, 4).filter((v) => v > 0);
 }
 
 /** [min, max] of the finite values (and > 0 on a log scale), padded a little; null if none. */
