@@ -11,7 +11,7 @@ import re
 import pytest
 import requests
 from playwright.sync_api import expect
-from seed import MODEL_NAME, XSS_NAME
+from ui_seed import MODEL_NAME, XSS_NAME
 from ui_support import browser, page, seeded, shot, wait_http  # noqa: F401 (fixtures)
 
 from conftest import Server

@@ -34,8 +34,8 @@ def browser():
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
-    """A server seeded by tests/ui/seed.py through the official client: (server, Seeded)."""
-    from seed import seed
+    """A server seeded by tests/ui/ui_seed.py through the official client: (server, Seeded)."""
+    from ui_seed import seed
     tmp = tmp_path_factory.mktemp("ui")
     server = Server({"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp / 'mlflow.db'}",
                      "MLFLOW_ARTIFACTS_DESTINATION": str(tmp / "artifacts")}, tmp)
