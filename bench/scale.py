@@ -3,12 +3,16 @@
 
     python bench/scale.py --start-ours --start-official [--backend postgresql] [--runs 20000]
     python bench/scale.py --target ours=http://127.0.0.1:5555 --target official=http://127.0.0.1:5600
+    python bench/scale.py --start-ours --start-official --reuse ours=sqlite:////tmp/a/mlflow.db \
+        --reuse official=sqlite:////tmp/b/mlflow.db   # measure again the databases of a --keep-data run
 
 Every run gets 10 params, 5 tags and 10 metrics of --steps steps, seeded through
 runs/log-batch (1000 points per request, several seeding clients at once). Searches are
 measured twice, once after the first --checkpoint runs and again after all --runs, so the
 table shows how search time grows with the number of runs stored. Then 10 runs of 100k
-points each measure get-history and get-history-bulk-interval. See bench/README.md.
+points each measure get-history and get-history-bulk-interval. For servers the bench started,
+it also reports the CPU time the server spends per search, which unlike latency does not
+depend on what else the machine is doing. See bench/README.md.
 """
 
 import argparse
@@ -80,6 +84,8 @@ class Seeder:
             client.post_raw("runs/log-batch", body, timeout=300)
 
     def seed(self, upto):
+        if upto <= self.done:
+            return
         started = time.perf_counter()
         with ThreadPoolExecutor(self.clients) as pool:
             list(pool.map(self.seed_one, range(self.done, upto)))
@@ -155,17 +161,21 @@ def concurrent_searches(url, experiment_id, expected, clients, seconds):
     return len(latencies) / elapsed, statistics.median(latencies)
 
 
-def measure_search(name, seeder, repeats, rows, tag):
+def measure_search(name, seeder, repeats, rows, tag, cpu_seconds=None):
+    """cpu_seconds: the server's CPU clock, for servers the bench started."""
     url, experiment_id, count = seeder.url, seeder.experiment_id, seeder.done
     client = Client(url)
-    top100, top1000 = expected_top(count, seeder.steps, 100), expected_top(count, seeder.steps, 1000)
-    ms, detail = timed(lambda: search_top(client, experiment_id, 100, top100), repeats)
-    rows[f"top100_{tag}"][name] = {"value": ms, "detail": detail}
-    ms, detail = timed(lambda: search_top(client, experiment_id, 1000, top1000), max(3, repeats // 4))
-    rows[f"top1000_{tag}"][name] = {"value": ms, "detail": detail}
+    for limit, times in ((100, repeats), (1000, max(3, repeats // 4))):
+        expected = expected_top(count, seeder.steps, limit)
+        cpu_before = cpu_seconds() if cpu_seconds else None
+        ms, detail = timed(lambda: search_top(client, experiment_id, limit, expected), times)
+        rows[f"top{limit}_{tag}"][name] = {"value": ms, "detail": detail}
+        if cpu_seconds:
+            cpu_ms = (cpu_seconds() - cpu_before) * 1000 / (times + 1)  # timed() makes one untimed call
+            rows[f"top{limit}_cpu_{tag}"][name] = {"value": cpu_ms}
     ms, detail = timed(lambda: page_all(client, experiment_id, count), 2)
     rows[f"page_all_{tag}"][name] = {"value": ms / 1000, "detail": detail}
-    rate, median = concurrent_searches(url, experiment_id, top100, 8, 20)
+    rate, median = concurrent_searches(url, experiment_id, expected_top(count, seeder.steps, 100), 8, 20)
     rows[f"concurrent_{tag}"][name] = {"value": rate, "detail": {"median_ms": round(median, 1)}}
     rows[f"concurrent_latency_{tag}"][name] = {"value": median}
     print(f"  {name} @ {count} runs: top100 {rows[f'top100_{tag}'][name]['value']:.1f} ms, "
@@ -173,8 +183,19 @@ def measure_search(name, seeder, repeats, rows, tag):
           f"{rows[f'page_all_{tag}'][name]['value']:.2f} s, 8 clients {rate:.1f}/s", file=sys.stderr)
 
 
-def measure_history(name, url, experiment_id, rows):
-    client = Client(url)
+def earlier_experiment(client, scenario):
+    """The id of the experiment a --keep-data run of this bench seeded for `scenario`, if any."""
+    found = client.post("experiments/search", {"filter": f"name LIKE 'bench-{scenario}-%'", "max_results": 1})
+    return (found.get("experiments") or [{}])[0].get("experiment_id")
+
+
+def history_runs(name, client, reuse, rows):
+    """The ids of the history runs: an earlier run's (reuse) or seeded now, timed."""
+    experiment_id = reuse and earlier_experiment(client, "history")
+    if experiment_id:
+        found = client.post("runs/search", {"experiment_ids": [experiment_id], "max_results": HISTORY_RUNS})
+        return [r["info"]["run_id"] for r in found.get("runs") or []]
+    experiment_id = client.new_experiment("history")
     run_ids = []
     started = time.perf_counter()
     for r in range(HISTORY_RUNS):
@@ -186,6 +207,12 @@ def measure_history(name, url, experiment_id, rows):
             client.post_raw("runs/log-batch", json.dumps(body).encode(), timeout=300)
         run_ids.append(run_id)
     rows["history_seed"][name] = {"value": HISTORY_RUNS * HISTORY_POINTS / (time.perf_counter() - started)}
+    return run_ids
+
+
+def measure_history(name, url, reuse, rows):
+    client = Client(url)
+    run_ids = history_runs(name, client, reuse, rows)
 
     def history():
         got = fetch_history(client, run_ids[0], "loss", deadline=NoDeadline)
@@ -220,6 +247,8 @@ def row_specs(checkpoint, runs):
         specs.update({
             f"top100_{tag}": (f"{count} runs: filtered top 100, median", "ms", False),
             f"top1000_{tag}": (f"{count} runs: filtered top 1000, median", "ms", False),
+            f"top100_cpu_{tag}": (f"{count} runs: filtered top 100, server CPU per search", "ms", False),
+            f"top1000_cpu_{tag}": (f"{count} runs: filtered top 1000, server CPU per search", "ms", False),
             f"page_all_{tag}": (f"{count} runs: page through all (1000/page)", "s", False),
             f"concurrent_{tag}": (f"{count} runs: 8 clients searching top 100", "searches/s", True),
             f"concurrent_latency_{tag}": (f"{count} runs: 8 clients, median latency", "ms", False),
@@ -250,6 +279,13 @@ def drop_pg_database(name):
     connection.close()
 
 
+def reused_database(text):
+    name, sep, uri = text.partition("=")
+    if name not in ("ours", "official") or not sep or not uri:
+        raise argparse.ArgumentTypeError(f"{text}: expected ours=URI or official=URI")
+    return name, uri
+
+
 def main():
     parser = argparse.ArgumentParser(description="Search and history at scale, side by side.")
     parser.add_argument("--target", action="append", default=[], type=parse_target, metavar="NAME=URL")
@@ -264,7 +300,10 @@ def main():
     parser.add_argument("--seeders", type=int, default=4, help="concurrent seeding clients")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--keep-data", action="store_true")
+    parser.add_argument("--reuse", action="append", default=[], type=reused_database, metavar="NAME=URI",
+                        help="start that server on the database of a --keep-data run and measure its runs again")
     args = parser.parse_args()
+    reuse = dict(args.reuse)
 
     names = (["ours"] if args.start_ours else []) + [n for n, _ in args.target]
     names += ["official"] if args.start_official else []
@@ -279,10 +318,11 @@ def main():
         setup_official()
     servers = []
     if args.start_ours:
-        servers.append(ours_server(args.workers, databases.get("ours") and create_pg_database(databases["ours"])))
+        servers.append(ours_server(args.workers, reuse.get("ours") or (
+            databases.get("ours") and create_pg_database(databases["ours"]))))
     if args.start_official:
-        servers.append(official_server(
-            args.workers, databases.get("official") and create_pg_database(databases["official"])))
+        servers.append(official_server(args.workers, reuse.get("official") or (
+            databases.get("official") and create_pg_database(databases["official"]))))
 
     specs = row_specs(args.checkpoint, args.runs)
     rows = {key: {} for key in specs}
@@ -290,21 +330,28 @@ def main():
         for server in servers:
             server.start()
         urls = dict(args.target) | {s.name: s.url for s in servers}
+        cpu_clocks = {s.name: s.cpu_seconds for s in servers}
         seeders = {}
         for name in names:
-            experiment_id = Client(urls[name]).new_experiment("scale")
-            seeders[name] = Seeder(urls[name], experiment_id, args.steps, args.seeders)
+            client = Client(urls[name])
+            earlier = name in reuse and earlier_experiment(client, "scale")
+            seeders[name] = Seeder(urls[name], earlier or client.new_experiment("scale"), args.steps, args.seeders)
+            if earlier:
+                seeders[name].done = args.runs  # measured once, at --runs
         for tag, count in (("small", args.checkpoint), ("full", args.runs)):
             for name in names:  # one server at a time, so they never compete for the CPU
+                if seeders[name].done > count:
+                    continue
                 print(f"[{name}] seeding to {count} runs ...", file=sys.stderr)
                 seeders[name].seed(count)
-                measure_search(name, seeders[name], args.repeats, rows, tag)
+                measure_search(name, seeders[name], args.repeats, rows, tag, cpu_clocks.get(name))
         for name in names:
             seeder = seeders[name]
-            rows["seed"][name] = {"value": seeder.done * METRICS * args.steps / seeder.seconds,
-                                  "detail": {"seconds": round(seeder.seconds, 1)}}
+            if seeder.seconds:
+                rows["seed"][name] = {"value": seeder.done * METRICS * args.steps / seeder.seconds,
+                                      "detail": {"seconds": round(seeder.seconds, 1)}}
             print(f"[{name}] history ...", file=sys.stderr)
-            measure_history(name, urls[name], Client(urls[name]).new_experiment("history"), rows)
+            measure_history(name, urls[name], name in reuse, rows)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
     finally:

@@ -130,6 +130,19 @@ class StartedServer:
             last = now
         return last
 
+    def cpu_seconds(self):
+        """User + system CPU seconds of the process tree so far (from /proc; exited children not counted)."""
+        ticks = 0
+        for pid in process_tree(self.process.pid):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def exit_reason(self):
         """None while running, else why it is gone."""
         if self.process is None or self.process.poll() is None:
