@@ -321,8 +321,10 @@ def main():
         servers.append(ours_server(args.workers, reuse.get("ours") or (
             databases.get("ours") and create_pg_database(databases["ours"]))))
     if args.start_official:
+        # SQLAlchemy 2.1 takes postgresql:// to mean psycopg 3; the official venv has psycopg2
         servers.append(official_server(args.workers, reuse.get("official") or (
-            databases.get("official") and create_pg_database(databases["official"]))))
+            databases.get("official") and create_pg_database(databases["official"]).replace(
+                "postgresql://", "postgresql+psycopg2://", 1))))
 
     specs = row_specs(args.checkpoint, args.runs)
     rows = {key: {} for key in specs}
