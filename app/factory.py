@@ -76,10 +76,12 @@ def _refuse_tracking(app: Flask, prefix: str) -> None:
 
 
 def _register_info(app: Flask, settings: Settings, prefix: str) -> None:
+    # with these true, the official client sends big files straight to the store (presigned)
+    presigned = app.extensions["artifact_service"].presigned
     server_info = {
         "store_type": "FileStore" if settings.artifacts_only else "SqlStore",
-        "multipart_uploads_enabled": False,
-        "multipart_downloads_enabled": False,
+        "multipart_uploads_enabled": presigned,
+        "multipart_downloads_enabled": presigned,
         "artifacts_presigned_only": False,
         "server": f"mlflow-server {__version__}",
     }

@@ -163,6 +163,8 @@ OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("MLFLOW_SERVER_PYTHON", "Python interpreter run.sh starts the server with; default "
            ".venv/bin/python beside run.sh, else python3.", SERVER),
+    EnvVar("MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS", "Seconds a presigned download URL stays valid "
+           "(stores that make them: S3, Azure with an account key).", ARTIFACTS, "300"),
     # S3 (s3.py, boto3)
     EnvVar("MLFLOW_S3_ENDPOINT_URL", "URL of an S3-compatible server (MinIO, Ceph, ...); unset for AWS.",
            S3, "http://minio:9000"),

@@ -15,6 +15,9 @@ Contract for a store module (app/artifacts/<module>.py, imported only when its s
 - Failures of the store itself (credentials refused, bucket missing, host unreachable, ...)
   are raised with `store_error`, which names the store and the cause and never a secret.
   Programming errors may propagate; the server answers them as a 500 and logs them.
+- Optional: stores that can presign URLs set `presigned` and implement the multipart upload
+  and presigned download methods, so that clients move large files straight to and from the
+  store; for the others the server answers NOT_IMPLEMENTED and clients use the proxy.
 """
 from __future__ import annotations
 
@@ -23,8 +26,10 @@ import posixpath
 import re
 import uuid
 from typing import BinaryIO, NamedTuple
+from urllib.parse import quote
 
-from ..errors import MlflowError
+from ..errors import MlflowError, invalid
+from ..options import environment
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,30 @@ class ArtifactRepository:
         The root itself is never deleted."""
         raise NotImplementedError
 
+    # The optional capability: presigned URLs. `presigned` says whether this instance can
+    # make them (it may depend on the credentials configured); the methods below are only
+    # called when it is true. Expired URLs are the store's to refuse.
+    presigned = False
+
+    def create_multipart_upload(self, rel: str, parts: int) -> tuple[str, list[str]]:
+        """Start an upload of a file in `parts` parts: (upload id, the URL of parts 1..parts,
+        each taking a PUT of that part's bytes). Nothing is visible until completed."""
+        raise NotImplementedError
+
+    def complete_multipart_upload(self, rel: str, upload_id: str, etags: dict[int, str]) -> None:
+        """Publish the parts {part number: ETag the store answered its PUT} as the file `rel`.
+        An unknown upload, or a part the store does not have, is INVALID_PARAMETER_VALUE."""
+        raise NotImplementedError
+
+    def abort_multipart_upload(self, rel: str, upload_id: str) -> None:
+        """Discard an upload's parts; an unknown upload is INVALID_PARAMETER_VALUE."""
+        raise NotImplementedError
+
+    def presigned_download(self, rel: str) -> tuple[str, int]:
+        """(a URL that GETs the file, Range requests included, for download_url_seconds(); its
+        size); RESOURCE_DOES_NOT_EXIST when missing. Browsers save, not render, what it serves."""
+        raise NotImplementedError
+
 
 # How a store's failure reaches the client. Persistent misconfiguration is a 4xx, so the
 # official client (which retries 5xx for minutes) fails at once with the message.
@@ -67,6 +96,20 @@ FAILED = "INTERNAL_ERROR"  # 500: anything else the store reports
 
 _USERINFO = re.compile(r"(://)[^/@]*@")
 _QUERY = re.compile(r"\?.*$", re.DOTALL)
+
+
+# How long the part URLs of a multipart upload stay valid: long enough for a big file over a
+# slow link, as the client uploads parts a few at a time.
+UPLOAD_URL_SECONDS = 6 * 3600
+
+
+def download_url_seconds() -> int:
+    """How long presigned download URLs stay valid (read by the constructors of the stores
+    that make them, so that a bad value stops start-up)."""
+    text = environment("MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS") or "300"
+    if not text.isdigit() or not 1 <= int(text) <= 7 * 24 * 3600:
+        raise invalid(f"MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS={text!r}: expected 1 to 604800 seconds")
+    return int(text)
 
 
 # Uploads go to a hidden temporary name beside the target and are renamed over it when
@@ -82,6 +125,11 @@ def short_upload(rel: str, written: int, size: int) -> MlflowError:
     """A request body that ended before its Content-Length: the upload stores nothing."""
     return MlflowError(f"Upload of '{rel}' ended after {written} of {size} bytes; nothing was stored",
                        "BAD_REQUEST")
+
+
+def attachment(rel: str) -> str:
+    """The Content-Disposition of a download: save as the artifact's own name."""
+    return f"attachment; filename*=UTF-8''{quote(posixpath.basename(rel), safe='')}"
 
 
 def describe(location: str) -> str:

@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import mimetypes
-import posixpath
-from urllib.parse import quote
 
 from flask import Flask, Response, request
 from werkzeug.wsgi import wrap_file
 
-from ..errors import MlflowError
+from ..artifacts.base import attachment
 from ..services.artifacts import ArtifactService
 from ..services.tracking import TrackingService
-from .api import API_PREFIXES, STR, Route, json_response
+from .api import API_PREFIXES, INT, STR, Route, json_response, register
 
 CHUNK = 1024 * 1024  # read size of streams without a file descriptor (remote stores)
 
@@ -24,7 +22,9 @@ def _file_json(info) -> dict:
 
 
 def register_proxy(app: Flask, service: ArtifactService, prefix: str) -> None:
-    """PUT/GET/DELETE of single artifacts and directory listing, streamed in both directions."""
+    """PUT/GET/DELETE of single artifacts and directory listing, streamed in both directions;
+    multipart uploads and presigned downloads straight to and from stores that presign URLs."""
+    app.extensions["artifact_service"] = service  # server-info tells clients what it offers
 
     def upload(artifact_path):
         service.upload(artifact_path, request.stream, request.content_length)
@@ -37,8 +37,7 @@ def register_proxy(app: Flask, service: ArtifactService, prefix: str) -> None:
         response = Response(wrap_file(request.environ, handle, CHUNK), mimetype=mimetype,
                             direct_passthrough=True)
         response.content_length = size
-        name = quote(posixpath.basename(artifact_path), safe="")
-        response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{name}"
+        response.headers["Content-Disposition"] = attachment(artifact_path)
         return response
 
     def delete(artifact_path):
@@ -49,21 +48,40 @@ def register_proxy(app: Flask, service: ArtifactService, prefix: str) -> None:
         return json_response({"files": [_file_json(f) for f in files]}
                              if (files := service.list(request.args.get("path"))) else {})
 
-    def not_offered(artifact_path):
-        raise MlflowError("Multipart upload and presigned download are not available for this "
-                          "artifact store; upload and download through the proxy", "NOT_IMPLEMENTED")
-
     for api in API_PREFIXES:
         base = f"{prefix}{api}/2.0/mlflow-artifacts"
         app.add_url_rule(f"{base}/artifacts/<path:artifact_path>", f"{base} upload", upload, methods=["PUT"])
         app.add_url_rule(f"{base}/artifacts/<path:artifact_path>", f"{base} download", download, methods=["GET"])
         app.add_url_rule(f"{base}/artifacts/<path:artifact_path>", f"{base} delete", delete, methods=["DELETE"])
         app.add_url_rule(f"{base}/artifacts", f"{base} list", listing, methods=["GET"])
-        for action in ("mpu/create", "mpu/complete", "mpu/abort"):
-            app.add_url_rule(f"{base}/{action}/<path:artifact_path>", f"{base} {action}", not_offered,
-                             methods=["POST"])
-        app.add_url_rule(f"{base}/presigned/<path:artifact_path>", f"{base} presigned", not_offered,
-                         methods=["GET"])
+    register(app, _direct_routes(service), prefix)
+
+
+def _direct_routes(service: ArtifactService) -> list[Route]:
+    """The multipart upload's path is the directory; its body's `path` is the client's local
+    file, whose name the artifact takes."""
+    def create(r):
+        upload_id, urls = service.create_multipart_upload(r["artifact_path"], r.get("path"), r.get("num_parts"))
+        return {"upload_id": upload_id,
+                "credentials": [{"url": url, "part_number": number} for number, url in enumerate(urls, 1)]}
+
+    def complete(r):
+        service.complete_multipart_upload(r["artifact_path"], r.get("path"), r.get("upload_id"), r.get("parts"))
+
+    def abort(r):
+        service.abort_multipart_upload(r["artifact_path"], r.get("path"), r.get("upload_id"))
+
+    def presigned(r):
+        url, size = service.presigned_download(r["artifact_path"])
+        return {"url": url, "headers": {}, "file_size": size}
+
+    base = "/mlflow-artifacts"
+    upload = {"path": STR, "upload_id": STR}
+    part = {"part_number": INT, "etag": STR, "url": STR}
+    return [Route("POST", f"{base}/mpu/create/{{artifact_path:path}}", {"path": STR, "num_parts": INT}, create),
+            Route("POST", f"{base}/mpu/complete/{{artifact_path:path}}", {**upload, "parts": [part]}, complete),
+            Route("POST", f"{base}/mpu/abort/{{artifact_path:path}}", upload, abort),
+            Route("GET", f"{base}/presigned/{{artifact_path:path}}", {}, presigned)]
 
 
 def routes(tracking: TrackingService, artifacts: ArtifactService) -> list[Route]:

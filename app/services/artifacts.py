@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
@@ -11,6 +12,9 @@ from ..artifacts.paths import safe_relative_path
 from ..errors import MlflowError, invalid
 
 PROXY_SCHEME = "mlflow-artifacts"
+MAX_PARTS = 10_000  # S3's limit, and the client's with its default 10 MB parts up to 100 GB
+# The official client falls back to a plain upload only on a NOT_IMPLEMENTED that starts so.
+MULTIPART_UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
 
 
 class ArtifactService:
@@ -19,6 +23,8 @@ class ArtifactService:
 
     def __init__(self, destination: str | None, default_artifact_root: str):
         self._proxy = repository_for(destination) if destination else None
+        # Clients move big files straight to and from the destination when it can presign URLs.
+        self.presigned = bool(self._proxy and self._proxy.presigned)
         # Runs in a remote default root (s3://bucket/root, ...) are listed with the server's
         # own credentials, through one repository made on first use.
         self._remote_root = (default_artifact_root.rstrip("/")
@@ -49,6 +55,49 @@ class ArtifactService:
     def delete(self, path: str) -> None:
         self.proxy.delete(safe_relative_path(path))
 
+    def create_multipart_upload(self, directory: str, file_path: str | None,
+                                parts: int | None) -> tuple[str, list[str]]:
+        """(upload id, URL of each part) of a file uploaded into `directory` under the name
+        of the client's local `file_path`."""
+        rel = _upload_target(directory, file_path)
+        if parts is None or not 1 <= parts <= MAX_PARTS:
+            raise invalid(f"Invalid value {parts} for parameter 'num_parts': expected 1 to {MAX_PARTS}")
+        return self._presigning(MULTIPART_UNSUPPORTED).create_multipart_upload(rel, parts)
+
+    def complete_multipart_upload(self, directory: str, file_path: str | None, upload_id: str | None,
+                                  parts: list[dict] | None) -> None:
+        rel = _upload_target(directory, file_path)
+        _require_upload_id(upload_id)
+        if not parts:
+            raise invalid("Missing value for required parameter 'parts'")
+        etags = {}
+        for part in parts:
+            number = part.get("part_number")
+            if number is None or not 1 <= number <= MAX_PARTS or number in etags:
+                raise invalid(f"Invalid part_number {number}: expected distinct numbers from 1 to {MAX_PARTS}")
+            etags[number] = part.get("etag") or ""
+        self._presigning(MULTIPART_UNSUPPORTED).complete_multipart_upload(rel, upload_id, etags)
+
+    def abort_multipart_upload(self, directory: str, file_path: str | None, upload_id: str | None) -> None:
+        rel = _upload_target(directory, file_path)
+        _require_upload_id(upload_id)
+        self._presigning(MULTIPART_UNSUPPORTED).abort_multipart_upload(rel, upload_id)
+
+    def presigned_download(self, path: str) -> tuple[str, int]:
+        """(URL, size) of a file for a direct download."""
+        rel = safe_relative_path(path)
+        if not rel:
+            raise invalid("A presigned download needs a file path")
+        return self._presigning("Presigned download is not supported for the current artifact "
+                                "repository").presigned_download(rel)
+
+    def _presigning(self, unsupported: str):
+        repository = self.proxy
+        if not self.presigned:
+            raise MlflowError(f"{unsupported}: the artifacts destination cannot presign URLs; upload "
+                              f"and download through the proxy instead", "NOT_IMPLEMENTED")
+        return repository
+
     def list_under(self, root_uri: str, path: str | None) -> list[FileInfo]:
         """Entries at `path` below a run's artifact root; names come back relative to that root."""
         rel = safe_relative_path(path)
@@ -71,3 +120,19 @@ class ArtifactService:
         real = os.path.realpath(path)
         return self._local_root is not None and (real == self._local_root
                                                  or real.startswith(self._local_root + os.sep))
+
+
+def _upload_target(directory: str, file_path: str | None) -> str:
+    """The artifact a multipart upload writes: the directory of the request's URL and the last
+    part of the client's local file path (a Windows client sends backslashes)."""
+    if not file_path:
+        raise invalid("Missing value for required parameter 'path'")
+    name = re.split(r"[/\\]", file_path)[-1]
+    if name in ("", ".", ".."):
+        raise invalid(f"Invalid path '{file_path}': it must name a file")
+    return safe_relative_path(posixpath.join(safe_relative_path(directory), name))
+
+
+def _require_upload_id(upload_id: str | None) -> None:
+    if not upload_id:
+        raise invalid("Missing value for required parameter 'upload_id'")
