@@ -271,6 +271,15 @@ def create_pg_database(name):
     return PG + name
 
 
+def analyze(uri):
+    """Statistics for the planner, as autovacuum would gather them (it is off on some machines)."""
+    connection = psycopg2.connect(uri.replace("+psycopg2", "", 1))
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    connection.close()
+
+
 def drop_pg_database(name):
     connection = psycopg2.connect(PG + "postgres")
     connection.autocommit = True
@@ -316,15 +325,16 @@ def main():
             databases[name] = f"bench_{name}_{uuid.uuid4().hex[:8]}"
     if args.start_official:
         setup_official()
+    backends = dict(reuse)  # name -> database URI of a started server, when not its own SQLite file
+    for name in set(databases) - set(backends):
+        # SQLAlchemy 2.1 takes postgresql:// to mean psycopg 3; the official venv has psycopg2
+        backends[name] = create_pg_database(databases[name]).replace(
+            "postgresql://", "postgresql+psycopg2://" if name == "official" else "postgresql://", 1)
     servers = []
     if args.start_ours:
-        servers.append(ours_server(args.workers, reuse.get("ours") or (
-            databases.get("ours") and create_pg_database(databases["ours"]))))
+        servers.append(ours_server(args.workers, backends.get("ours")))
     if args.start_official:
-        # SQLAlchemy 2.1 takes postgresql:// to mean psycopg 3; the official venv has psycopg2
-        servers.append(official_server(args.workers, reuse.get("official") or (
-            databases.get("official") and create_pg_database(databases["official"]).replace(
-                "postgresql://", "postgresql+psycopg2://", 1))))
+        servers.append(official_server(args.workers, backends.get("official")))
 
     specs = row_specs(args.checkpoint, args.runs)
     rows = {key: {} for key in specs}
@@ -346,6 +356,8 @@ def main():
                     continue
                 print(f"[{name}] seeding to {count} runs ...", file=sys.stderr)
                 seeders[name].seed(count)
+                if backends.get(name, "").startswith("postgresql"):
+                    analyze(backends[name])
                 measure_search(name, seeders[name], args.repeats, rows, tag, cpu_clocks.get(name))
         for name in names:
             seeder = seeders[name]

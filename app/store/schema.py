@@ -41,6 +41,7 @@ runs = Table(
     Index("ix_runs_experiment_start", "experiment_id", "lifecycle_stage", "start_time"),
 )
 
+# On PostgreSQL, params and tags also have statistics on (key, value) pairs (migration 0005).
 params = Table(
     "params", metadata,
     Column("run_uuid", String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), primary_key=True),
