@@ -38,7 +38,7 @@ def create_app(settings: Settings) -> Flask:
     app.url_map.merge_slashes = False  # '//etc/passwd' must reach the path checks, not a redirect
     prefix = settings.static_prefix
     destination = settings.artifacts_destination if settings.serve_artifacts else None
-    artifacts = ArtifactService(destination, settings.default_artifact_root)
+    artifacts = ArtifactService(destination, settings.default_artifact_root, settings.presigned_urls)
     artifact_http.register_proxy(app, artifacts, prefix)
 
     if settings.artifacts_only:

@@ -140,6 +140,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("default_artifact_root", "MLFLOW_DEFAULT_ARTIFACT_ROOT", str, "",
            "Artifact root of new experiments; defaults to mlflow-artifacts:/ when serving "
            "artifacts and ./mlruns otherwise.", ARTIFACTS, secret=True),
+    Option("presigned_urls", "MLFLOW_PRESIGNED_URLS", parse_bool, True,
+           "Let clients move big artifacts straight to and from the artifacts destination with "
+           "presigned URLs (S3, Azure with an account key); turn off when clients cannot reach "
+           "the store itself, e.g. an object store on a private network.", ARTIFACTS),
     Option("artifacts_only", "MLFLOW_ARTIFACTS_ONLY", parse_bool, False,
            "Serve only the artifact routes (an artifacts proxy for another tracking server).",
            ARTIFACTS),

@@ -21,10 +21,10 @@ class ArtifactService:
     """The proxy (mlflow-artifacts:/) store under the artifacts destination, when serving
     artifacts (destination given), and listings of runs' artifact roots."""
 
-    def __init__(self, destination: str | None, default_artifact_root: str):
+    def __init__(self, destination: str | None, default_artifact_root: str, presigned_urls: bool = True):
         self._proxy = repository_for(destination) if destination else None
         # Clients move big files straight to and from the destination when it can presign URLs.
-        self.presigned = bool(self._proxy and self._proxy.presigned)
+        self.presigned = bool(presigned_urls and self._proxy and self._proxy.presigned)
         # Runs in a remote default root (s3://bucket/root, ...) are listed with the server's
         # own credentials, through one repository made on first use.
         self._remote_root = (default_artifact_root.rstrip("/")
@@ -94,8 +94,9 @@ class ArtifactService:
     def _presigning(self, unsupported: str):
         repository = self.proxy
         if not self.presigned:
-            raise MlflowError(f"{unsupported}: the artifacts destination cannot presign URLs; upload "
-                              f"and download through the proxy instead", "NOT_IMPLEMENTED")
+            raise MlflowError(f"{unsupported}: the artifacts destination cannot presign URLs or the server "
+                              f"does not offer them; upload and download through the proxy instead",
+                              "NOT_IMPLEMENTED")
         return repository
 
     def list_under(self, root_uri: str, path: str | None) -> list[FileInfo]:

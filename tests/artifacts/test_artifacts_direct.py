@@ -175,6 +175,32 @@ def test_client_falls_back_to_the_proxy_where_the_store_cannot_presign(local_ser
     assert transfers == {"multipart_upload": 0, "presigned_download": 0}
 
 
+def test_operator_turns_presigned_urls_off(moto_s3, client_at, transfers, tmp_path):
+    """MLFLOW_PRESIGNED_URLS=false: an S3 destination, yet every byte goes through the proxy
+    (clients that cannot reach the store)."""
+    bucket = moto_s3.create_bucket()
+    (tmp_path / "server").mkdir()
+    server = start_sqlite_server(tmp_path / "server", {"MLFLOW_ARTIFACTS_DESTINATION": f"s3://{bucket}/root",
+                                                      "MLFLOW_PRESIGNED_URLS": "false", **moto_s3.env()})
+    try:
+        info = requests.get(f"{server.url}/api/3.0/mlflow/server-info", timeout=10).json()
+        assert (info["multipart_uploads_enabled"], info["multipart_downloads_enabled"]) == (False, False), info
+        body = _assert_error(_post(server, "create", "x", {"path": "big.bin", "num_parts": 2}), 501, "NOT_IMPLEMENTED")
+        assert body["message"].startswith(UNSUPPORTED), body
+
+        client = client_at(server)  # asks for multipart uploads, falls back on the 501
+        run_id = client.create_run(client.create_experiment(unique())).info.run_id
+        big = _content(2 * PART + 7, "switched off")
+        (tmp_path / "big.bin").write_bytes(big)
+        client.log_artifact(run_id, str(tmp_path / "big.bin"))
+        local = client.download_artifacts(run_id, "big.bin", str(tmp_path / "download"))
+        assert Path(local).read_bytes() == big
+        assert any(key.endswith("/big.bin") for key in moto_s3.objects(bucket))
+        assert transfers == {"multipart_upload": 0, "presigned_download": 0}
+    finally:
+        server.stop()
+
+
 # ---------------------------------------------------------------- the protocol over plain HTTP
 
 
