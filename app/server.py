@@ -32,7 +32,11 @@ def prepare(settings: Settings) -> Settings:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("configuration: %s", describe(settings))
     if settings.serve_artifacts and "://" not in settings.artifacts_destination:
-        os.makedirs(settings.artifacts_destination, exist_ok=True)
+        try:
+            os.makedirs(settings.artifacts_destination, exist_ok=True)
+        except OSError as error:  # e.g. a read-only file system: no volume mounted there
+            raise StartupError(f"cannot create the artifacts destination {settings.artifacts_destination}: "
+                               f"{error.strerror}") from None
     if not settings.artifacts_only:
         for url in dict.fromkeys((settings.backend_store_uri, settings.registry_store_uri)):
             _prepare_database(url, settings)
