@@ -271,12 +271,13 @@ def create_pg_database(name):
     return PG + name
 
 
-def analyze(uri):
-    """Statistics for the planner, as autovacuum would gather them (it is off on some machines)."""
+def vacuum_analyze(uri):
+    """Statistics for the planner and the visibility map for index-only scans, as autovacuum
+    would keep them (it is off on some machines)."""
     connection = psycopg2.connect(uri.replace("+psycopg2", "", 1))
     connection.autocommit = True
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        cursor.execute("VACUUM ANALYZE")
     connection.close()
 
 
@@ -357,7 +358,7 @@ def main():
                 print(f"[{name}] seeding to {count} runs ...", file=sys.stderr)
                 seeders[name].seed(count)
                 if backends.get(name, "").startswith("postgresql"):
-                    analyze(backends[name])
+                    vacuum_analyze(backends[name])
                 measure_search(name, seeders[name], args.repeats, rows, tag, cpu_clocks.get(name))
         for name in names:
             seeder = seeders[name]
