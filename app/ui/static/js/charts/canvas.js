@@ -1,7 +1,7 @@
 // A canvas that fills its container at the device's pixel density and redraws on resize,
 // with a DOM tooltip beside it (so tooltip text is text, never drawn HTML).
 
-import { h } from "../dom.js";
+import { h, throttleFrame } from "../dom.js";
 
 export const THEME = {
   font: "12px system-ui, -apple-system, 'Segoe UI', sans-serif",
@@ -57,6 +57,22 @@ export class ChartCanvas {
     const tipWidth = this.tooltip.offsetWidth;
     this.tooltip.style.left = `${x + 14 + tipWidth > this.width ? Math.max(0, x - tipWidth - 14) : x + 14}px`;
     this.tooltip.style.top = `${Math.max(0, Math.min(y - 10, this.height - this.tooltip.offsetHeight))}px`;
+  }
+
+  /** Calls onMove([x, y]) as the pointer moves over the canvas and onMove(null) when it
+   *  leaves (the tooltip then hides), redrawing at most once a frame after each. */
+  followPointer(onMove) {
+    const repaint = throttleFrame(() => this.redraw());
+    this.canvas.addEventListener("mousemove", (event) => {
+      const box = this.canvas.getBoundingClientRect();
+      onMove([event.clientX - box.left, event.clientY - box.top]);
+      repaint();
+    });
+    this.canvas.addEventListener("mouseleave", () => {
+      onMove(null);
+      this.showTooltip(0, 0, null);
+      repaint();
+    });
   }
 
   destroy() {

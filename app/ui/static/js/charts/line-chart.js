@@ -3,7 +3,7 @@
 // reset. Each series is drawn in one pass that keeps only first/min/max/last per pixel column,
 // so the cost is linear in the points and independent of how dense they are.
 
-import { h, throttleFrame } from "../dom.js";
+import { h } from "../dom.js";
 import { ChartCanvas, THEME, drawAxes, nearestIndex } from "./canvas.js";
 import { extent, formatSeconds, formatTick, formatTimeTick, scale } from "./scale.js";
 
@@ -149,16 +149,9 @@ export class LineChart {
 
   listen(canvas) {
     const position = (event) => event.clientX - canvas.getBoundingClientRect().left;
-    const repaint = throttleFrame(() => this.chart.redraw());
-    canvas.addEventListener("mousemove", (event) => {
-      this.hover = position(event);
-      if (this.drag) this.drag.to = this.hover;
-      repaint();
-    });
-    canvas.addEventListener("mouseleave", () => {
-      this.hover = null;
-      this.chart.showTooltip(0, 0, null);
-      repaint();
+    this.chart.followPointer((point) => {
+      this.hover = point && point[0];
+      if (this.drag && point) this.drag.to = this.hover;
     });
     canvas.addEventListener("mousedown", (event) => {
       if (this.scales) this.drag = { from: position(event), to: position(event) };

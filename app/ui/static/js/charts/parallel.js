@@ -1,7 +1,6 @@
 // Parallel coordinates: one vertical axis per param or metric, one line per run, coloured by
 // the last axis. Hovering near a line names the run.
 
-import { throttleFrame } from "../dom.js";
 import { ChartCanvas, THEME } from "./canvas.js";
 import { ramp } from "./colors.js";
 import { extent, formatTick, scale } from "./scale.js";
@@ -13,14 +12,7 @@ export class ParallelChart {
   constructor(container, { height = 380 } = {}) {
     this.hover = null;
     this.chart = new ChartCanvas(container, (ctx, w, h) => this.paint(ctx, w, h), { height, label: "Parallel coordinates" });
-    const canvas = this.chart.canvas;
-    const repaint = throttleFrame(() => this.chart.redraw());
-    canvas.addEventListener("mousemove", (e) => {
-      const r = canvas.getBoundingClientRect();
-      this.hover = [e.clientX - r.left, e.clientY - r.top];
-      repaint();
-    });
-    canvas.addEventListener("mouseleave", () => { this.hover = null; this.chart.showTooltip(0, 0, null); repaint(); });
+    this.chart.followPointer((point) => { this.hover = point; });
   }
 
   /** axes: [{name, values: [raw value per item]}]; items: [{label}] */

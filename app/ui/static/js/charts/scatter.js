@@ -1,7 +1,6 @@
 // Scatter plot of runs: one param or metric against another. Non-numeric values are placed
 // as categories along their axis.
 
-import { throttleFrame } from "../dom.js";
 import { ChartCanvas, THEME, drawAxes } from "./canvas.js";
 import { extent, formatTick, scale } from "./scale.js";
 
@@ -27,14 +26,7 @@ export class ScatterChart {
     this.points = [];
     this.hover = null;
     this.chart = new ChartCanvas(container, (ctx, w, h) => this.paint(ctx, w, h), { height, label: "Scatter plot" });
-    const canvas = this.chart.canvas;
-    const repaint = throttleFrame(() => this.chart.redraw());
-    canvas.addEventListener("mousemove", (e) => {
-      const r = canvas.getBoundingClientRect();
-      this.hover = [e.clientX - r.left, e.clientY - r.top];
-      repaint();
-    });
-    canvas.addEventListener("mouseleave", () => { this.hover = null; this.chart.showTooltip(0, 0, null); repaint(); });
+    this.chart.followPointer((point) => { this.hover = point; });
   }
 
   /** points: [{x, y (raw values), label, color}]; xName, yName label the axes. */
