@@ -189,15 +189,18 @@ class StartedServer:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-def ours_server(workers, backend_uri=None):
-    """backend_uri: a database URI; None for a SQLite file in the server's data dir."""
+def ours_server(workers, backend_uri=None, artifacts_destination=None, env=None):
+    """backend_uri: a database URI; None for a SQLite file in the server's data dir.
+    artifacts_destination: a store's location, None for a folder in the data dir; env: more
+    environment (the store's settings)."""
     def launch(port, data_dir):
         return ["./run.sh"], {
             "MLFLOW_HOST": "127.0.0.1",
             "MLFLOW_PORT": str(port),
             "MLFLOW_WORKERS": str(workers),
             "MLFLOW_BACKEND_STORE_URI": backend_uri or f"sqlite:///{data_dir}/mlflow.db",
-            "MLFLOW_ARTIFACTS_DESTINATION": f"{data_dir}/mlartifacts",
+            "MLFLOW_ARTIFACTS_DESTINATION": artifacts_destination or f"{data_dir}/mlartifacts",
+            **(env or {}),
         }
 
     return StartedServer("ours", launch)
