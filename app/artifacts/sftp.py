@@ -21,6 +21,7 @@ import io
 import logging
 import os
 import posixpath
+import socket
 import stat
 import threading
 from contextlib import ExitStack, contextmanager, suppress
@@ -89,10 +90,16 @@ class SftpArtifactRepository(ArtifactRepository):
                 client.load_host_keys(path)
         client.set_missing_host_key_policy(_RejectUnknown() if self._strict else paramiko.WarningPolicy())
         address = f"[{self.host}]:{self.port}" if self.port != 22 else self.host
+        sock = None
         try:
-            client.connect(self.host, self.port, self.user, password=self._password,
+            # paramiko leaves Nagle on: each read-ahead window of a download would then stall
+            # on the server's delayed ACK (about 40 ms), a third of the throughput.
+            sock = socket.create_connection((self.host, self.port), timeout=TIMEOUT)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            client.connect(self.host, self.port, self.user, password=self._password, sock=sock,
                            key_filename=self._key_files or None, timeout=TIMEOUT, banner_timeout=TIMEOUT,
                            auth_timeout=TIMEOUT, channel_timeout=TIMEOUT)
+            sock = None  # the client's now
         except _UnknownHostKey:
             raise self._error(action, f"the host key of {address} is not in known_hosts and strict "
                                       f"host-key checking refuses unknown hosts (add it to known_hosts, "
@@ -103,9 +110,10 @@ class SftpArtifactRepository(ArtifactRepository):
         except paramiko.AuthenticationException as error:
             raise self._error(action, f"login as '{self.user}' refused: {error}", DENIED) from None
         except (paramiko.SSHException, OSError, EOFError) as error:
-            if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):  # one per address tried
-                error = next(iter(error.errors.values()))
             raise self._error(action, f"cannot connect to {address}: {error}", UNAVAILABLE) from None
+        finally:
+            if sock is not None:
+                sock.close()
         return client
 
     def _transport(self, action: str) -> paramiko.Transport:
