@@ -6,8 +6,9 @@ the SDK talks to that emulator anonymously. Tuning, named as by the official ser
 - MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT (or the older MLFLOW_GCS_DEFAULT_TIMEOUT): seconds
   for each request and for its retries together, -1 for no limit; 60 by default.
 - MLFLOW_GCS_UPLOAD_CHUNK_SIZE, MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE: bytes per request of a
-  transfer, 16 MiB by default (upload chunks a multiple of 256 KiB). Each transfer holds about
-  one chunk in memory, so these bound the server's memory, not the file size.
+  transfer, 16 MiB by default (upload chunks a multiple of 256 KiB). Each transfer holds a few
+  chunks in memory (the SDK copies them; about 4 measured with bench/stores.py), so these
+  bound the server's memory, not the file size.
 """
 from __future__ import annotations
 
