@@ -1,6 +1,7 @@
 """Fixtures of the container tests (imported by the test modules): a podman of their own, the
-server image built from docker/Dockerfile, and the official client's workflow (try-mlflow.py)
-with the checks that its data is still there after a restart.
+server image built from docker/Dockerfile and the stand-ins of compose's upstream images, and
+the official client's workflow (try-mlflow.py) with the checks that its data is still there
+after a restart.
 
 Nothing can be pulled here (see tests/servers/install-podman.sh): the base image
 debian:bookworm-slim is made with debootstrap and kept, with every image and build layer, under
@@ -22,6 +23,7 @@ import tempfile
 import time
 import tomllib
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -130,9 +132,19 @@ def podman():
 
 
 @pytest.fixture(scope="session")
-def server_image(podman):
-    """The image of docker/Dockerfile, built from the repository as an operator would."""
-    podman.build(SERVER_IMAGE, ROOT, "--file", str(ROOT / "docker" / "Dockerfile"))
+def images(podman):
+    """The image of docker/Dockerfile, built from the repository as an operator would, and the
+    stand-ins of compose's upstream images (tests/container/standins/), side by side: a first
+    build is mostly downloads."""
+    builds = [(SERVER_IMAGE, ROOT, "--file", str(ROOT / "docker" / "Dockerfile"))]
+    builds += [(f"localhost/mlflow-test-{folder.name}", folder) for folder in (HERE / "standins").iterdir()]
+    with ThreadPoolExecutor() as pool:
+        for build in [pool.submit(podman.build, *args) for args in builds]:
+            build.result()
+
+
+@pytest.fixture(scope="session")
+def server_image(images):
     return SERVER_IMAGE
 
 

@@ -10,18 +10,12 @@ import sys
 
 import pytest
 import requests
-from container_support import (HERE, SERVER_IMAGE, Container, check_persisted, free_port, podman,  # noqa: F401
+from container_support import (HERE, SERVER_IMAGE, Container, check_persisted, free_port, images, podman,  # noqa: F401
                                server_image, try_mlflow, unique)
 
 from conftest import ROOT
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1200)]
-
-
-@pytest.fixture(scope="module")
-def standins(podman):
-    for name in ("postgres", "s3"):
-        podman.build(f"localhost/mlflow-test-{name}", HERE / "standins" / name)
 
 
 class Compose:
@@ -52,7 +46,7 @@ class Compose:
 
 
 @pytest.fixture
-def compose(podman, server_image, standins):
+def compose(podman, server_image):
     project = Compose(podman)
     yield project
     project("--profile", "artifacts-only", "--profile", "sqlite", "down", "--volumes")

@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import requests
 import yaml
-from container_support import Container, free_port, podman, server_image, unique  # noqa: F401
+from container_support import Container, free_port, images, podman, server_image, unique  # noqa: F401
 from helm_python.chart import Chart, lint
 
 from conftest import ROOT

@@ -8,7 +8,7 @@ import time
 
 import pytest
 import requests
-from container_support import (STARTUP_LIMIT, VERSION, check_persisted, podman, run_server,  # noqa: F401
+from container_support import (STARTUP_LIMIT, VERSION, check_persisted, images, podman, run_server,  # noqa: F401
                                server_image, try_mlflow, volume)
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1200)]
