@@ -78,16 +78,16 @@ def _run_data_query():
     )
 
 
-def _run_key_values_query():
-    """Params and tags of the runs in :ids as (run_uuid, "params" or "tags", JSON array text)."""
-    ids = sa.bindparam("ids", expanding=True)
-    return sa.union_all(*(
-        sa.select(t.c.run_uuid, sa.literal(field), key_value_array(t.c.key, t.c.value))
-        .where(t.c.run_uuid.in_(ids)).group_by(t.c.run_uuid)
-        for field, t in (("params", params), ("tags", tags))))
+def _run_key_values_query(table: sa.Table):
+    """(run_uuid, JSON array text) of the runs in :ids that have rows in params or tags. One
+    statement per table: as a UNION ALL, PostgreSQL starts parallel workers, which cost more
+    than the query."""
+    return (sa.select(table.c.run_uuid, key_value_array(table.c.key, table.c.value))
+            .where(table.c.run_uuid.in_(sa.bindparam("ids", expanding=True))).group_by(table.c.run_uuid))
 
 
-_RUN_DATA, _RUN_KEY_VALUES = _run_data_query(), _run_key_values_query()
+_RUN_DATA = _run_data_query()
+_RUN_KEY_VALUES = {field: _run_key_values_query(table) for field, table in (("params", params), ("tags", tags))}
 _RUNS_BY_ID = sa.select(*_RUN_COLUMNS).where(runs.c.run_uuid.in_(sa.bindparam("ids", expanding=True)))
 _HISTORY_KEYS = [(metrics.c.timestamp, True), (metrics.c.step, True), (metrics.c.value, True),
                  (metrics.c.is_nan, True)]
@@ -349,8 +349,9 @@ class TrackingStore:
             return []
         for run_id, entries in inputs.dataset_inputs(conn, list(by_id)).items():
             by_id[run_id]["inputs"]["dataset_inputs"] = entries
-        for run_id, field, array in fetch_tuples(conn, _RUN_KEY_VALUES, {"ids": list(by_id)}):
-            by_id[run_id]["data"][field] = orjson.Fragment(array)  # JSON as the database wrote it
+        for field, query in _RUN_KEY_VALUES.items():
+            for run_id, array in fetch_tuples(conn, query, {"ids": list(by_id)}):
+                by_id[run_id]["data"][field] = orjson.Fragment(array)  # JSON as the database wrote it
         for run_id, kind, key, number, is_nan, timestamp, step in fetch_tuples(conn, _RUN_DATA,
                                                                               {"ids": list(by_id)}):
             run = by_id[run_id]
