@@ -20,18 +20,23 @@ class BenchError(Exception):
     """A scenario or a server failed; the message goes into the table's cell."""
 
 
+def stat_fields(pid):
+    """The fields of /proc/PID/stat after the command name (state, ppid, pgrp, ...); None once
+    the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()
+
+
 def process_tree(root_pid):
     """Pids of root_pid, its descendants and its process group (read from /proc)."""
     parents, group = {}, set()
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not entry.isdigit() or (fields := stat_fields(entry)) is None:
             continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()  # state, ppid, pgrp, ...
         pid = int(entry)
         parents[pid] = int(fields[1])
         if int(fields[2]) == root_pid:
@@ -132,15 +137,8 @@ class StartedServer:
 
     def cpu_seconds(self):
         """User + system CPU seconds of the process tree so far (from /proc; exited children not counted)."""
-        ticks = 0
-        for pid in process_tree(self.process.pid):
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        stats = (stat_fields(pid) for pid in process_tree(self.process.pid))
+        ticks = sum(int(fields[11]) + int(fields[12]) for fields in stats if fields)  # utime, stime
         return ticks / os.sysconf("SC_CLK_TCK")
 
     def exit_reason(self):
