@@ -210,9 +210,11 @@ def history_runs(name, client, reuse, rows):
     return run_ids
 
 
-def measure_history(name, url, reuse, rows):
+def measure_history(name, url, reuse, rows, backend):
     client = Client(url)
     run_ids = history_runs(name, client, reuse, rows)
+    if backend.startswith("postgresql"):
+        vacuum_analyze(backend)
 
     def history():
         got = fetch_history(client, run_ids[0], "loss", deadline=NoDeadline)
@@ -366,7 +368,7 @@ def main():
                 rows["seed"][name] = {"value": seeder.done * METRICS * args.steps / seeder.seconds,
                                       "detail": {"seconds": round(seeder.seconds, 1)}}
             print(f"[{name}] history ...", file=sys.stderr)
-            measure_history(name, urls[name], name in reuse, rows)
+            measure_history(name, urls[name], name in reuse, rows, backends.get(name, ""))
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
     finally:

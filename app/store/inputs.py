@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from . import bulk
 from .db import fetch_tuples
+from .in_list import in_list
 from .schema import datasets, run_input_tags, run_inputs
 
 _DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile")
@@ -36,7 +37,7 @@ _INPUTS = (
     .select_from(run_inputs.join(datasets, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid)
                  .outerjoin(run_input_tags, sa.and_(run_input_tags.c.run_uuid == run_inputs.c.run_uuid,
                                                     run_input_tags.c.dataset_uuid == run_inputs.c.dataset_uuid)))
-    .where(run_inputs.c.run_uuid.in_(sa.bindparam("ids", expanding=True)))
+    .where(in_list(run_inputs.c.run_uuid, "ids"))
     .order_by(run_inputs.c.run_uuid, datasets.c.name, datasets.c.dataset_uuid, run_input_tags.c.key)
 )
 

@@ -13,6 +13,7 @@ from ..errors import invalid, not_found
 from ..services.search import Clause
 from . import search_sql
 from .db import Database, fetch_tuples
+from .in_list import in_list
 from .pages import decode_keyset_token, encode_keyset_token
 from .schema import logged_model_metrics, logged_model_params, logged_model_tags, logged_models
 from .tracking import (
@@ -44,7 +45,7 @@ NUMERIC_ATTRIBUTES = {
 ATTRIBUTES = {**STRING_ATTRIBUTES, **NUMERIC_ATTRIBUTES}
 _MODEL_COLUMNS = (_m.model_id, _m.experiment_id, _m.name, _m.artifact_location, _m.creation_timestamp_ms,
                   _m.last_updated_timestamp_ms, _m.status, _m.model_type, _m.source_run_id, _m.status_message)
-_MODELS_BY_ID = sa.select(*_MODEL_COLUMNS).where(_m.model_id.in_(sa.bindparam("ids", expanding=True)))
+_MODELS_BY_ID = sa.select(*_MODEL_COLUMNS).where(in_list(_m.model_id, "ids"))
 _TAG, _PARAM, _METRIC = 0, 1, 2
 
 
@@ -53,14 +54,13 @@ def _model_data_query():
     key, text value, number value, is_nan, timestamp, step, run id, dataset name, dataset digest)."""
     no_text, no_number = sa.cast(sa.null(), sa.String), sa.cast(sa.null(), sa.Double)
     no_flag, no_int = sa.cast(sa.null(), sa.Boolean), sa.cast(sa.null(), sa.BigInteger)
-    ids = sa.bindparam("ids", expanding=True)
     m = logged_model_metrics.c
     return sa.union_all(
         *(sa.select(t.c.model_id, sa.literal(kind), t.c.key, t.c.value, no_number, no_flag, no_int, no_int,
-                    no_text, no_text, no_text).where(t.c.model_id.in_(ids))
+                    no_text, no_text, no_text).where(in_list(t.c.model_id, "ids"))
           for kind, t in ((_TAG, logged_model_tags), (_PARAM, logged_model_params))),
         sa.select(m.model_id, sa.literal(_METRIC), m.key, no_text, m.value, m.is_nan, m.timestamp, m.step,
-                  m.run_uuid, m.dataset_name, m.dataset_digest).where(m.model_id.in_(ids)),
+                  m.run_uuid, m.dataset_name, m.dataset_digest).where(in_list(m.model_id, "ids")),
     )
 
 

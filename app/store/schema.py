@@ -71,7 +71,9 @@ metrics = Table(
     Column("step", BigInteger, primary_key=True),
     Column("value", Double, primary_key=True),
     Column("is_nan", Boolean, primary_key=True),
-    Index("ix_metrics_run_key_step", "run_uuid", "key", "step"),
+    # Steps in order (bulk-interval sampling). PostgreSQL: covering, so that sampled points are
+    # read from the index alone (SQLite and MySQL secondary indexes hold the primary key anyway).
+    Index("ix_metrics_run_key_step", "run_uuid", "key", "step", postgresql_include=["timestamp", "value", "is_nan"]),
     sqlite_with_rowid=False,
 )
 
@@ -84,6 +86,12 @@ latest_metrics = Table(
     Column("is_nan", Boolean, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Column("step", BigInteger, nullable=False),
+    # When the key's points are evenly spaced, one per step (the usual case: a point every
+    # step or every n steps, logged in order), `points` points at steps step - stride *
+    # (points - 1), ..., step; bulk-interval history then samples by arithmetic instead of
+    # reading every step. stride is NULL when that is not known.
+    Column("points", BigInteger),
+    Column("stride", BigInteger),
     # Searches ordered by a metric read runs in this order and stop after a page.
     Index("ix_latest_metrics_key_value", "key", "is_nan", "value"),
     sqlite_with_rowid=False,

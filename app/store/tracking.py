@@ -7,8 +7,6 @@ consistent under concurrent writers.
 """
 from __future__ import annotations
 
-import bisect
-import itertools
 import uuid
 
 import orjson
@@ -18,9 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import already_exists, invalid, not_found
 from ..services.search import Clause, OrderBy
 from . import bulk, inputs, search_sql
-from .db import Database, fetch_tuples
+from .db import Database, fetch_tuples, prefer_index_lookups
+from .in_list import in_list
 from .json_sql import key_value_array
 from .pages import decode_keyset_token, encode_keyset_token
+from .sampling import Sampler, series
 from .schema import (
     experiment_tags, experiments, latest_metrics, logged_model_metrics, logged_models, metrics, params, run_models,
     runs, tags,
@@ -41,19 +41,34 @@ VIEW_STAGES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACT
 
 def _raise_latest(dialect: str):
     """Upsert of latest_metrics that takes a new point only when it is later, by
-    (step, timestamp, value). One statement: no read-then-write race, no lock upgrade."""
+    (step, timestamp, value), and keeps (points, stride) while a batch's points, themselves
+    evenly spaced, continue the stored ones at the same spacing. One statement: no
+    read-then-write race, no lock upgrade."""
     current = latest_metrics.c
     columns = ("is_nan", "value", "timestamp", "step")
     statement, new = dialect_insert(dialect, latest_metrics)
     later = sa.or_(new.step > current.step, sa.and_(new.step == current.step, sa.or_(
         new.timestamp > current.timestamp,
         sa.and_(new.timestamp == current.timestamp, new.value > current.value))))
+    # Constants inline: PyMySQL's executemany cannot bind parameters after VALUES.
+    zero, one = sa.literal_column("0"), sa.literal_column("1")
+    gap = new.step - new.stride * (new.points - one) - current.step  # the batch's first step - the last one
+    # A stored or new stride means steps within +-2**61 (_series), so gap cannot overflow; the
+    # first branch keeps it from being computed otherwise.
+    stride = sa.case((sa.or_(current.stride.is_(None), new.stride.is_(None)), sa.null()),
+                     (sa.and_(gap > zero, sa.or_(current.points == one, gap == current.stride),
+                              sa.or_(new.stride == zero, new.stride == gap)), gap))
+    series = [("stride", stride), ("points", current.points + new.points)]
     if dialect == "mysql":
-        # MySQL assigns left to right, each assignment seeing the ones before it; in this
-        # order `later` still holds for every column whenever it held for the first.
-        return statement.on_duplicate_key_update([(c, sa.func.IF(later, new[c], current[c])) for c in columns])
-    return statement.on_conflict_do_update(index_elements=["run_uuid", "key"],
-                                           set_={c: new[c] for c in columns}, where=later)
+        # MySQL assigns left to right, each assignment seeing the ones before it: the series
+        # first, from the stored step; in this order `later` still holds for every column
+        # whenever it held for the first.
+        return statement.on_duplicate_key_update(series + [(c, sa.func.IF(later, new[c], current[c]))
+                                                           for c in columns])
+    return statement.on_conflict_do_update(
+        index_elements=["run_uuid", "key"],
+        set_=dict(series) | {c: sa.case((later, new[c]), else_=current[c]) for c in columns},
+        where=sa.or_(later, current.stride.is_not(None)))
 
 
 _RUN_COLUMNS = (runs.c.run_uuid, runs.c.experiment_id, runs.c.name, runs.c.user_id, runs.c.status,
@@ -66,14 +81,13 @@ def _run_data_query():
     one UNION ALL of (run_uuid, kind, key, number value, is_nan, timestamp, step)."""
     no_number, no_flag, no_int = sa.cast(sa.null(), sa.Double), sa.cast(sa.null(), sa.Boolean), sa.cast(
         sa.null(), sa.BigInteger)
-    ids = sa.bindparam("ids", expanding=True)
     m = latest_metrics.c
     return sa.union_all(
         sa.select(m.run_uuid, sa.literal(_METRIC), m.key, m.value, m.is_nan, m.timestamp, m.step)
-        .where(m.run_uuid.in_(ids)),
+        .where(in_list(m.run_uuid, "ids")),
         *(sa.select(run_models.c.run_uuid, sa.literal(kind), run_models.c.model_id, no_number, no_flag,
                     no_int, run_models.c.step)
-          .where(run_models.c.run_uuid.in_(ids), run_models.c.direction == direction)
+          .where(in_list(run_models.c.run_uuid, "ids"), run_models.c.direction == direction)
           for kind, direction in ((_MODEL_INPUT, MODEL_INPUT), (_MODEL_OUTPUT, MODEL_OUTPUT))),
     )
 
@@ -83,12 +97,12 @@ def _run_key_values_query(table: sa.Table):
     statement per table: as a UNION ALL, PostgreSQL starts parallel workers, which cost more
     than the query."""
     return (sa.select(table.c.run_uuid, key_value_array(table.c.key, table.c.value))
-            .where(table.c.run_uuid.in_(sa.bindparam("ids", expanding=True))).group_by(table.c.run_uuid))
+            .where(in_list(table.c.run_uuid, "ids")).group_by(table.c.run_uuid))
 
 
 _RUN_DATA = _run_data_query()
 _RUN_KEY_VALUES = {field: _run_key_values_query(table) for field, table in (("params", params), ("tags", tags))}
-_RUNS_BY_ID = sa.select(*_RUN_COLUMNS).where(runs.c.run_uuid.in_(sa.bindparam("ids", expanding=True)))
+_RUNS_BY_ID = sa.select(*_RUN_COLUMNS).where(in_list(runs.c.run_uuid, "ids"))
 _HISTORY_KEYS = [(metrics.c.timestamp, True), (metrics.c.step, True), (metrics.c.value, True),
                  (metrics.c.is_nan, True)]
 _RUN_STAGE = sa.select(runs.c.lifecycle_stage).where(runs.c.run_uuid == sa.bindparam("run_id"))
@@ -134,18 +148,12 @@ def insert_params(conn, table: sa.Table, column: str, owner_id: str, pairs: list
                 f"'{wanted[key]}'.")
 
 
-def _evenly_spaced(count: int, wanted: int) -> list[int]:
-    """1-based positions of `wanted` points spread evenly over `count`, first and last included."""
-    if wanted == 1:
-        return [count]
-    return sorted({1 + round(i * (count - 1) / (wanted - 1)) for i in range(wanted)})
-
-
 class TrackingStore:
     def __init__(self, database: Database):
         self.db = database
         self.dialect = database.dialect
         self._raise_latest = _raise_latest(self.dialect)  # built once: it runs on every metric
+        self._sampler = Sampler(self.dialect)
 
     # ------------------------------------------------------------ experiments
 
@@ -347,6 +355,7 @@ class TrackingStore:
             by_id[run_id] = {"info": info, "data": {}, "inputs": {}, "outputs": {}}
         if not by_id:
             return []
+        prefer_index_lookups(conn)
         for run_id, entries in inputs.dataset_inputs(conn, list(by_id)).items():
             by_id[run_id]["inputs"]["dataset_inputs"] = entries
         for field, query in _RUN_KEY_VALUES.items():
@@ -424,17 +433,19 @@ class TrackingStore:
             conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(name=values[RUN_NAME_TAG]))
 
     def _log_metrics(self, conn, run_id: str, rows: list[tuple]) -> None:
-        encoded, latest = [], {}
+        encoded, latest, steps = [], {}, {}
         for key, value, timestamp, step in rows:
             stored, is_nan = encode_value(value)
             encoded.append((run_id, key, step, timestamp, stored, is_nan))
             candidate = (step, timestamp, stored, is_nan)
             if key not in latest or candidate[:3] > latest[key][:3]:
                 latest[key] = candidate
+            steps.setdefault(key, []).append(step)
         bulk.insert_ignore(conn, metrics, METRIC_COLUMNS, encoded)
         # sorted, so that concurrent batches lock their rows in the same order
         conn.execute(self._raise_latest, [
-            {"run_uuid": run_id, "key": k, "step": s, "timestamp": t, "value": v, "is_nan": n}
+            {"run_uuid": run_id, "key": k, "step": s, "timestamp": t, "value": v, "is_nan": n,
+             **dict(zip(("points", "stride"), series(steps[k])))}
             for k, (s, t, v, n) in sorted(latest.items())])
 
     def log_inputs(self, run_id: str, items: list[tuple[dict, list]], model_ids: list[str]) -> None:
@@ -499,29 +510,14 @@ class TrackingStore:
         with self.db.read() as conn:
             for run_id in run_ids:
                 self._run_stage(conn, run_id)
+            m = latest_metrics.c
+            known = {run_id: (step, points, stride) for run_id, step, points, stride in conn.execute(
+                sa.select(m.run_uuid, m.step, m.points, m.stride).where(m.run_uuid.in_(run_ids), m.key == key))}
             for run_id in run_ids:
-                where = [metrics.c.run_uuid == run_id, metrics.c.key == key]
-                if start_step is not None:
-                    where += [metrics.c.step >= start_step, metrics.c.step <= end_step]
-                order = (metrics.c.step, metrics.c.timestamp, metrics.c.value, metrics.c.is_nan)
-                columns = (metrics.c.value, metrics.c.is_nan, metrics.c.timestamp, metrics.c.step)
-                # The steps alone come from the (run, key, step) index; only the sampled
-                # points are read in full.
-                steps = [s for (s,) in fetch_tuples(conn, sa.select(metrics.c.step).where(*where)
-                                                    .order_by(metrics.c.step))]
-                if len(steps) <= max_results:
-                    rows = fetch_tuples(conn, sa.select(*columns).where(*where).order_by(*order))
-                else:
-                    offsets = {}  # step -> positions wanted among the points at that step
-                    for position in _evenly_spaced(len(steps), max_results):
-                        step = steps[position - 1]
-                        offsets.setdefault(step, []).append(position - 1 - bisect.bisect_left(steps, step))
-                    at_steps = fetch_tuples(conn, sa.select(*columns).where(*where, metrics.c.step.in_(offsets))
-                                            .order_by(*order))
-                    rows = [row for step, group in itertools.groupby(at_steps, key=lambda row: row[3])
-                            for i, row in enumerate(group) if i in offsets[step]]
-                result += [{"key": key, "value": wire_value(v, n), "timestamp": t, "step": s, "run_id": run_id}
-                           for v, n, t, s in rows]
+                if run_id in known:
+                    rows = self._sampler.sample(conn, run_id, key, *known[run_id], start_step, end_step, max_results)
+                    result += [{"key": key, "value": wire_value(v, n), "timestamp": t, "step": s, "run_id": run_id}
+                               for v, n, t, s in rows]
         return result
 
     def search_runs(self, experiment_ids: list[int], clauses: list[Clause], view_type: str,

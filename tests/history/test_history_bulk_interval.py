@@ -187,6 +187,124 @@ def test_several_values_at_one_step_are_separate_points(api):
     assert bulk_points(api, [run], "mixed") == {run: sorted(mixed)}
 
 
+# Points logged in step order at a fixed spacing (the usual case) are sampled by arithmetic,
+# without reading every step; any other order is sampled by reading the steps. Both must give
+# the same points.
+SERIES = [(3 + 7 * i, 50_000 + i, float(i % 13)) for i in range(1200)]  # steps 3, 10, ..., 8396
+
+
+def log_in_chunks(api, run, chunks):
+    for chunk in chunks:
+        log_points(api, run, "m", chunk)
+
+
+@pytest.fixture(scope="module")
+def series_runs(server):
+    """{name: (run_id, points)}: the same kinds of data logged in order and out of order."""
+    api = Api(server)
+    exp = raw_experiment(api, unique("bulk-series"))
+    chunks = [SERIES[i:i + 100] for i in range(0, 1199, 100)]
+    changed = [(10 * i, i, 1.0) for i in range(100)] + [(1000 + 5 * i, 100 + i, 2.0) for i in range(100)]
+    logged = {
+        "in order": (SERIES, chunks + [SERIES[-1:]]),  # the last point alone, as log_metric sends it
+        "shuffled": (SERIES, [chunks[i] for i in random.Random(3).sample(range(12), 12)] + [SERIES[-1:]]),
+        "retried batch": (SERIES, chunks[:5] + [chunks[4]] + chunks[5:] + [SERIES[-1:]]),
+        "stride changes": (changed, [changed[:100], changed[100:]]),
+        "stride changes, shuffled": (changed, [changed[100:], changed[:100]]),
+        "one point at a time": (SERIES[:40], [[p] for p in SERIES[:40]]),
+        "one point at a time, shuffled": (SERIES[:40], [[p] for p in reversed(SERIES[:40])]),
+        "single point": (SERIES[:1], [SERIES[:1]]),
+    }
+    runs = {}
+    for name, (points, chunks) in logged.items():
+        runs[name] = raw_run(api, exp)
+        log_in_chunks(api, runs[name], chunks)
+    return {name: (runs[name], points) for name, (points, _) in logged.items()}
+
+
+SERIES_REQUESTS = [
+    {"max_results": k} for k in (1, 2, 3, 7, 100, 999, 1199, 1200, 2500)
+] + [
+    {"max_results": k, "start_step": start, "end_step": end}
+    for k in (1, 5, 100)
+    for start, end in ((3, 8396), (0, 10_000), (4, 8395), (700, 701), (703, 703), (1000, 2000),
+                       (-50, 3), (8396, 9000), (9000, 9999), (-10, 2))
+]
+
+
+@pytest.mark.parametrize("request_params", SERIES_REQUESTS, ids=lambda p: "-".join(map(str, p.values())))
+def test_evenly_spaced_points_sample_as_any_order(api, series_runs, request_params):
+    ids = {name: run for name, (run, _) in series_runs.items()}
+    got = bulk_points(api, list(ids.values()), **request_params)
+    samples = {name: got.get(run, []) for name, run in ids.items()}
+    for name, (_, points) in series_runs.items():
+        low, high = request_params.get("start_step", -10**9), request_params.get("end_step", 10**9)
+        in_range = [p for p in points if low <= p[0] <= high]
+        if request_params["max_results"] == 1 or not in_range:
+            assert samples[name] == in_range[-1:], name
+        else:
+            assert_even_sample(samples[name], in_range, request_params["max_results"])
+    assert samples["in order"] == samples["shuffled"] == samples["retried batch"]
+    assert samples["stride changes"] == samples["stride changes, shuffled"]
+    assert samples["one point at a time"] == samples["one point at a time, shuffled"]
+
+
+def test_evenly_spaced_points_then_one_out_of_order(api):
+    """A point logged below the last step after an evenly spaced series: it is sampled in its
+    place, as if the run had logged everything at once."""
+    exp = raw_experiment(api, unique("bulk-series-late"))
+    late, at_once = raw_run(api, exp), raw_run(api, exp)
+    points = [(2 * i, 1_000 + i, float(i)) for i in range(500)]
+    log_points(api, late, "m", points)
+    log_points(api, late, "m", [(501, 5_000, -1.0)])  # between steps 500 and 502
+    log_points(api, late, "m", [(1000 + 2 * i, 6_000 + i, 0.5) for i in range(100)])
+    everything = sorted(points + [(501, 5_000, -1.0)] + [(1000 + 2 * i, 6_000 + i, 0.5) for i in range(100)])
+    log_points(api, at_once, "m", everything)
+    for k in (3, 50, 600, 601):
+        got = bulk_points(api, [late, at_once], max_results=k)
+        assert got[late] == got[at_once]
+        assert_even_sample(got[late], everything, k)
+
+
+def test_evenly_spaced_keys_logged_together(api):
+    """Batches that carry two keys at different spacings, in order and shuffled."""
+    exp = raw_experiment(api, unique("bulk-series-keys"))
+    in_order, shuffled = raw_run(api, exp), raw_run(api, exp)
+    batches = [[{"key": "m", "value": float(s), "timestamp": s, "step": s} for s in range(first, first + 100)]
+               + [{"key": "n", "value": -s, "timestamp": s, "step": 3 * s} for s in range(first, first + 100)]
+               for first in range(0, 600, 100)]
+    for run, order in ((in_order, batches), (shuffled, batches[::-1])):
+        for metrics in order:
+            assert_ok(api.post("runs/log-batch", json={"run_id": run, "metrics": metrics}))
+    for key, step in (("m", 1), ("n", 3)):
+        got = bulk_points(api, [in_order, shuffled], metric_key=key, max_results=50)
+        assert got[in_order] == got[shuffled]
+        assert_even_sample(got[in_order], [(step * s, s, float(s) if key == "m" else -s) for s in range(600)], 50)
+
+
+def test_far_apart_steps_in_one_batch(api):
+    """Two close steps and one 10**15 steps later: sampled like any points (and the server
+    does not build anything the size of the gap)."""
+    run = raw_run(api, raw_experiment(api, unique("bulk-series-far")))
+    points = [(0, 1, 0.0), (1, 2, 1.0), (10**15, 3, 2.0)]
+    log_points(api, run, "m", points)
+    assert bulk_points(api, [run], max_results=2) == {run: [points[0], points[2]]}
+    assert bulk_points(api, [run]) == {run: points}
+
+
+def test_extreme_steps(api):
+    """Steps at the ends of the 64-bit range, alone and in batches, after and before other
+    points: accepted, and sampled like any points."""
+    run = raw_run(api, raw_experiment(api, unique("bulk-series-extreme")))
+    low, high = -2**63, 2**63 - 1
+    batches = [[(high, 1, 1.0)], [(-2**62, 2, 2.0)], [(low, 3, 3.0), (high - 1, 4, 4.0)], [(0, 5, 5.0)]]
+    for batch in batches:
+        log_points(api, run, "m", batch)
+    everything = sorted(p for batch in batches for p in batch)
+    assert bulk_points(api, [run]) == {run: everything}
+    assert bulk_points(api, [run], max_results=2) == {run: [everything[0], everything[-1]]}
+
+
 def test_nan_values(api):
     run = raw_run(api, raw_experiment(api, unique("bulk-nan")))
     nan = float("nan")
