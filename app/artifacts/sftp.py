@@ -29,6 +29,7 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 import paramiko
+from paramiko.sftp import CMD_DATA, CMD_READ, int64
 
 from ..errors import MlflowError, invalid, not_found
 from .base import (
@@ -205,26 +206,56 @@ class SftpArtifactRepository(ArtifactRepository):
 
 
 class _Download(io.RawIOBase):
-    """A remote file read a window at a time, the window's 32 KB requests pipelined (paramiko's
-    whole-file prefetch would buffer the file in memory when the client reads slowly)."""
+    """A remote file read a window at a time: the window's read requests (32 KB each) are sent
+    at once, then their replies collected. Not through paramiko's readv or prefetch: their
+    sender thread races the reader, and when the replies overtake it the file falls back to one
+    round trip per request while keeping every reply that arrives after that in memory until it
+    is closed (tens of MB per download, seen here). This uses paramiko's request/reply calls,
+    which are internal: the version is pinned and tests/artifacts/stores cover it."""
 
     def __init__(self, handle: paramiko.SFTPFile, size: int, session: ExitStack):
         self._handle, self._size, self._session = handle, size, session
         self._offset = 0
+        self._replies: dict[int, tuple[int, paramiko.Message]] = {}
 
     def readable(self) -> bool:
         return True
+
+    def _async_response(self, kind: int, message: paramiko.Message, number: int) -> None:
+        self._replies[number] = (kind, message)  # called by the SFTP client for our requests
 
     def readinto(self, buffer) -> int:
         end = min(self._offset + len(buffer), self._size)
         if end <= self._offset:
             return 0
-        step = self._handle.MAX_REQUEST_SIZE  # a read() per request: longer ones copy quadratically
-        pieces = [(offset, min(step, end - offset)) for offset in range(self._offset, end, step)]
-        data = b"".join(self._handle.readv(pieces))
-        buffer[:len(data)] = data
-        self._offset += len(data)
-        return len(data)
+        sftp, step = self._handle.sftp, self._handle.MAX_REQUEST_SIZE
+        requests = [(offset, min(step, end - offset)) for offset in range(self._offset, end, step)]
+        numbers = [sftp._async_request(self, CMD_READ, self._handle.handle, int64(offset), length)
+                   for offset, length in requests]
+        while len(self._replies) < len(numbers):
+            sftp._read_response()
+        view, got = memoryview(buffer), 0
+        try:
+            for number, (_, length) in zip(numbers, requests):
+                data = self._data(number)
+                view[got:got + len(data)] = data
+                got += len(data)
+                if len(data) < length:
+                    break  # a short reply: the next read asks for the rest again
+        finally:
+            self._replies.clear()
+        self._offset += got
+        return got
+
+    def _data(self, number: int) -> bytes:
+        kind, message = self._replies[number]
+        if kind == CMD_DATA:
+            return message.get_string()
+        try:
+            self._handle.sftp._convert_status(message)  # raises the server's error
+        except EOFError:
+            return b""  # the file got shorter since it was opened
+        raise paramiko.SSHException(f"unexpected SFTP reply {kind} to a read")
 
     def close(self) -> None:
         if not self.closed:
