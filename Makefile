@@ -6,6 +6,7 @@ SERVER_VENV := .venv
 TEST_VENV := .venv-test
 CLIENT2_VENV := .venv-client2
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 
 .PHONY: run test bench clean
 
@@ -31,7 +32,7 @@ run: $(SERVER_VENV)/.installed
 	./run.sh
 
 test: $(SERVER_VENV)/.installed $(TEST_VENV)/.installed $(CLIENT2_VENV)/.installed
-	$(TEST_VENV)/bin/pytest $(PYTEST_ARGS)
+	$(TEST_VENV)/bin/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(SERVER_VENV)/.installed $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/python bench/bench.py --start-ours --start-official

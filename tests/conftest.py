@@ -199,3 +199,16 @@ def api(server):
 
 def unique(prefix: str = "exp") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist (make test runs `-n 2`), a module's tests stay on one worker, so its
+    module-scoped servers start once; the container tests, which build and run the same images,
+    all go to one worker."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::")[0]
+            return "tests/container" if module.startswith("tests/container/") else module
+    return ByModule(config, log)
