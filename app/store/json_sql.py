@@ -1,8 +1,9 @@
 """JSON built by the database: a group's key-value rows as one JSON array text.
 
-A search returns every param and tag of up to thousands of runs. Aggregating them to JSON in
-the database, in C, and handing the text on to the response as it is (orjson.Fragment) costs
-a fraction of turning every row into a Python dict and serialising it again.
+A search returns every param and tag of up to thousands of runs. Each run keeps them as JSON
+arrays built by the database (runs.params_json, runs.tags_json, rewritten whenever they are
+written), which the response carries as they are (orjson.Fragment): reading a page then costs
+neither aggregating rows nor turning every row into a Python dict and serialising it again.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from sqlalchemy.sql.functions import FunctionElement
 
 
 class key_value_array(FunctionElement):
-    """`[{"key": k, "value": v}, ...]` of the key and value columns of the rows in a group."""
+    """`[{"key": k, "value": v}, ...]` of the key and value columns of the rows in a group;
+    NULL when there are none."""
 
     type = sa.Text()
     name = "key_value_array"
@@ -21,8 +23,9 @@ class key_value_array(FunctionElement):
 
 @compiles(key_value_array, "sqlite")
 def _sqlite(element, compiler, **kw):
+    # NULL for no rows, as on PostgreSQL and MySQL (SQLite's aggregate gives an empty array)
     key, value = (compiler.process(c, **kw) for c in element.clauses)
-    return f"json_group_array(json_object('key', {key}, 'value', {value}))"
+    return f"nullif(json_group_array(json_object('key', {key}, 'value', {value})), '[]')"
 
 
 @compiles(key_value_array, "postgresql")

@@ -25,6 +25,8 @@ experiment_tags = Table(
     Column("value", String(5000), nullable=False),
 )
 
+LONG_TEXT = Text().with_variant(mysql.LONGTEXT(), "mysql")
+
 runs = Table(
     "runs", metadata,
     Column("run_uuid", String(32), primary_key=True),
@@ -38,6 +40,11 @@ runs = Table(
     Column("lifecycle_stage", String(20), nullable=False),
     Column("artifact_uri", String(2000), nullable=False),
     Column("deleted_time", BigInteger),
+    # The run's params and tags as the JSON arrays a run read returns (NULL: none), rewritten
+    # in every transaction that writes them, after locking this row: a search page reads them
+    # with its runs instead of aggregating thousands of rows of params and tags.
+    Column("params_json", LONG_TEXT),
+    Column("tags_json", LONG_TEXT),
     Index("ix_runs_experiment_start", "experiment_id", "lifecycle_stage", "start_time"),
 )
 
@@ -116,7 +123,6 @@ logged_models = Table(
 )
 
 # Datasets are shared by the runs of an experiment: one row per (experiment, name, digest).
-LONG_TEXT = Text().with_variant(mysql.LONGTEXT(), "mysql")
 
 datasets = Table(
     "datasets", metadata,

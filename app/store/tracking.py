@@ -72,7 +72,8 @@ def _raise_latest(dialect: str):
 
 
 _RUN_COLUMNS = (runs.c.run_uuid, runs.c.experiment_id, runs.c.name, runs.c.user_id, runs.c.status,
-                runs.c.start_time, runs.c.end_time, runs.c.artifact_uri, runs.c.lifecycle_stage)
+                runs.c.start_time, runs.c.end_time, runs.c.artifact_uri, runs.c.lifecycle_stage,
+                runs.c.params_json, runs.c.tags_json)
 _METRIC, _MODEL_INPUT, _MODEL_OUTPUT = 0, 1, 2
 
 
@@ -92,20 +93,13 @@ def _run_data_query():
     )
 
 
-def _run_key_values_query(table: sa.Table):
-    """(run_uuid, JSON array text) of the runs in :ids that have rows in params or tags. One
-    statement per table: as a UNION ALL, PostgreSQL starts parallel workers, which cost more
-    than the query."""
-    return (sa.select(table.c.run_uuid, key_value_array(table.c.key, table.c.value))
-            .where(in_list(table.c.run_uuid, "ids")).group_by(table.c.run_uuid))
-
-
 _RUN_DATA = _run_data_query()
-_RUN_KEY_VALUES = {field: _run_key_values_query(table) for field, table in (("params", params), ("tags", tags))}
+_KEY_VALUES_JSON = {params: runs.c.params_json, tags: runs.c.tags_json}
 _RUNS_BY_ID = sa.select(*_RUN_COLUMNS).where(in_list(runs.c.run_uuid, "ids"))
 _HISTORY_KEYS = [(metrics.c.timestamp, True), (metrics.c.step, True), (metrics.c.value, True),
                  (metrics.c.is_nan, True)]
 _RUN_STAGE = sa.select(runs.c.lifecycle_stage).where(runs.c.run_uuid == sa.bindparam("run_id"))
+_LOCKED_RUN_STAGE = _RUN_STAGE.with_for_update()
 
 
 def active_experiment_location(conn, experiment_id: int) -> str:
@@ -131,6 +125,16 @@ def check_logged_models(conn, model_ids) -> None:
         logged_models.c.model_id.in_(wanted), logged_models.c.lifecycle_stage == ACTIVE)).scalars())
     if wanted - found:
         raise logged_model_not_found(min(wanted - found))
+
+
+def _refresh_key_values_json(conn, run_id: str, *tables: sa.Table) -> None:
+    """Rewrite the run's params_json / tags_json from its rows in `tables` (params, tags). The
+    caller locked the run's row before writing those rows (_check_active(lock=True)), so a
+    concurrent writer of the same run waits and then sees these rows when it rewrites."""
+    conn.execute(runs.update().where(runs.c.run_uuid == run_id).values({
+        _KEY_VALUES_JSON[table]: sa.select(key_value_array(table.c.key, table.c.value))
+        .where(table.c.run_uuid == run_id).scalar_subquery()
+        for table in tables}))
 
 
 def insert_params(conn, table: sa.Table, column: str, owner_id: str, pairs: list[tuple[str, str]],
@@ -321,17 +325,19 @@ class TrackingStore:
             all_tags = dict(tag_pairs)
             all_tags[RUN_NAME_TAG] = run_name
             conn.execute(tags.insert(), [{"run_uuid": run_id, "key": k, "value": v} for k, v in all_tags.items()])
+            _refresh_key_values_json(conn, run_id, tags)
             return self._runs(conn, [run_id])[0]
         return self.db.write(work)
 
-    def _run_stage(self, conn, run_id: str) -> str:
-        stage = conn.execute(_RUN_STAGE, {"run_id": run_id}).scalar()
+    def _run_stage(self, conn, run_id: str, lock: bool = False) -> str:
+        stage = conn.execute(_LOCKED_RUN_STAGE if lock else _RUN_STAGE, {"run_id": run_id}).scalar()
         if stage is None:
             raise not_found(f"Run with id={run_id} not found")
         return stage
 
-    def _check_active(self, conn, run_id: str) -> None:
-        stage = self._run_stage(conn, run_id)
+    def _check_active(self, conn, run_id: str, lock: bool = False) -> None:
+        """lock: hold the run's row until the transaction ends (before writing params or tags)."""
+        stage = self._run_stage(conn, run_id, lock)
         if stage != ACTIVE:
             raise invalid(f"The run {run_id} must be in the 'active' state. Current state is {stage}.")
 
@@ -343,24 +349,27 @@ class TrackingStore:
 
     @staticmethod
     def _runs_json(conn, info_rows: list[tuple], order: list[str] | None = None) -> list[dict]:
-        """Run JSON from rows of _RUN_COLUMNS plus their params, tags and latest metrics,
-        read in one query; in the rows' order, or in `order` (run ids) when given."""
+        """Run JSON from rows of _RUN_COLUMNS plus their latest metrics, inputs and outputs;
+        in the rows' order, or in `order` (run ids) when given."""
         by_id = {}
-        for run_id, experiment_id, name, user_id, status, start_time, end_time, uri, stage in info_rows:
+        for run_id, experiment_id, name, user_id, status, start_time, end_time, uri, stage, params_json, tags_json \
+                in info_rows:
             info = {"run_uuid": run_id, "run_id": run_id, "experiment_id": str(experiment_id),
                     "run_name": name, "user_id": user_id, "status": status, "start_time": start_time,
                     "artifact_uri": uri, "lifecycle_stage": stage}
             if end_time is not None:
                 info["end_time"] = end_time
-            by_id[run_id] = {"info": info, "data": {}, "inputs": {}, "outputs": {}}
+            data = {}
+            if params_json:
+                data["params"] = orjson.Fragment(params_json)  # JSON as the database wrote it
+            if tags_json:
+                data["tags"] = orjson.Fragment(tags_json)
+            by_id[run_id] = {"info": info, "data": data, "inputs": {}, "outputs": {}}
         if not by_id:
             return []
         prefer_index_lookups(conn)
         for run_id, entries in inputs.dataset_inputs(conn, list(by_id)).items():
             by_id[run_id]["inputs"]["dataset_inputs"] = entries
-        for field, query in _RUN_KEY_VALUES.items():
-            for run_id, array in fetch_tuples(conn, query, {"ids": list(by_id)}):
-                by_id[run_id]["data"][field] = orjson.Fragment(array)  # JSON as the database wrote it
         for run_id, kind, key, number, is_nan, timestamp, step in fetch_tuples(conn, _RUN_DATA,
                                                                               {"ids": list(by_id)}):
             run = by_id[run_id]
@@ -382,7 +391,7 @@ class TrackingStore:
 
     def update_run(self, run_id: str, status: str | None, end_time: int | None, run_name: str | None) -> dict:
         def work(conn):
-            self._check_active(conn, run_id)
+            self._check_active(conn, run_id, lock=bool(run_name))
             values = {}
             if status is not None:
                 values["status"] = status
@@ -392,6 +401,7 @@ class TrackingStore:
                 values["name"] = run_name
                 conn.execute(upsert(self.dialect, tags, ["run_uuid", "key"], ["value"]),
                              {"run_uuid": run_id, "key": RUN_NAME_TAG, "value": run_name})
+                _refresh_key_values_json(conn, run_id, tags)
             if values:
                 conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(**values))
             return self._runs(conn, [run_id])[0]["info"]
@@ -411,12 +421,16 @@ class TrackingStore:
         """Metrics (key, value, timestamp, step), params and tags in one transaction: all or nothing.
         model_metric_rows (model_id, key, value, timestamp, step, dataset_name, dataset_digest) are
         metric points that the run also logs for a logged model."""
+        written = [table for table, pairs in ((params, param_pairs), (tags, tag_pairs)) if pairs]
+
         def work(conn):
-            self._check_active(conn, run_id)
+            self._check_active(conn, run_id, lock=bool(written))
             if param_pairs:
                 insert_params(conn, params, "run_uuid", run_id, param_pairs, "run")
             if tag_pairs:
                 self._set_tags(conn, run_id, dict(tag_pairs))
+            if written:
+                _refresh_key_values_json(conn, run_id, *written)
             if metric_rows:
                 self._log_metrics(conn, run_id, metric_rows)
             if model_metric_rows:
@@ -475,10 +489,11 @@ class TrackingStore:
 
     def delete_tag(self, run_id: str, key: str) -> None:
         def work(conn):
-            self._check_active(conn, run_id)
+            self._check_active(conn, run_id, lock=True)
             deleted = conn.execute(tags.delete().where(tags.c.run_uuid == run_id, tags.c.key == key))
             if deleted.rowcount == 0:
                 raise not_found(f"No tag with name: {key} in run with id {run_id}")
+            _refresh_key_values_json(conn, run_id, tags)
         self.db.write(work)
 
     def metric_history(self, run_id: str, key: str, max_results: int | None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import mlflow
 import pytest
@@ -267,6 +268,37 @@ def test_unicode_values_round_trip(client, run_id):
     assert data.params["lang"] == "日本語 ü é 🚀"
     assert data.params["ü-key"] == "x"
     assert data.tags["emoji"] == "✓ 🚀"
+
+
+WRITERS = 48
+
+
+def test_concurrent_writers_of_one_run_lose_no_param_or_tag(client, api, exp_id, run_id):
+    """Many clients set params and tags of the same run at once, rename it and delete tags: a
+    run read and a search return exactly what was written (each run keeps its params and tags
+    as JSON too, rewritten with every write)."""
+    def write(i):
+        assert_ok(api.post("runs/log-batch", json={"run_id": run_id, "params": [{"key": f"p{i}", "value": str(i)}],
+                                                    "tags": [{"key": f"t{i}", "value": str(i)}]}))
+        assert_ok(api.post("runs/set-tag", json={"run_id": run_id, "key": f"s{i}", "value": str(i)}))
+        if i % 4 == 0:
+            assert_ok(api.post("runs/update", json={"run_id": run_id, "run_name": f"name-{i}"}))
+    assert_ok(api.post("runs/set-tag", json={"run_id": run_id, "key": "gone", "value": "x"}))
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(write, range(WRITERS)))
+    assert_ok(api.post("runs/delete-tag", json={"run_id": run_id, "key": "gone"}))
+    run = raw_get_run(api, run_id)
+    name = run["info"]["run_name"]
+    expected_tags = {**{f"t{i}": str(i) for i in range(WRITERS)}, **{f"s{i}": str(i) for i in range(WRITERS)},
+                     "mlflow.runName": name}
+    assert as_dict(run["data"]["params"]) == {f"p{i}": str(i) for i in range(WRITERS)}
+    assert {k: v for k, v in as_dict(run["data"]["tags"]).items() if not k.startswith("mlflow.") or k == "mlflow.runName"} \
+        == expected_tags
+    assert name in {f"name-{i}" for i in range(0, WRITERS, 4)}
+    found = client.search_runs([exp_id], f"params.p5 = '5' and tags.s7 = '7'")
+    assert [r.info.run_id for r in found] == [run_id]
+    assert found[0].data.params == as_dict(run["data"]["params"])
+    assert found[0].data.tags == as_dict(run["data"]["tags"])
 
 
 def test_empty_param_value_is_kept(client, run_id):
