@@ -199,42 +199,44 @@ with engine.begin() as conn:
 """
 
 
+def _key_values(name: str):
+    return sa.table(name, sa.column("run_uuid"), sa.column("key"), sa.column("value"))
+
+
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_upgrade_to_run_json_keeps_params_and_tags(kind, tmp_path, start_server):
     """Runs written before revision 0008 (which keeps a run's params and tags as JSON on the
     run) read back with all their params and tags after the upgrade, in a run read and a search."""
+    import requests
     uri, cleanup = backend_uri(kind, tmp_path)
+    first, second = "a" * 32, "b" * 32
     try:
-        done = subprocess.run([str(APP_PYTHON), "-c", UPGRADE_TO, sqlalchemy_url(uri), "0007"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        done = subprocess.run([str(APP_PYTHON), "-c", UPGRADE_TO, sqlalchemy_url(uri), "0007"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
         assert done.returncode == 0, done.stderr
         engine = sa.create_engine(sqlalchemy_url(uri))
         with engine.begin() as conn:
             conn.execute(sa.text("insert into experiments (experiment_id, name, artifact_location, lifecycle_stage,"
                                  " creation_time, last_update_time) values (7, 'old', '/a', 'active', 1, 1)"))
             conn.execute(sa.text("insert into runs (run_uuid, experiment_id, name, user_id, status, start_time,"
-                                 " lifecycle_stage, artifact_uri) values (:id, 7, 'old', 'u', 'FINISHED', 1, 'active', '/a')"),
-                         [{"id": "a" * 32}, {"id": "b" * 32}])
-            def key_values(name):
-                return sa.table(name, sa.column("run_uuid"), sa.column("key"), sa.column("value"))
-            conn.execute(key_values("params").insert(),
-                         [{"run_uuid": "a" * 32, "key": "lr", "value": "0.1"},
-                          {"run_uuid": "a" * 32, "key": "quote", "value": 'say "hi" ü'}])
-            conn.execute(key_values("tags").insert(),
-                         [{"run_uuid": "a" * 32, "key": "mlflow.runName", "value": "old"},
-                          {"run_uuid": "b" * 32, "key": "t", "value": "x"}])
+                                 " lifecycle_stage, artifact_uri) values (:id, 7, 'old', 'u', 'FINISHED', 1,"
+                                 " 'active', '/a')"), [{"id": first}, {"id": second}])
+            conn.execute(_key_values("params").insert(), [{"run_uuid": first, "key": "lr", "value": "0.1"},
+                                                          {"run_uuid": first, "key": "q", "value": 'say "hi" ü'}])
+            conn.execute(_key_values("tags").insert(), [{"run_uuid": first, "key": "mlflow.runName", "value": "old"},
+                                                        {"run_uuid": second, "key": "t", "value": "x"}])
         engine.dispose()
 
         server = start_server(env={"MLFLOW_BACKEND_STORE_URI": uri, "MLFLOW_UPGRADE_DB": "true",
                                    "MLFLOW_ARTIFACTS_DESTINATION": str(tmp_path / "artifacts")})
-        import requests
         base = f"{server.url}/api/2.0/mlflow"
-        first = requests.get(f"{base}/runs/get", params={"run_id": "a" * 32}, timeout=30).json()["run"]["data"]
-        assert {p["key"]: p["value"] for p in first["params"]} == {"lr": "0.1", "quote": 'say "hi" ü'}
-        assert first["tags"] == [{"key": "mlflow.runName", "value": "old"}]
+        data = requests.get(f"{base}/runs/get", params={"run_id": first}, timeout=30).json()["run"]["data"]
+        assert {p["key"]: p["value"] for p in data["params"]} == {"lr": "0.1", "q": 'say "hi" ü'}
+        assert data["tags"] == [{"key": "mlflow.runName", "value": "old"}]
         found = requests.post(f"{base}/runs/search", json={"experiment_ids": ["7"], "filter": "tags.t = 'x'"},
                               timeout=30).json()["runs"]
         assert [(r["info"]["run_id"], r["data"].get("params"), r["data"]["tags"]) for r in found] == \
-            [("b" * 32, None, [{"key": "t", "value": "x"}])]
+            [(second, None, [{"key": "t", "value": "x"}])]
     finally:
         cleanup()
