@@ -32,9 +32,7 @@ def series(steps: list[int]) -> tuple[int, int | None]:
     if len(steps) == 1:
         return 1, 0
     stride = steps[1] - steps[0]
-    # the span first, so that the range compared is never longer than the batch
-    if stride > 0 and steps[-1] - steps[0] == stride * (len(steps) - 1) and steps == list(
-            range(steps[0], steps[-1] + 1, stride)):
+    if stride > 0 and all(b - a == stride for a, b in zip(steps, steps[1:])):
         return len(steps), stride
     return len(steps), None
 

@@ -127,14 +127,13 @@ def check_logged_models(conn, model_ids) -> None:
         raise logged_model_not_found(min(wanted - found))
 
 
-def _refresh_key_values_json(conn, run_id: str, *tables: sa.Table) -> None:
-    """Rewrite the run's params_json / tags_json from its rows in `tables` (params, tags). The
+def _refresh_key_values_json(conn, run_id: str, table: sa.Table) -> None:
+    """Rewrite the run's params_json or tags_json from its rows in `table` (params or tags). The
     caller locked the run's row before writing those rows (_check_active(lock=True)), so a
     concurrent writer of the same run waits and then sees these rows when it rewrites."""
     conn.execute(runs.update().where(runs.c.run_uuid == run_id).values({
         _KEY_VALUES_JSON[table]: sa.select(key_value_array(table.c.key, table.c.value))
-        .where(table.c.run_uuid == run_id).scalar_subquery()
-        for table in tables}))
+        .where(table.c.run_uuid == run_id).scalar_subquery()}))
 
 
 def insert_params(conn, table: sa.Table, column: str, owner_id: str, pairs: list[tuple[str, str]],
@@ -398,10 +397,7 @@ class TrackingStore:
             if end_time is not None:
                 values["end_time"] = end_time
             if run_name:
-                values["name"] = run_name
-                conn.execute(upsert(self.dialect, tags, ["run_uuid", "key"], ["value"]),
-                             {"run_uuid": run_id, "key": RUN_NAME_TAG, "value": run_name})
-                _refresh_key_values_json(conn, run_id, tags)
+                self._set_tags(conn, run_id, {RUN_NAME_TAG: run_name})
             if values:
                 conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(**values))
             return self._runs(conn, [run_id])[0]["info"]
@@ -421,16 +417,13 @@ class TrackingStore:
         """Metrics (key, value, timestamp, step), params and tags in one transaction: all or nothing.
         model_metric_rows (model_id, key, value, timestamp, step, dataset_name, dataset_digest) are
         metric points that the run also logs for a logged model."""
-        written = [table for table, pairs in ((params, param_pairs), (tags, tag_pairs)) if pairs]
-
         def work(conn):
-            self._check_active(conn, run_id, lock=bool(written))
+            self._check_active(conn, run_id, lock=bool(param_pairs or tag_pairs))
             if param_pairs:
                 insert_params(conn, params, "run_uuid", run_id, param_pairs, "run")
+                _refresh_key_values_json(conn, run_id, params)
             if tag_pairs:
                 self._set_tags(conn, run_id, dict(tag_pairs))
-            if written:
-                _refresh_key_values_json(conn, run_id, *written)
             if metric_rows:
                 self._log_metrics(conn, run_id, metric_rows)
             if model_metric_rows:
@@ -441,8 +434,10 @@ class TrackingStore:
         self.db.write(work)
 
     def _set_tags(self, conn, run_id: str, values: dict[str, str]) -> None:
+        """Set tags of a run whose row the transaction locked (_check_active(lock=True))."""
         conn.execute(upsert(self.dialect, tags, ["run_uuid", "key"], ["value"]),
                      [{"run_uuid": run_id, "key": k, "value": v} for k, v in values.items()])
+        _refresh_key_values_json(conn, run_id, tags)
         if RUN_NAME_TAG in values:
             conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(name=values[RUN_NAME_TAG]))
 
