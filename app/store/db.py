@@ -112,6 +112,14 @@ def prefer_index_lookups(conn: sa.Connection) -> None:
         conn.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
 
 
+def no_memoize(conn: sa.Connection) -> None:
+    """For the rest of the transaction: no Memoize plans. A search's nested loops look rows up by
+    run id, a different one for every outer row, so a memo never hits; on PostgreSQL weighing one
+    for every lookup is about a third of a search's planning time (1.5 -> 1.0 ms)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_memoize = off")
+
+
 class Database:
     """An engine plus the two kinds of transaction the stores use."""
 

@@ -92,9 +92,16 @@ def _metric_condition(clause: Clause, run_id):
     return sa.exists().where(latest_metrics.c.run_uuid == run_id, latest_metrics.c.key == clause.key, condition)
 
 
-def run_filter(clauses: list[Clause], run_id=runs.c.run_uuid) -> list:
+def run_filter(clauses: list[Clause], run_id=runs.c.run_uuid) -> tuple:
     """Conditions on runs; those on related rows are correlated with `run_id`, the run id column
     of the table the query is driven from, so they can be checked before the runs row is read."""
+    return _run_filter(tuple(clauses), run_id)
+
+
+# Searches repeat (a UI refreshing, a client paging): expressions built once are reused, as
+# SQLAlchemy expressions are immutable. Errors are not cached, they are raised again.
+@functools.lru_cache(maxsize=256)
+def _run_filter(clauses: tuple[Clause, ...], run_id) -> tuple:
     conditions = []
     for clause in clauses:
         if clause.entity == "metric":
@@ -115,7 +122,7 @@ def run_filter(clauses: list[Clause], run_id=runs.c.run_uuid) -> list:
         else:
             _no_null_test(clause)
             conditions.append(_dataset_condition(clause, run_id))
-    return conditions
+    return tuple(conditions)
 
 
 def _dataset_condition(clause: Clause, run_id):
@@ -154,24 +161,24 @@ def experiment_filter(clauses: list[Clause]) -> list:
     return conditions
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Tier:
     """The runs whose first sort key has one rank (value, NaN, missing): their rank, the FROM
     clause, the conditions that select them and the run id column of the table that drives it."""
     rank: int | None
     source: sa.FromClause
-    where: list
+    where: tuple
     run_id: sa.ColumnElement = runs.c.run_uuid
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class RunOrder:
     """How to sort a run search. `keys` are (expression, ascending); when the first key is a
     metric, param, tag or nullable attribute, keys[0] is its rank and the runs are read tier
     by tier, so that within a tier the database can follow an index on the sort value
     instead of sorting every run."""
-    keys: list[tuple]
-    tiers: list[Tier]
+    keys: tuple[tuple, ...]
+    tiers: tuple[Tier, ...]
 
 
 @functools.cache
@@ -186,6 +193,11 @@ def _order_alias(entity: str, position: int) -> sa.Alias:
 def run_order(order_by: list[OrderBy]) -> RunOrder:
     """Runs without a key come last (metrics: numbers, then NaN, then missing), then
     start_time DESC, then run id, so that every run has a distinct position."""
+    return _run_order(tuple(order_by))
+
+
+@functools.lru_cache(maxsize=256)  # as _run_filter
+def _run_order(order_by: tuple[OrderBy, ...]) -> RunOrder:
     _no_duplicates([(item.entity, "start_time" if item.key in ("created", "Created") else item.key)
                     for item in order_by])
     keys, joins, tiers, has_start_time = [], [], None, False
@@ -226,7 +238,8 @@ def run_order(order_by: list[OrderBy]) -> RunOrder:
     tiers = tiers or [(None, runs, [])]
     for table, on in joins:
         tiers = [(rank, source.outerjoin(table, on), *rest) for rank, source, *rest in tiers]
-    return RunOrder(keys, [Tier(*tier) for tier in tiers])
+    return RunOrder(tuple(keys), tuple(Tier(rank, source, tuple(where), *rest)
+                                       for rank, source, where, *rest in tiers))
 
 
 def order_clauses(keys: list[tuple]) -> list:

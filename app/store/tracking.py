@@ -16,14 +16,14 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import already_exists, invalid, not_found
 from ..services.search import Clause, OrderBy
 from . import bulk, inputs, search_sql
-from .db import Database, fetch_tuples, prefer_index_lookups
+from .db import Database, fetch_tuples, no_memoize, prefer_index_lookups
 from .in_list import in_list
-from .json_sql import key_value_array
+from .json_sql import key_value_array, metric_array
 from .pages import decode_keyset_token, encode_keyset_token
 from .sampling import Sampler, series
 from .schema import (
-    experiment_tags, experiments, latest_metrics, logged_model_metrics, logged_models, metrics, params, run_models,
-    runs, tags,
+    experiment_tags, experiments, latest_metrics, logged_model_metrics, logged_models, metrics, params, run_inputs,
+    run_models, runs, tags,
 )
 from .upsert import dialect_insert, upsert
 from .values import encode_value, wire_value
@@ -74,26 +74,36 @@ def _raise_latest(dialect: str):
 _RUN_COLUMNS = (runs.c.run_uuid, runs.c.experiment_id, runs.c.name, runs.c.user_id, runs.c.status,
                 runs.c.start_time, runs.c.end_time, runs.c.artifact_uri, runs.c.lifecycle_stage,
                 runs.c.params_json, runs.c.tags_json)
-_METRIC, _MODEL_INPUT, _MODEL_OUTPUT = 0, 1, 2
+_METRIC, _METRICS, _MODEL_INPUT, _MODEL_OUTPUT, _DATASETS = range(5)
 
 
-def _run_data_query():
-    """Latest metrics and linked logged models (model id as the key) of the runs in :ids as
-    one UNION ALL of (run_uuid, kind, key, number value, is_nan, timestamp, step)."""
-    no_number, no_flag, no_int = sa.cast(sa.null(), sa.Double), sa.cast(sa.null(), sa.Boolean), sa.cast(
-        sa.null(), sa.BigInteger)
+def _run_data_query(metrics_as_json: bool):
+    """What a run's JSON holds beyond its row, for the runs in :ids, as one UNION ALL of
+    (run_uuid, kind, key, number value, is_nan, timestamp, step): its latest metrics (_METRIC
+    rows, or one _METRICS row whose key is their JSON array), the logged models it used and
+    made (model id as the key), and a _DATASETS row when it has dataset inputs."""
+    no_text, no_number, no_flag, no_int = (sa.cast(sa.null(), t) for t in (sa.String, sa.Double, sa.Boolean,
+                                                                         sa.BigInteger))
     m = latest_metrics.c
+    fields = (m.key, m.value, m.is_nan, m.timestamp, m.step)
+    if metrics_as_json:
+        metrics = sa.select(m.run_uuid, sa.literal(_METRICS), metric_array(*fields), no_number, no_flag, no_int,
+                            no_int).group_by(m.run_uuid)
+    else:
+        metrics = sa.select(m.run_uuid, sa.literal(_METRIC), *fields)
     return sa.union_all(
-        sa.select(m.run_uuid, sa.literal(_METRIC), m.key, m.value, m.is_nan, m.timestamp, m.step)
-        .where(in_list(m.run_uuid, "ids")),
+        metrics.where(in_list(m.run_uuid, "ids")),
         *(sa.select(run_models.c.run_uuid, sa.literal(kind), run_models.c.model_id, no_number, no_flag,
                     no_int, run_models.c.step)
           .where(in_list(run_models.c.run_uuid, "ids"), run_models.c.direction == direction)
           for kind, direction in ((_MODEL_INPUT, MODEL_INPUT), (_MODEL_OUTPUT, MODEL_OUTPUT))),
+        sa.select(run_inputs.c.run_uuid, sa.literal(_DATASETS), no_text, no_number, no_flag, no_int, no_int)
+        .where(in_list(run_inputs.c.run_uuid, "ids")).group_by(run_inputs.c.run_uuid),
     )
 
 
-_RUN_DATA = _run_data_query()
+_RUN_DATA_JSON = _run_data_query(metrics_as_json=True)
+_RUN_DATA_ROWS = _run_data_query(metrics_as_json=False)  # SQLite: its JSON has doubles to 15 digits only
 _KEY_VALUES_JSON = {params: runs.c.params_json, tags: runs.c.tags_json}
 _RUNS_BY_ID = sa.select(*_RUN_COLUMNS).where(in_list(runs.c.run_uuid, "ids"))
 _HISTORY_KEYS = [(metrics.c.timestamp, True), (metrics.c.step, True), (metrics.c.value, True),
@@ -367,18 +377,24 @@ class TrackingStore:
         if not by_id:
             return []
         prefer_index_lookups(conn)
-        for run_id, entries in inputs.dataset_inputs(conn, list(by_id)).items():
-            by_id[run_id]["inputs"]["dataset_inputs"] = entries
-        for run_id, kind, key, number, is_nan, timestamp, step in fetch_tuples(conn, _RUN_DATA,
-                                                                              {"ids": list(by_id)}):
+        with_datasets = []
+        for run_id, kind, key, number, is_nan, timestamp, step in fetch_tuples(
+                conn, _RUN_DATA_ROWS if conn.dialect.name == "sqlite" else _RUN_DATA_JSON, {"ids": list(by_id)}):
             run = by_id[run_id]
-            if kind == _METRIC:
+            if kind == _METRICS:
+                run["data"]["metrics"] = orjson.Fragment(key)
+            elif kind == _METRIC:
                 run["data"].setdefault("metrics", []).append(
                     {"key": key, "value": wire_value(number, is_nan), "timestamp": timestamp, "step": step})
             elif kind == _MODEL_OUTPUT:
                 run["outputs"].setdefault("model_outputs", []).append({"model_id": key, "step": step})
-            else:
+            elif kind == _MODEL_INPUT:
                 run["inputs"].setdefault("model_inputs", []).append({"model_id": key})
+            else:
+                with_datasets.append(run_id)
+        if with_datasets:
+            for run_id, entries in inputs.dataset_inputs(conn, with_datasets).items():
+                by_id[run_id]["inputs"]["dataset_inputs"] = entries
         return [by_id[run_id] for run_id in order if run_id in by_id] if order else list(by_id.values())
 
     def get_run(self, run_id: str) -> dict:
@@ -538,6 +554,7 @@ class TrackingStore:
         last = decode_keyset_token(page_token, len(keys)) if page_token else None
         width, rows = len(_RUN_COLUMNS), []
         with self.db.read() as conn:
+            no_memoize(conn)
             for tier in order.tiers:  # in rank order; a page may span tiers
                 conditions = [*where, *tier.where, *search_sql.run_filter(clauses, tier.run_id)]
                 tier_keys = keys if tier.rank is None else keys[1:]

@@ -85,6 +85,27 @@ def test_nan_and_infinities_round_trip(client, api, run_id):
     assert wire[0] == "NaN" and wire[1] == "Infinity" and wire[2] == "-Infinity"
 
 
+def test_latest_values_read_back_exactly_from_get_and_search(client, api, exp_id, run_id):
+    """The database writes a run's metrics JSON (PostgreSQL, MySQL): every double reads back as the
+    same double, keys as written."""
+    values = {"third": 1 / 3, "tenth": 0.1, "sum": 0.1 + 0.2, "tiny": 5e-324, "small": 1e-7, "big": 1.5e300,
+              "two-53": 2.0**53 + 2, "long": 123456789.12345679, "neg zero": -0.0,
+              "nan": float("nan"), "inf": float("inf"), "-inf": float("-inf"), "a/b.c:d_e": -2.5}
+    client.log_batch(run_id, metrics=[Metric(k, v, 1000, 3) for k, v in values.items()])
+    runs = [assert_ok(api.get("runs/get", params={"run_id": run_id}))["run"],
+            assert_ok(api.post("runs/search", json={"experiment_ids": [exp_id]}))["runs"][0]]
+    for run in runs:
+        got = {m["key"]: m for m in run["data"]["metrics"]}
+        assert set(got) == set(values)
+        assert all((m["timestamp"], m["step"]) == (1000, 3) for m in got.values())
+        for key, value in values.items():
+            wire = got[key]["value"]
+            if math.isnan(value) or math.isinf(value):
+                assert wire == {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[key]
+            else:
+                assert wire == value and repr(wire) == repr(value) or key == "neg zero" and wire == 0, key
+
+
 def test_special_values_via_raw_http(client, api, run_id):
     ts = now_ms()
     for key, value in [("n", "NaN"), ("p", "Infinity"), ("q", "-Infinity")]:
