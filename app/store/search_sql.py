@@ -92,16 +92,9 @@ def _metric_condition(clause: Clause, run_id):
     return sa.exists().where(latest_metrics.c.run_uuid == run_id, latest_metrics.c.key == clause.key, condition)
 
 
-def run_filter(clauses: list[Clause], run_id=runs.c.run_uuid) -> tuple:
+def run_filter(clauses: list[Clause], run_id=runs.c.run_uuid) -> list:
     """Conditions on runs; those on related rows are correlated with `run_id`, the run id column
     of the table the query is driven from, so they can be checked before the runs row is read."""
-    return _run_filter(tuple(clauses), run_id)
-
-
-# Searches repeat (a UI refreshing, a client paging): expressions built once are reused, as
-# SQLAlchemy expressions are immutable. Errors are not cached, they are raised again.
-@functools.lru_cache(maxsize=256)
-def _run_filter(clauses: tuple[Clause, ...], run_id) -> tuple:
     conditions = []
     for clause in clauses:
         if clause.entity == "metric":
@@ -122,7 +115,7 @@ def _run_filter(clauses: tuple[Clause, ...], run_id) -> tuple:
         else:
             _no_null_test(clause)
             conditions.append(_dataset_condition(clause, run_id))
-    return tuple(conditions)
+    return conditions
 
 
 def _dataset_condition(clause: Clause, run_id):
@@ -196,7 +189,10 @@ def run_order(order_by: list[OrderBy]) -> RunOrder:
     return _run_order(tuple(order_by))
 
 
-@functools.lru_cache(maxsize=256)  # as _run_filter
+# Searches repeat their order (a UI refreshing, a client paging), and building it is a good part
+# of building a search query: it is built once and reused, as SQLAlchemy expressions are
+# immutable. Errors are not cached: they are raised again.
+@functools.lru_cache(maxsize=256)
 def _run_order(order_by: tuple[OrderBy, ...]) -> RunOrder:
     _no_duplicates([(item.entity, "start_time" if item.key in ("created", "Created") else item.key)
                     for item in order_by])
