@@ -122,17 +122,19 @@ class StartedServer:
             raise BenchError("after start-up: " + self.exit_reason())
         self.stats.update(idle_rss=rss, idle_pss=pss, processes=count)
 
-    def settle(self, min_wait=3, max_wait=30):
-        """Memory once the tree stops growing (workers may still boot after the first /health)."""
+    def settle(self, min_wait=3, max_wait=60):
+        """Memory once the tree is idle: memory no longer growing and under a tenth of a core
+        used in the last second. Workers may still boot after the first /health, and a server
+        still booting would slow whatever is measured meanwhile (the other server's searches)."""
         time.sleep(min_wait)
         deadline = time.monotonic() + max_wait
-        last = tree_memory(self.process.pid)
+        last, cpu = tree_memory(self.process.pid), self.cpu_seconds()
         while time.monotonic() < deadline:
             time.sleep(1)
-            now = tree_memory(self.process.pid)
-            if now[2] == last[2] and abs(now[0] - last[0]) <= 0.01 * last[0]:
+            now, cpu_now = tree_memory(self.process.pid), self.cpu_seconds()
+            if now[2] == last[2] and abs(now[0] - last[0]) <= 0.01 * last[0] and cpu_now - cpu < 0.1:
                 return now
-            last = now
+            last, cpu = now, cpu_now
         return last
 
     def cpu_seconds(self):
