@@ -204,11 +204,12 @@ def unique(prefix: str = "exp") -> str:
 def pytest_xdist_make_scheduler(config, log):
     """Under pytest-xdist (make test runs `-n 2`), a module's tests stay on one worker, so its
     module-scoped servers start once; the container tests, which build and run the same images,
-    all go to one worker."""
+    all go to one worker, and so do the browser tests: a container's network coming up makes
+    Chromium fail its page loads with ERR_NETWORK_CHANGED."""
     from xdist.scheduler import LoadScopeScheduling
 
     class ByModule(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::")[0]
-            return "tests/container" if module.startswith("tests/container/") else module
+            return "tests/container" if module.startswith(("tests/container/", "tests/ui/")) else module
     return ByModule(config, log)
