@@ -377,9 +377,9 @@ class TrackingStore:
         if not by_id:
             return []
         prefer_index_lookups(conn)
+        query = _RUN_DATA_ROWS if conn.dialect.name == "sqlite" else _RUN_DATA_JSON
         with_datasets = []
-        for run_id, kind, key, number, is_nan, timestamp, step in fetch_tuples(
-                conn, _RUN_DATA_ROWS if conn.dialect.name == "sqlite" else _RUN_DATA_JSON, {"ids": list(by_id)}):
+        for run_id, kind, key, number, is_nan, timestamp, step in fetch_tuples(conn, query, {"ids": list(by_id)}):
             run = by_id[run_id]
             if kind == _METRICS:
                 run["data"]["metrics"] = orjson.Fragment(key)
