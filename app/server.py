@@ -4,9 +4,11 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import signal
 import sys
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from gunicorn.config import Config
 
 from .factory import create_app
@@ -58,6 +60,27 @@ def _prepare_database(url: str, settings: Settings) -> None:
         raise StartupError(f"cannot use database {redact_uri(url)}: {reason}") from None
 
 
+# The signals by which the master stops its workers. One that reaches a worker between its
+# fork and the worker setting its own handlers runs the master's handler, inherited with the
+# fork, and is lost: the worker serves on until the master kills it at the graceful timeout
+# (seen: a SIGTERM during start-up took 20 s). Blocked across the fork, such a signal waits
+# until the worker has its handlers.
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
+
+
+class _Arbiter(Arbiter):
+    def spawn_worker(self):
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            return super().spawn_worker()
+        finally:  # the master after the fork (a worker unblocks them in post_worker_init)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+def _take_stop_signals(worker) -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
 class GunicornServer(BaseApplication):
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -76,11 +99,18 @@ class GunicornServer(BaseApplication):
         self.cfg.set("proc_name", "mlflow-server")
         self.cfg.set("control_socket_disable", True)  # no management socket in $HOME
         self.cfg.set("limit_request_line", 8190)  # the UI asks for 100 run ids in one query string
+        self.cfg.set("post_worker_init", _take_stop_signals)
         for name, value in parse_gunicorn_opts(s.gunicorn_opts).items():
             self.cfg.set(name, value)
 
     def load(self):
         return create_app(self.settings)
+
+    def run(self):
+        try:
+            _Arbiter(self).run()
+        except RuntimeError as error:  # gunicorn's own, e.g. an unknown --worker-class
+            raise StartupError(str(error)) from None
 
 
 def parse_gunicorn_opts(text: str) -> dict:

@@ -87,3 +87,40 @@ def test_sigterm_on_idle_server_exits_zero_quickly(start_server, tmp_path):
     os.kill(server.process.pid, signal.SIGTERM)
     assert server.process.wait(timeout=25) == 0, server.log()
     assert time.monotonic() - started < 10
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(child) for child in f.read().split()]
+
+
+def _sigterm_pending(pid: int) -> bool:
+    """Whether a SIGTERM sent to the process waits for it (stopped, or blocked)."""
+    with open(f"/proc/{pid}/status") as f:
+        pending = next(line for line in f if line.startswith("ShdPnd:"))
+    return bool(int(pending.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+
+def test_sigterm_reaches_a_worker_held_up_in_its_start(start_server, tmp_path):
+    """A worker held up in its first moments (on a busy machine; here by SIGSTOP, sent as soon
+    as it is forked) takes the master's SIGTERM once it runs again: the server exits in
+    seconds, not when the master kills the worker at the graceful timeout."""
+    server = start_server(env={"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+                               "MLFLOW_ARTIFACTS_DESTINATION": str(tmp_path / "artifacts"),
+                               "MLFLOW_WORKERS": "1"}, wait=False)
+    deadline = time.monotonic() + 30
+    while "Using worker" not in server.log():  # gunicorn's master is about to fork
+        assert server.process.poll() is None and time.monotonic() < deadline, server.log()
+        time.sleep(0.001)
+    while not (workers := _children(server.process.pid)):
+        assert time.monotonic() < deadline, server.log()
+    worker = workers[0]
+    os.kill(worker, signal.SIGSTOP)
+    os.kill(server.process.pid, signal.SIGTERM)
+    while not _sigterm_pending(worker):  # the master has passed the SIGTERM on
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.01)
+    os.kill(worker, signal.SIGCONT)
+    resumed = time.monotonic()
+    assert server.process.wait(timeout=25) == 0, server.log()
+    assert time.monotonic() - resumed < 10, server.log()
