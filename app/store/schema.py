@@ -93,14 +93,15 @@ latest_metrics = Table(
     Column("is_nan", Boolean, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Column("step", BigInteger, nullable=False),
+    Column("experiment_id", Integer, nullable=False),  # the run's, for searches in one experiment
     # When the key's points are evenly spaced, one per step (the usual case: a point every
     # step or every n steps, logged in order), `points` points at steps step - stride *
     # (points - 1), ..., step; bulk-interval history then samples by arithmetic instead of
     # reading every step. stride is NULL when that is not known.
     Column("points", BigInteger),
     Column("stride", BigInteger),
-    # Searches ordered by a metric read runs in this order and stop after a page.
-    Index("ix_latest_metrics_key_value", "key", "is_nan", "value"),
+    # Searches ordered by a metric read an experiment's runs in this order and stop after a page.
+    Index("ix_latest_metrics_experiment_key_value", "experiment_id", "key", "is_nan", "value"),
     sqlite_with_rowid=False,
 )
 

@@ -157,11 +157,13 @@ def experiment_filter(clauses: list[Clause]) -> list:
 @dataclasses.dataclass(frozen=True)
 class Tier:
     """The runs whose first sort key has one rank (value, NaN, missing): their rank, the FROM
-    clause, the conditions that select them and the run id column of the table that drives it."""
+    clause, the conditions that select them and the run and experiment id columns of the table
+    that drives it."""
     rank: int | None
     source: sa.FromClause
     where: tuple
     run_id: sa.ColumnElement = runs.c.run_uuid
+    experiment_id: sa.ColumnElement = runs.c.experiment_id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,7 +212,8 @@ def _run_order(order_by: tuple[OrderBy, ...]) -> RunOrder:
                 rank, ranked = sa.case((missing, 1), else_=0), [(0, [])]
             keys += [(rank, True), (value, item.ascending)]
             if position == 0:  # ranked tiers join the table, the last one holds the runs without it
-                tiers = [(r, sa.join(runs, table, on), where, table.c.run_uuid) for r, where in ranked]
+                driving = [table.c.run_uuid, *([table.c.experiment_id] if item.entity == "metric" else [])]
+                tiers = [(r, sa.join(runs, table, on), where, *driving) for r, where in ranked]
                 tiers.append((len(ranked), sa.outerjoin(runs, table, on), [missing], runs.c.run_uuid))
             else:
                 joins.append((table, on))

@@ -108,8 +108,8 @@ _KEY_VALUES_JSON = {params: runs.c.params_json, tags: runs.c.tags_json}
 _RUNS_BY_ID = sa.select(*_RUN_COLUMNS).where(in_list(runs.c.run_uuid, "ids"))
 _HISTORY_KEYS = [(metrics.c.timestamp, True), (metrics.c.step, True), (metrics.c.value, True),
                  (metrics.c.is_nan, True)]
-_RUN_STAGE = sa.select(runs.c.lifecycle_stage).where(runs.c.run_uuid == sa.bindparam("run_id"))
-_LOCKED_RUN_STAGE = _RUN_STAGE.with_for_update()
+_RUN_STATE = sa.select(runs.c.lifecycle_stage, runs.c.experiment_id).where(runs.c.run_uuid == sa.bindparam("run_id"))
+_LOCKED_RUN_STATE = _RUN_STATE.with_for_update()
 
 
 def active_experiment_location(conn, experiment_id: int) -> str:
@@ -338,17 +338,20 @@ class TrackingStore:
             return self._runs(conn, [run_id])[0]
         return self.db.write(work)
 
-    def _run_stage(self, conn, run_id: str, lock: bool = False) -> str:
-        stage = conn.execute(_LOCKED_RUN_STAGE if lock else _RUN_STAGE, {"run_id": run_id}).scalar()
-        if stage is None:
+    def _run_state(self, conn, run_id: str, lock: bool = False):
+        """The run's (lifecycle_stage, experiment_id); 404 when there is no such run."""
+        state = conn.execute(_LOCKED_RUN_STATE if lock else _RUN_STATE, {"run_id": run_id}).first()
+        if state is None:
             raise not_found(f"Run with id={run_id} not found")
-        return stage
+        return state
 
-    def _check_active(self, conn, run_id: str, lock: bool = False) -> None:
-        """lock: hold the run's row until the transaction ends (before writing params or tags)."""
-        stage = self._run_stage(conn, run_id, lock)
+    def _check_active(self, conn, run_id: str, lock: bool = False) -> int:
+        """The experiment id of the run, which must be active. lock: hold the run's row until the
+        transaction ends (before writing params or tags)."""
+        stage, experiment_id = self._run_state(conn, run_id, lock)
         if stage != ACTIVE:
             raise invalid(f"The run {run_id} must be in the 'active' state. Current state is {stage}.")
+        return experiment_id
 
     def _runs(self, conn, run_ids: list[str]) -> list[dict]:
         """Full run JSON for run_ids, in that order."""
@@ -421,7 +424,7 @@ class TrackingStore:
 
     def set_run_lifecycle(self, run_id: str, stage: str, now: int) -> None:
         def work(conn):
-            current = self._run_stage(conn, run_id)
+            current = self._run_state(conn, run_id).lifecycle_stage
             if stage == ACTIVE and current == ACTIVE:
                 return
             conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(
@@ -434,14 +437,14 @@ class TrackingStore:
         model_metric_rows (model_id, key, value, timestamp, step, dataset_name, dataset_digest) are
         metric points that the run also logs for a logged model."""
         def work(conn):
-            self._check_active(conn, run_id, lock=bool(param_pairs or tag_pairs))
+            experiment_id = self._check_active(conn, run_id, lock=bool(param_pairs or tag_pairs))
             if param_pairs:
                 insert_params(conn, params, "run_uuid", run_id, param_pairs, "run")
                 _refresh_key_values_json(conn, run_id, params)
             if tag_pairs:
                 self._set_tags(conn, run_id, dict(tag_pairs))
             if metric_rows:
-                self._log_metrics(conn, run_id, metric_rows)
+                self._log_metrics(conn, experiment_id, run_id, metric_rows)
             if model_metric_rows:
                 check_logged_models(conn, (row[0] for row in model_metric_rows))
                 bulk.insert_ignore(conn, logged_model_metrics, MODEL_METRIC_COLUMNS, [
@@ -457,7 +460,7 @@ class TrackingStore:
         if RUN_NAME_TAG in values:
             conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(name=values[RUN_NAME_TAG]))
 
-    def _log_metrics(self, conn, run_id: str, rows: list[tuple]) -> None:
+    def _log_metrics(self, conn, experiment_id: int, run_id: str, rows: list[tuple]) -> None:
         encoded, latest, steps = [], {}, {}
         for key, value, timestamp, step in rows:
             stored, is_nan = encode_value(value)
@@ -469,17 +472,15 @@ class TrackingStore:
         bulk.insert_ignore(conn, metrics, METRIC_COLUMNS, encoded)
         # sorted, so that concurrent batches lock their rows in the same order
         conn.execute(self._raise_latest, [
-            {"run_uuid": run_id, "key": k, "step": s, "timestamp": t, "value": v, "is_nan": n,
-             **dict(zip(("points", "stride"), series(steps[k])))}
+            {"run_uuid": run_id, "experiment_id": experiment_id, "key": k, "step": s, "timestamp": t, "value": v,
+             "is_nan": n, **dict(zip(("points", "stride"), series(steps[k])))}
             for k, (s, t, v, n) in sorted(latest.items())])
 
     def log_inputs(self, run_id: str, items: list[tuple[dict, list]], model_ids: list[str]) -> None:
         """Datasets (with their input tags) and logged models a run used."""
         def work(conn):
-            self._check_active(conn, run_id)
+            experiment_id = self._check_active(conn, run_id)
             if items:
-                experiment_id = conn.execute(sa.select(runs.c.experiment_id)
-                                             .where(runs.c.run_uuid == run_id)).scalar()
                 inputs.log_dataset_inputs(conn, experiment_id, run_id, items)
             if model_ids:
                 self._link_models(conn, run_id, MODEL_INPUT, [(model_id, 0) for model_id in model_ids])
@@ -519,7 +520,7 @@ class TrackingStore:
         if max_results is not None:
             query = query.limit(max_results + 1)
         with self.db.read() as conn:
-            self._run_stage(conn, run_id)
+            self._run_state(conn, run_id)
             rows = fetch_tuples(conn, query)
         token = None
         if max_results is not None and len(rows) > max_results:
@@ -535,7 +536,7 @@ class TrackingStore:
         result = []
         with self.db.read() as conn:
             for run_id in run_ids:
-                self._run_stage(conn, run_id)
+                self._run_state(conn, run_id)
             m = latest_metrics.c
             known = {run_id: (step, points, stride) for run_id, step, points, stride in conn.execute(
                 sa.select(m.run_uuid, m.step, m.points, m.stride).where(m.run_uuid.in_(run_ids), m.key == key))}
@@ -550,13 +551,14 @@ class TrackingStore:
                     max_results: int, order_by: list[OrderBy], page_token: str | None):
         order = search_sql.run_order(order_by)
         keys = order.keys
-        where = [runs.c.experiment_id.in_(experiment_ids), runs.c.lifecycle_stage.in_(VIEW_STAGES[view_type])]
+        stages = runs.c.lifecycle_stage.in_(VIEW_STAGES[view_type])
         last = decode_keyset_token(page_token, len(keys)) if page_token else None
         width, rows = len(_RUN_COLUMNS), []
         with self.db.read() as conn:
             no_memoize(conn)
             for tier in order.tiers:  # in rank order; a page may span tiers
-                conditions = [*where, *tier.where, *search_sql.run_filter(clauses, tier.run_id)]
+                conditions = [tier.experiment_id.in_(experiment_ids), stages, *tier.where,
+                              *search_sql.run_filter(clauses, tier.run_id)]
                 tier_keys = keys if tier.rank is None else keys[1:]
                 if last is not None and tier.rank is None:
                     conditions.append(search_sql.after(keys, last))

@@ -204,9 +204,10 @@ def _key_values(name: str):
 
 
 @pytest.mark.parametrize("kind", BACKENDS)
-def test_upgrade_to_run_json_keeps_params_and_tags(kind, tmp_path, start_server):
+def test_upgrade_keeps_params_tags_and_metric_order(kind, tmp_path, start_server):
     """Runs written before revision 0008 (which keeps a run's params and tags as JSON on the
-    run) read back with all their params and tags after the upgrade, in a run read and a search."""
+    run) and 0009 (latest metrics know their experiment) read back with all their params and
+    tags after the upgrade, in a run read and a search, and sort by their metrics."""
     import requests
     uri, cleanup = backend_uri(kind, tmp_path)
     first, second = "a" * 32, "b" * 32
@@ -226,6 +227,10 @@ def test_upgrade_to_run_json_keeps_params_and_tags(kind, tmp_path, start_server)
                                                           {"run_uuid": first, "key": "q", "value": 'say "hi" ü'}])
             conn.execute(_key_values("tags").insert(), [{"run_uuid": first, "key": "mlflow.runName", "value": "old"},
                                                         {"run_uuid": second, "key": "t", "value": "x"}])
+            latest = sa.table("latest_metrics", *map(sa.column, ("run_uuid", "key", "value", "is_nan", "timestamp",
+                                                                 "step")))
+            conn.execute(latest.insert(), [{"run_uuid": run_id, "key": "loss", "value": value, "is_nan": False,
+                                            "timestamp": 5, "step": 3} for run_id, value in ((first, 0.5), (second, 0.25))])
         engine.dispose()
 
         server = start_server(env={"MLFLOW_BACKEND_STORE_URI": uri, "MLFLOW_UPGRADE_DB": "true",
@@ -238,5 +243,17 @@ def test_upgrade_to_run_json_keeps_params_and_tags(kind, tmp_path, start_server)
                               timeout=30).json()["runs"]
         assert [(r["info"]["run_id"], r["data"].get("params"), r["data"]["tags"]) for r in found] == \
             [(second, None, [{"key": "t", "value": "x"}])]
+        for order, expected in (("ASC", [second, first]), ("DESC", [first, second])):
+            found = requests.post(f"{base}/runs/search", json={"experiment_ids": ["7"], "filter": "metrics.loss > 0.1",
+                                                               "order_by": [f"metrics.loss {order}"]},
+                                  timeout=30).json()["runs"]
+            assert [r["info"]["run_id"] for r in found] == expected
+        assert found[0]["data"]["metrics"] == [{"key": "loss", "value": 0.5, "timestamp": 5, "step": 3}]
+        logged = requests.post(f"{base}/runs/log-metric", json={"run_id": second, "key": "loss", "value": 0.75,
+                                                                 "timestamp": 6, "step": 4}, timeout=30)
+        assert logged.status_code == 200, logged.text
+        found = requests.post(f"{base}/runs/search", json={"experiment_ids": ["7"], "order_by": ["metrics.loss DESC"]},
+                              timeout=30).json()["runs"]
+        assert [r["info"]["run_id"] for r in found] == [second, first]
     finally:
         cleanup()
