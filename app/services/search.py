@@ -4,10 +4,11 @@ Grammar (as the official server accepts it):
     filter  := clause ("AND" clause)*
     clause  := identifier comparator value
     identifier := [entity "."] key     key may be quoted with backticks or double quotes
-    value   := number | 'string' | "string" | "(" string ("," string)* ")"
+    value   := number | 'string' | "string" | "(" string ("," string)* [","] ")"
 """
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ SET_COMPARATORS = ("IN", "NOT IN")
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.`"]))
-      | (?P<string>'(?:[^']|'')*'|"(?:[^"]|"")*")
+      | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
       | (?P<backtick>`[^`]*`)
       | (?P<op>[<>=!]+|\(|\)|,)
       | (?P<word>[\w.:/]+)
@@ -76,6 +77,15 @@ def _unquote(token: str) -> str:
     return token[1:-1]
 
 
+def _unquote_listed(token: str, text: str) -> str:
+    """A string in an IN list: a Python literal, escapes and all, as the official server reads
+    its lists ('a\\'b' is a'b; 'a''b', two literals side by side, is ab)."""
+    try:
+        return ast.literal_eval(token)
+    except (ValueError, SyntaxError):
+        raise invalid(f"Invalid filter '{text}': cannot read the string {token[:40]} in an IN list") from None
+
+
 def _identifier(kind: str, token: str, context: str, aliases: dict) -> tuple[str, str]:
     """'metrics.acc' / 'name' / '`a b`' -> (entity, key); a key without a prefix is an attribute."""
     if kind in ("backtick", "string"):
@@ -107,6 +117,8 @@ def _read_identifier(tokens, i, context, aliases):
         return _entity(token[:-1], context, aliases), _unquote(following[1]), i + 2
     if kind == "backtick" and following[0] == "word" and following[1].startswith(".") and len(following[1]) > 1:
         return _entity(_unquote(token), context, aliases), following[1][1:], i + 2
+    if kind == "backtick" and following == ("word", ".") and i + 2 < len(tokens) and tokens[i + 2][0] == "backtick":
+        return _entity(_unquote(token), context, aliases), _unquote(tokens[i + 2][1]), i + 3
     entity, key = _identifier(kind, token, context, aliases)
     if key == "":
         raise invalid(f"Invalid {context}: empty key in '{token}'")
@@ -175,15 +187,17 @@ def _read_tuple(tokens, i, text):
         kind, token = tokens[i]
         if kind != "string":
             raise invalid(f"Invalid filter '{text}': IN lists hold quoted strings, got '{token}'")
-        values.append(_unquote(token))
+        values.append(_unquote_listed(token, text))
         i += 1
+        if tokens[i:i + 2] == [("op", ","), ("op", ")")]:  # a trailing comma, as in ('a',)
+            i += 1
+        if i < len(tokens) and tokens[i][1] == ")":
+            return values, i + 1
         if i < len(tokens) and tokens[i][1] == ",":
             i += 1
             continue
-        if i < len(tokens) and tokens[i][1] == ")":
-            return values, i + 1
         break
-    raise invalid(f"Invalid filter '{text}': unclosed IN list")
+    raise invalid(f"Invalid filter '{text}': unclosed IN list (expected ',' or ')' after each string)")
 
 
 def parse_order_by(items: list[str] | None, aliases: dict = ENTITY_ALIASES) -> list[OrderBy]:

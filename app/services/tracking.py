@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from ..errors import invalid
 from ..store.tracking import ACTIVE, DELETED, RUN_NAME_TAG, VIEW_STAGES, TrackingStore
 from . import validation as v
 from .names import random_run_name
-from .search import EXPERIMENT_ENTITY_ALIASES, parse_filter, parse_order_by
+from .search import EXPERIMENT_ENTITY_ALIASES, Clause, parse_filter, parse_order_by
 
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 USER_TAG = "mlflow.user"
@@ -27,6 +28,19 @@ def experiment_id_arg(value) -> int:
     if not 0 <= number < 2**31:
         raise invalid(f"Invalid experiment ID: '{value}'")
     return number
+
+
+def _experiment_id_clause(clause: Clause) -> Clause:
+    """Experiment filters name ids as quoted strings, as the official server reads them; they
+    compare as numbers. Other comparators the store refuses."""
+    id_comparison = clause.comparator in ("=", "!=", "IN", "NOT IN")
+    if (clause.entity, clause.key) != ("attribute", "experiment_id") or not id_comparison:
+        return clause
+    if isinstance(clause.value, tuple):
+        return replace(clause, value=tuple(experiment_id_arg(value) for value in clause.value))
+    if not isinstance(clause.value, str):
+        raise invalid(f"Expected a quoted string value for 'experiment_id', got {clause.value!r}")
+    return replace(clause, value=experiment_id_arg(clause.value))
 
 
 def _run_id(value) -> str:
@@ -123,9 +137,10 @@ class TrackingService:
 
     def search_experiments(self, view_type, filter_text, order_by, max_results, page_token):
         max_results = v.check_max_results(max_results, v.DEFAULT_SEARCH_RESULTS, v.MAX_SEARCH_RESULTS)
+        clauses = [_experiment_id_clause(c) for c in parse_filter(filter_text, EXPERIMENT_ENTITY_ALIASES)]
         return self.store.search_experiments(
-            _view_type(view_type), parse_filter(filter_text, EXPERIMENT_ENTITY_ALIASES),
-            parse_order_by(order_by, EXPERIMENT_ENTITY_ALIASES), max_results, page_token)
+            _view_type(view_type), clauses, parse_order_by(order_by, EXPERIMENT_ENTITY_ALIASES), max_results,
+            page_token)
 
     # ------------------------------------------------------------ runs
 
@@ -247,14 +262,12 @@ class TrackingService:
     def metric_history(self, run_id, key, max_results, page_token):
         if not key:
             raise invalid("Missing value for required parameter 'metric_key'.")
-        if max_results is not None:
-            max_results = v.check_max_results(max_results, v.MAX_HISTORY_RESULTS, v.MAX_HISTORY_RESULTS)
+        if max_results is not None and max_results < 1:  # any page size above, as the official server
+            raise invalid(f"Invalid value {max_results} for parameter 'max_results' supplied. It must be at least 1.")
         return self.store.metric_history(_run_id(run_id), key, max_results, page_token)
 
     def search_runs(self, experiment_ids, filter_text, view_type, max_results, order_by, page_token):
         max_results = v.check_max_results(max_results, v.DEFAULT_SEARCH_RESULTS, v.MAX_SEARCH_RESULTS)
-        ids = [experiment_id_arg(e) for e in experiment_ids or []]
-        if not ids:
-            return [], None
+        ids = [experiment_id_arg(e) for e in experiment_ids or []]  # none: no runs, but a bad filter is a 400
         return self.store.search_runs(ids, parse_filter(filter_text), _view_type(view_type), max_results,
                                       parse_order_by(order_by), page_token)

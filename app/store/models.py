@@ -254,8 +254,9 @@ class LoggedModelStore:
                order_by: list[ModelOrder], max_results: int, page_token: str | None):
         keys, source = _order(order_by)
         where = [_m.experiment_id.in_(experiment_ids), _m.lifecycle_stage == ACTIVE, *_filter(clauses, datasets)]
+        search = ("logged_models", sorted(experiment_ids), clauses, datasets, order_by)
         if page_token:
-            where.append(search_sql.after(keys, decode_keyset_token(page_token, len(keys))))
+            where.append(search_sql.after(keys, decode_keyset_token(page_token, search, keys)))
         query = (sa.select(*_MODEL_COLUMNS, *(expression for expression, _ in keys)).select_from(source)
                  .where(*where).order_by(*search_sql.order_clauses(keys)).limit(max_results + 1))
         width = len(_MODEL_COLUMNS)
@@ -264,7 +265,7 @@ class LoggedModelStore:
             token = None
             if len(rows) > max_results:
                 rows = rows[:max_results]
-                token = encode_keyset_token(list(rows[-1][width:]))
+                token = encode_keyset_token(search, list(rows[-1][width:]))
             return _models_json(conn, [row[:width] for row in rows]), token
 
     def _set_tags(self, conn, model_id: str, tag_pairs: list[tuple[str, str]]) -> None:

@@ -215,8 +215,9 @@ class RegistryStore:
         where = search_sql.registered_model_filter(clauses)
         if not prompts:
             where.append(~self._prompt_model(rm.id))
+        search = ("registered_models", clauses, prompts, order_by)
         if page_token:
-            where.append(search_sql.after(keys, decode_keyset_token(page_token, len(keys))))
+            where.append(search_sql.after(keys, decode_keyset_token(page_token, search, keys)))
         query = (sa.select(registered_models).where(*where).order_by(*search_sql.order_clauses(keys))
                  .limit(max_results + 1))
         with self.db.read() as conn:
@@ -224,7 +225,7 @@ class RegistryStore:
             token = None
             if len(rows) > max_results:
                 rows = rows[:max_results]
-                token = encode_keyset_token([getattr(rows[-1], column.name) for column, _ in keys])
+                token = encode_keyset_token(search, [getattr(rows[-1], column.name) for column, _ in keys])
             return self._models_json(conn, rows), token
 
     @staticmethod
@@ -356,8 +357,9 @@ class RegistryStore:
             where += [~self._prompt_model(mv.registered_model_id),
                       ~sa.exists().where(t.registered_model_id == mv.registered_model_id, t.version == mv.version,
                                          t.key == PROMPT_TAG, t.value == "true")]
+        search = ("model_versions", clauses, prompts, order_by)
         if page_token:
-            where.append(search_sql.after(keys, decode_keyset_token(page_token, len(keys))))
+            where.append(search_sql.after(keys, decode_keyset_token(page_token, search, keys)))
         query = (sa.select(*_VERSION_COLUMNS).join_from(model_versions, registered_models).where(*where)
                  .order_by(*search_sql.order_clauses(keys)).limit(max_results + 1))
         with self.db.read() as conn:
@@ -365,5 +367,5 @@ class RegistryStore:
             token = None
             if len(rows) > max_results:
                 rows = rows[:max_results]
-                token = encode_keyset_token([getattr(rows[-1], column.name) for column, _ in keys])
+                token = encode_keyset_token(search, [getattr(rows[-1], column.name) for column, _ in keys])
             return self._versions_json(conn, rows), token

@@ -29,8 +29,6 @@ EXPERIMENT_ORDER_COLUMNS = {
     "creation_time": experiments.c.creation_time, "last_update_time": experiments.c.last_update_time,
 }
 EXPERIMENT_TIMES = ("creation_time", "last_update_time")
-# IN and NOT IN are accepted for ids only (and dataset fields), as by the official server.
-_SET_KEYS = ("run_id", "experiment_id")
 
 
 def string_condition(column, clause: Clause, sets: bool = False):
@@ -106,7 +104,7 @@ def run_filter(clauses: list[Clause], run_id=runs.c.run_uuid) -> list:
             _no_null_test(clause)
             key = "run_name" if clause.key in RUN_NAME_ALIASES else clause.key
             if key in RUN_STRING_ATTRIBUTES:
-                conditions.append(string_condition(RUN_STRING_ATTRIBUTES[key], clause, sets=key in _SET_KEYS))
+                conditions.append(string_condition(RUN_STRING_ATTRIBUTES[key], clause, sets=key == "run_id"))
             elif key in RUN_NUMERIC_ATTRIBUTES:
                 conditions.append(numeric_condition(RUN_NUMERIC_ATTRIBUTES[key], clause))
             else:
@@ -132,6 +130,17 @@ def _dataset_condition(clause: Clause, run_id):
                              string_condition(column, clause, sets=True))
 
 
+def _experiment_id_condition(clause: Clause):
+    column, op, value = experiments.c.experiment_id, clause.comparator, clause.value
+    if op not in ("=", "!=", *SET_COMPARATORS):
+        raise invalid(f"Invalid comparator '{op}' for 'experiment_id': use =, !=, IN or NOT IN")
+    if op == "=":
+        return column == value
+    if op == "!=":
+        return column != value
+    return column.in_(value) if op == "IN" else column.not_in(value)
+
+
 def experiment_filter(clauses: list[Clause]) -> list:
     conditions = []
     for clause in clauses:
@@ -142,8 +151,8 @@ def experiment_filter(clauses: list[Clause]) -> list:
         _no_null_test(clause)
         if clause.key == "name":
             conditions.append(string_condition(experiments.c.name, clause))
-        elif clause.key == "experiment_id":  # compared as a string, as the official server
-            conditions.append(string_condition(sa.cast(experiments.c.experiment_id, sa.String), clause, sets=True))
+        elif clause.key == "experiment_id":  # the service made the ids numbers
+            conditions.append(_experiment_id_condition(clause))
         elif clause.key in EXPERIMENT_TIMES:
             if isinstance(clause.value, float) and not clause.value.is_integer():
                 raise invalid(f"Expected an integer (milliseconds) for '{clause.key}', got {clause.value}")
@@ -276,8 +285,9 @@ def _no_duplicates(keys: list) -> None:
 
 
 def experiment_order(order_by: list[OrderBy]) -> list[tuple]:
-    """Sort keys of an experiment search as (column, ascending); creation_time DESC by
-    default, experiment_id last so that every experiment has a distinct position."""
+    """Sort keys of an experiment search as (column, ascending), as the official server sorts:
+    creation_time DESC then experiment_id ASC by default; otherwise experiment_id, DESC unless
+    given, last, so that every experiment has a distinct position."""
     _no_duplicates([(item.entity, item.key) for item in order_by])
     keys = []
     for item in order_by:
@@ -287,9 +297,9 @@ def experiment_order(order_by: list[OrderBy]) -> list[tuple]:
                           f"creation_time or last_update_time")
         keys.append((column, item.ascending))
     if not order_by:
-        keys.append((experiments.c.creation_time, False))
+        return [(experiments.c.creation_time, False), (experiments.c.experiment_id, True)]
     if not any(column is experiments.c.experiment_id for column, _ in keys):
-        keys.append((experiments.c.experiment_id, True))
+        keys.append((experiments.c.experiment_id, False))
     return keys
 
 

@@ -307,16 +307,17 @@ class TrackingStore:
         keys = search_sql.experiment_order(order_by)
         where = [experiments.c.lifecycle_stage.in_(VIEW_STAGES[view_type]),
                  *search_sql.experiment_filter(clauses)]
+        search = ("experiments", view_type, clauses, order_by)
         if page_token:
-            where.append(search_sql.after(keys, decode_keyset_token(page_token, len(keys))))
+            where.append(search_sql.after(keys, decode_keyset_token(page_token, search, keys)))
         with self.db.read() as conn:
             found = self._experiment_rows(conn, where, search_sql.order_clauses(keys), max_results + 1)
         token = None
         if len(found) > max_results:
             found = found[:max_results]
             last = found[-1]
-            token = encode_keyset_token([int(last[column.name]) if column.name == "experiment_id"
-                                         else last[column.name] for column, _ in keys])
+            token = encode_keyset_token(search, [int(last[column.name]) if column.name == "experiment_id"
+                                                 else last[column.name] for column, _ in keys])
         return found, token
 
     # ------------------------------------------------------------ runs
@@ -513,8 +514,9 @@ class TrackingStore:
         """A metric's points in (timestamp, step, value) order, the primary key's order; pages
         continue after the last point returned (keyset), never re-reading earlier rows."""
         where = [metrics.c.run_uuid == run_id, metrics.c.key == key]
+        search = ("history", run_id, key)
         if page_token:
-            where.append(search_sql.after(_HISTORY_KEYS, decode_keyset_token(page_token, len(_HISTORY_KEYS))))
+            where.append(search_sql.after(_HISTORY_KEYS, decode_keyset_token(page_token, search, _HISTORY_KEYS)))
         query = (sa.select(metrics.c.value, metrics.c.is_nan, metrics.c.timestamp, metrics.c.step).where(*where)
                  .order_by(*search_sql.order_clauses(_HISTORY_KEYS)))
         if max_results is not None:
@@ -526,7 +528,7 @@ class TrackingStore:
         if max_results is not None and len(rows) > max_results:
             rows = rows[:max_results]
             value, is_nan, timestamp, step = rows[-1]
-            token = encode_keyset_token([timestamp, step, value, bool(is_nan)])
+            token = encode_keyset_token(search, [timestamp, step, value, bool(is_nan)])
         return [{"key": key, "value": wire_value(v, n), "timestamp": t, "step": s} for v, n, t, s in rows], token
 
     def sampled_history(self, run_ids: list[str], key: str, start_step: int | None, end_step: int | None,
@@ -552,7 +554,8 @@ class TrackingStore:
         order = search_sql.run_order(order_by)
         keys = order.keys
         stages = runs.c.lifecycle_stage.in_(VIEW_STAGES[view_type])
-        last = decode_keyset_token(page_token, len(keys)) if page_token else None
+        search = ("runs", sorted(experiment_ids), clauses, view_type, order_by)
+        last = decode_keyset_token(page_token, search, keys) if page_token else None
         width, rows = len(_RUN_COLUMNS), []
         with self.db.read() as conn:
             no_memoize(conn)
@@ -576,5 +579,5 @@ class TrackingStore:
             token = None
             if len(rows) > max_results:
                 rows = rows[:max_results]
-                token = encode_keyset_token(list(rows[-1][width:]))
+                token = encode_keyset_token(search, list(rows[-1][width:]))
             return self._runs_json(conn, [row[:width] for row in rows]), token

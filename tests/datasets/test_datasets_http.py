@@ -299,3 +299,62 @@ def test_concurrent_logging_to_one_run(api, run_id):
 def test_get_is_not_allowed(server):
     resp = requests.get(f"{server.url}/api/2.0/mlflow/runs/log-inputs", timeout=30)
     assert resp.status_code in (404, 405), resp.text
+
+
+# ------------------------------------------------------------------ dataset filters
+
+# r1: train-a (training); r2: Train-B (evaluation); r3: eval (evaluation) and train-a (training);
+# r4: no datasets. A clause matches a run when one of its dataset inputs satisfies it.
+FILTERED_RUNS = {"r1": [("train-a", "d1", "training")], "r2": [("Train-B", "d2", "evaluation")],
+                 "r3": [("eval", "d3", "evaluation"), ("train-a", "d1", "training")], "r4": []}
+
+
+@pytest.fixture
+def filtered(api, exp_id):
+    ids = {}
+    for label, items in FILTERED_RUNS.items():
+        ids[label] = raw_run(api, exp_id)
+        if items:
+            assert_ok(log_inputs(api, ids[label], *[dataset_input(dataset(name, digest), {CONTEXT: context})
+                                                    for name, digest, context in items]))
+    return exp_id, ids
+
+
+@pytest.mark.parametrize("flt, expected", [
+    ("dataset.name = 'train-a'", "r1 r3"),
+    ("dataset.name != 'train-a'", "r2 r3"),
+    ("dataset.name LIKE 'train%'", "r1 r3"),
+    ("dataset.name ILIKE 'train%'", "r1 r2 r3"),
+    ("dataset.name IN ('eval', 'Train-B')", "r2 r3"),
+    ("dataset.name NOT IN ('train-a')", "r2 r3"),
+    ("dataset.digest = 'd2'", "r2"),
+    ("dataset.digest ILIKE 'D_'", "r1 r2 r3"),
+    ("dataset.digest IN ('d1',)", "r1 r3"),
+    ("dataset.digest NOT IN ('d1', 'd2')", "r3"),
+    ("dataset.context = 'training'", "r1 r3"),
+    ("dataset.context != 'training'", "r2 r3"),
+    ("dataset.context LIKE 'eval%'", "r2 r3"),
+    ("dataset.context ILIKE 'EVAL%'", "r2 r3"),
+    ("dataset.context IN ('evaluation')", "r2 r3"),
+    ("dataset.context NOT IN ('evaluation')", "r1 r3"),
+    ("datasets.name = 'eval'", "r3"),
+    ("dataset.name = 'train-a' AND dataset.context = 'evaluation'", "r3"),
+    ("dataset.name = 'nothing'", ""),
+])
+def test_dataset_filters(api, filtered, flt, expected):
+    exp_id, ids = filtered
+    body = assert_ok(api.post("runs/search", json={"experiment_ids": [exp_id], "filter": flt}))
+    labels = {label for label, run_id in ids.items() for run in body.get("runs", [])
+              if run["info"]["run_id"] == run_id}
+    assert labels == set(expected.split())
+
+
+@pytest.mark.parametrize("flt, needle", [
+    ("dataset.name < 'a'", "<"), ("dataset.digest >= 'a'", ">="), ("dataset.name IS NULL", "IS NULL"),
+    ("dataset.context IS NOT NULL", "IS NOT NULL"), ("dataset.name = 1", "quoted"),
+    ("dataset.foo = 'a'", "foo"), ("dataset.name IN ('a', 1)", "string"),
+])
+def test_invalid_dataset_filters(api, exp_id, flt, needle):
+    resp = api.post("runs/search", json={"experiment_ids": [exp_id], "filter": flt})
+    assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+    assert needle.lower() in resp.json()["message"].lower()

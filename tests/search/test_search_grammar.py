@@ -121,6 +121,7 @@ PARAM_CASES = [
     case("parameter.p = 'x'", "a", id="entity alias parameter"),
     case("parameters.p = 'x'", "a", id="entity alias parameters"),
     case("`params`.p = 'x'", "a", id="backticked entity"),
+    case("`params`.`my key` = 'v1'", "a", id="backticked entity and key"),
 ]
 
 TAG_CASES = [
@@ -134,6 +135,7 @@ TAG_CASES = [
     case('tags."sp ace" = \'q\'', "a"),
     case("tags.q = \"it's\"", "b", id="double-quoted value with an apostrophe"),
     case("tags.q = 'it''s'", "a", id="doubled quotes are not unescaped"),
+    case("tags.q = 'it\\'s'", "", id="a backslash before a quote is kept"),
     case("tags.dq = 'say \"hi\"'", "b", id="single-quoted value with double quotes"),
     case("tag.t = 'no'", "b", id="entity alias tag"),
     case("tags.`mlflow.runName` ILIKE 'BETA'", "b"),
@@ -231,6 +233,8 @@ def test_run_id_comparators(g):
     assert find(g, f"attributes.run_id != '{ids['a']}'") == set("bcde")
     assert find(g, f"attributes.run_id in ('{ids['a']}', 'nope')") == {"a"}
     assert find(g, f"run_id not in ('{ids['a']}', '{ids['b']}')") == set("cde")
+    assert find(g, f"attributes.run_id IN ('{ids['a']}',)") == {"a"}  # a trailing comma, as in Python
+    assert find(g, f"attributes.run_id IN ('{ids['a']}', \"{ids['b']}\", 'it\\'s')") == {"a", "b"}
     assert find(g, f"attributes.artifact_uri LIKE '%{ids['c']}%'") == {"c"}
     # a run of another experiment or a deleted run never leaks in
     assert find(g, f"attributes.run_id IN ('{ids['f']}', '{ids['g']}')") == set()
@@ -361,6 +365,9 @@ def find_experiments(ex, flt, **extra):
     case("experiment_id = '{A}'", "A", id="experiment_id = quoted id"),
     case("experiment_id IN ('{A}', '{b}')", "Ab"),
     case("experiment_id NOT IN ('{A}')", "bgd"),
+    case("experiment_id = '0{A}'", "A", id="experiment_id compares as a number"),
+    case("experiment_id != '{A}'", "bgd"),
+    case("experiment_id IN ('{A}',)", "A", id="IN list with a trailing comma"),
 ])
 def test_experiment_filters(ex, flt, expected):
     flt = flt.format(p=ex.prefix, **ex.ids)
@@ -385,6 +392,9 @@ def test_experiment_filters(ex, flt, expected):
     ("creation_time IS NULL", ["IS NULL", "creation_time"]),
     ("experiment_id > '0'", [">"]),
     ("experiment_id = 1", ["quoted", "string"]),
+    ("experiment_id LIKE '1%'", ["LIKE"]),
+    ("experiment_id = 'one'", ["experiment ID", "one"]),
+    ("experiment_id IN ('1', 'x')", ["experiment ID", "x"]),
     ("name = 'x' OR name = 'y'", ["OR"]),
 ]])
 def test_invalid_experiment_filters_are_400_saying_why(ex, flt, needles):

@@ -11,6 +11,7 @@ and search_experiments ordering. Expected orders are the official server's (3.17
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
@@ -218,6 +219,29 @@ def test_experiment_order_by_times(exps):
     assert experiment_order(exps, ["creation_time DESC", "name ASC"]) == created[::-1]
     # renaming updates last_update_time
     assert experiment_order(exps, ["last_update_time DESC"])[0] == "bravo2"
+
+
+def test_experiments_tied_on_the_order_by_key_come_highest_id_first(exps):
+    """The official server's tie-break: experiment_id DESC after an order_by that does not
+    name it (ASC after the default order). Ties come from creating experiments concurrently,
+    in bursts until some share a creation time."""
+    prefix = unique("tie")
+    with ThreadPoolExecutor(8) as pool:
+        for burst in range(20):
+            list(pool.map(lambda i: exps.rest.experiment(f"{prefix}-{burst}-{i}"), range(16)))
+            found = exps.rest.ok("experiments/search", {"filter": f"name LIKE '{prefix}-%'",
+                                                       "order_by": ["creation_time ASC"]})["experiments"]
+            times = [e["creation_time"] for e in found]
+            if len(set(times)) < len(times):
+                break
+        else:
+            pytest.fail("no two experiments created in the same millisecond")
+    ids = [e["experiment_id"] for e in found]
+    assert ids == [e["experiment_id"] for e in sorted(found, key=lambda e: (e["creation_time"],
+                                                                            -int(e["experiment_id"])))]
+    default = exps.rest.ok("experiments/search", {"filter": f"name LIKE '{prefix}-%'"})["experiments"]
+    assert [e["experiment_id"] for e in default] == \
+        [e["experiment_id"] for e in sorted(found, key=lambda e: (-e["creation_time"], int(e["experiment_id"])))]
 
 
 @pytest.mark.parametrize("order_by, needles", [pytest.param(ob, n, id=ob[0]) for ob, n in [

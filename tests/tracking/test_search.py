@@ -2,6 +2,8 @@
 mlflow.search_runs, with filters, ordering, view types, paging, several experiments."""
 from __future__ import annotations
 
+import base64
+import json
 import math
 from types import SimpleNamespace
 
@@ -339,3 +341,37 @@ def test_invalid_max_results_and_token_rejected(api, data):
                  {"page_token": "not-a-token"}]:
         resp = api.post("runs/search", json={"experiment_ids": [data.a], **body})
         assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+
+
+def _edited(token: str, change) -> str:
+    """The token with its JSON content changed as a client could change it."""
+    content = json.loads(base64.urlsafe_b64decode(token))
+    change(content)
+    return base64.urlsafe_b64encode(json.dumps(content).encode()).decode()
+
+
+def test_a_token_serves_only_its_own_search(api, data):
+    """A page token names the search that made it: offered to another search (here with as
+    many sort keys, of other types), or edited, it is a 400, never a 500 or a wrong page."""
+    by_metric = {"experiment_ids": [data.a], "order_by": ["metrics.m DESC"], "max_results": 1}
+    first = api.post("runs/search", json=by_metric)
+    assert_ok(first)
+    token = first.json()["next_page_token"]
+    for other in ({"order_by": ["params.p DESC"]}, {"order_by": ["metrics.m ASC"]},
+                  {"order_by": ["metrics.m DESC"], "filter": "metrics.m > 0"},
+                  {"order_by": ["metrics.m DESC"], "experiment_ids": [data.a, data.b]},
+                  {"order_by": ["metrics.m DESC"], "run_view_type": "ALL"}):
+        resp = api.post("runs/search", json={**by_metric, **other, "page_token": token})
+        assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert "does not belong to this search" in resp.json()["message"]
+
+    def wrong_types(content):
+        content["after"] = [str(value) for value in content["after"]]
+    for edit in (wrong_types, lambda content: content["after"].pop(),
+                 lambda content: content.update(after=[None] * len(content["after"]))):
+        resp = api.post("runs/search", json={**by_metric, "page_token": _edited(token, edit)})
+        assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+
+    second = api.post("runs/search", json={**by_metric, "page_token": token, "max_results": 10})
+    assert_ok(second)
+    assert [data.label_of[r["info"]["run_id"]] for r in second.json()["runs"]] == ["r3", "r2", "r4"]
