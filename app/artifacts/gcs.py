@@ -13,6 +13,7 @@ the SDK talks to that emulator anonymously. Tuning, named as by the official ser
 from __future__ import annotations
 
 import contextlib
+import io
 from functools import cached_property
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -119,7 +120,11 @@ class GcsArtifactRepository(ArtifactRepository):
                     raise self._no_bucket(action)
                 raise not_found(f"No such artifact: '{rel}'")
         # the blob names its generation: a file replaced meanwhile does not mix into this one
-        return blob.open("rb", chunk_size=self.download_chunk, **self.calls), blob.size
+        reader = blob.open("rb", chunk_size=self.download_chunk, **self.calls)
+        # Read a whole chunk at a time: for smaller reads the SDK's reader keeps the rest of its
+        # chunk in a buffer of its own, copied twice (a 400 MB download grew the server by up
+        # to 90 MB with 16 MiB chunks, 55-60 MB this way).
+        return io.BufferedReader(reader, buffer_size=self.download_chunk), blob.size
 
     def list(self, rel: str) -> list[FileInfo]:
         key = object_key(self.prefix, rel)

@@ -3,9 +3,13 @@ proxy's destination, and --no-serve-artifacts with the official client writing t
 itself."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
 
 import pytest
+import requests
 
 from conftest import free_port, unique
 from servers.fake_gcs import fake_gcs  # noqa: F401 (fixture)
@@ -21,10 +25,7 @@ def gcs_store(fake_gcs, tmp_path_factory):
     bucket = fake_gcs.create_bucket()
     for name in ("sentinel.txt", "root-sibling/secret.txt", "roo"):
         fake_gcs.client().bucket(bucket).blob(name).upload_from_string(SENTINEL)
-    # fake-gcs-server rewrites the whole object for every chunk of a resumable upload (GCS
-    # does not): chunks of 32 MiB keep the 1 GB upload to a minute or two
-    server = store_server(tmp_path_factory.mktemp("store-gcs"), f"gs://{bucket}/root",
-                          env={**fake_gcs.env(), "MLFLOW_GCS_UPLOAD_CHUNK_SIZE": str(32 * 1024 * 1024)})
+    server = store_server(tmp_path_factory.mktemp("store-gcs"), f"gs://{bucket}/root", env=fake_gcs.env())
     server.outside = lambda: {k: v for k, v in fake_gcs.objects(bucket).items() if not k.startswith("root/")}
     yield server
     server.stop()
@@ -109,3 +110,20 @@ def test_unreachable_endpoint(start_server, tmp_path):
                            "MLFLOW_ARTIFACTS_DESTINATION": "gs://some-bucket/root",
                            "STORAGE_EMULATOR_HOST": endpoint, "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT": "2"})
     check_store_error(server, secrets=[], names=["gs://some-bucket/root", "Connection refused"], statuses=[503])
+
+
+def test_chunk_sizes_from_the_environment(fake_gcs, start_server, tmp_path):
+    """MLFLOW_GCS_UPLOAD_CHUNK_SIZE / MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE: a file of many chunks, its
+    last one short, goes up and comes back intact; the bucket holds exactly what was sent."""
+    bucket = fake_gcs.create_bucket()
+    server = start_server({"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path / 'db.sqlite'}",
+                           "MLFLOW_ARTIFACTS_DESTINATION": f"gs://{bucket}/root", **fake_gcs.env(),
+                           "MLFLOW_GCS_UPLOAD_CHUNK_SIZE": str(256 * 1024),
+                           "MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE": "100000"})
+    data = os.urandom(3 * 1024 * 1024 + 123)
+    url = f"{server.url}/api/2.0/mlflow-artifacts/artifacts/chunks/big.bin"
+    assert requests.put(url, data=data, timeout=60).status_code == 200
+    with requests.get(url, stream=True, timeout=60) as response:
+        assert response.status_code == 200
+        assert b"".join(response.iter_content(64 * 1024)) == data
+    assert fake_gcs.objects(bucket)["root/chunks/big.bin"] == base64.b64encode(hashlib.md5(data).digest()).decode()
