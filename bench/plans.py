@@ -57,7 +57,7 @@ def main():
     seen = explain_selects(engine)
     token = None
     for page in ("first page", "next page"):
-        del seen[:]
+        seen.clear()
         runs, token = store.search_runs([experiment], parse_filter(FILTER), "ACTIVE_ONLY", args.max_results,
                                         parse_order_by(ORDER_BY), token)
         print(f"=== {page}: {len(runs)} runs, filter {FILTER!r}, order_by {ORDER_BY}, "

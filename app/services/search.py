@@ -24,6 +24,7 @@ ENTITY_ALIASES = {
 NUMERIC_COMPARATORS = ("=", "!=", ">", ">=", "<", "<=")
 STRING_COMPARATORS = ("=", "!=", "LIKE", "ILIKE")
 SET_COMPARATORS = ("IN", "NOT IN")
+ID_COMPARATORS = ("=", "!=", *SET_COMPARATORS)  # experiment ids, compared as numbers
 
 _TOKEN = re.compile(
     r"""\s*(?:

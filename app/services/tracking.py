@@ -8,7 +8,7 @@ from ..errors import invalid
 from ..store.tracking import ACTIVE, DELETED, RUN_NAME_TAG, VIEW_STAGES, TrackingStore
 from . import validation as v
 from .names import random_run_name
-from .search import EXPERIMENT_ENTITY_ALIASES, Clause, parse_filter, parse_order_by
+from .search import EXPERIMENT_ENTITY_ALIASES, ID_COMPARATORS, Clause, parse_filter, parse_order_by
 
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 USER_TAG = "mlflow.user"
@@ -33,8 +33,7 @@ def experiment_id_arg(value) -> int:
 def _experiment_id_clause(clause: Clause) -> Clause:
     """Experiment filters name ids as quoted strings, as the official server reads them; they
     compare as numbers. Other comparators the store refuses."""
-    id_comparison = clause.comparator in ("=", "!=", "IN", "NOT IN")
-    if (clause.entity, clause.key) != ("attribute", "experiment_id") or not id_comparison:
+    if (clause.entity, clause.key) != ("attribute", "experiment_id") or clause.comparator not in ID_COMPARATORS:
         return clause
     if isinstance(clause.value, tuple):
         return replace(clause, value=tuple(experiment_id_arg(value) for value in clause.value))

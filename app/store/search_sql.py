@@ -10,7 +10,8 @@ import functools
 import sqlalchemy as sa
 
 from ..errors import invalid
-from ..services.search import NUMERIC_COMPARATORS, SET_COMPARATORS, STRING_COMPARATORS, Clause, OrderBy
+from ..services.search import (ID_COMPARATORS, NUMERIC_COMPARATORS, SET_COMPARATORS, STRING_COMPARATORS, Clause,
+                               OrderBy)
 from .schema import (
     datasets, experiment_tags, experiments, latest_metrics, model_version_tags, model_versions, params,
     registered_model_tags, registered_models, run_input_tags, run_inputs, runs, tags,
@@ -132,8 +133,8 @@ def _dataset_condition(clause: Clause, run_id):
 
 def _experiment_id_condition(clause: Clause):
     column, op, value = experiments.c.experiment_id, clause.comparator, clause.value
-    if op not in ("=", "!=", *SET_COMPARATORS):
-        raise invalid(f"Invalid comparator '{op}' for 'experiment_id': use =, !=, IN or NOT IN")
+    if op not in ID_COMPARATORS:
+        raise invalid(f"Invalid comparator '{op}' for 'experiment_id': use {', '.join(ID_COMPARATORS)}")
     if op == "=":
         return column == value
     if op == "!=":
