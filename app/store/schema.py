@@ -94,6 +94,9 @@ latest_metrics = Table(
     Column("timestamp", BigInteger, nullable=False),
     Column("step", BigInteger, nullable=False),
     Column("experiment_id", Integer, nullable=False),  # the run's, for searches in one experiment
+    # The point as the JSON object a run read returns ({"key", "value", "timestamp", "step"}),
+    # written with it: a search page concatenates these instead of formatting every metric.
+    Column("metric_json", Text, nullable=False),
     # When the key's points are evenly spaced, one per step (the usual case: a point every
     # step or every n steps, logged in order), `points` points at steps step - stride *
     # (points - 1), ..., step; bulk-interval history then samples by arithmetic instead of

@@ -18,7 +18,7 @@ from ..services.search import Clause, OrderBy
 from . import bulk, inputs, search_sql
 from .db import Database, fetch_tuples, no_memoize, prefer_index_lookups
 from .in_list import in_list
-from .json_sql import key_value_array, metric_array
+from .json_sql import json_array, key_value_array
 from .pages import decode_keyset_token, encode_keyset_token
 from .sampling import Sampler, series
 from .schema import (
@@ -26,7 +26,7 @@ from .schema import (
     run_models, runs, tags,
 )
 from .upsert import dialect_insert, upsert
-from .values import encode_value, wire_value
+from .values import encode_value, metric_json, wire_value
 
 ACTIVE, DELETED = "active", "deleted"
 DEFAULT_EXPERIMENT_ID = 0
@@ -45,7 +45,7 @@ def _raise_latest(dialect: str):
     evenly spaced, continue the stored ones at the same spacing. One statement: no
     read-then-write race, no lock upgrade."""
     current = latest_metrics.c
-    columns = ("is_nan", "value", "timestamp", "step")
+    columns = ("metric_json", "is_nan", "value", "timestamp", "step")
     statement, new = dialect_insert(dialect, latest_metrics)
     later = sa.or_(new.step > current.step, sa.and_(new.step == current.step, sa.or_(
         new.timestamp > current.timestamp,
@@ -73,37 +73,15 @@ def _raise_latest(dialect: str):
 
 _RUN_COLUMNS = (runs.c.run_uuid, runs.c.experiment_id, runs.c.name, runs.c.user_id, runs.c.status,
                 runs.c.start_time, runs.c.end_time, runs.c.artifact_uri, runs.c.lifecycle_stage,
-                runs.c.params_json, runs.c.tags_json)
-_METRIC, _METRICS, _MODEL_INPUT, _MODEL_OUTPUT, _DATASETS = range(5)
-
-
-def _run_data_query(metrics_as_json: bool):
-    """What a run's JSON holds beyond its row, for the runs in :ids, as one UNION ALL of
-    (run_uuid, kind, key, number value, is_nan, timestamp, step): its latest metrics (_METRIC
-    rows, or one _METRICS row whose key is their JSON array), the logged models it used and
-    made (model id as the key), and a _DATASETS row when it has dataset inputs."""
-    no_text, no_number, no_flag, no_int = (sa.cast(sa.null(), t) for t in (sa.String, sa.Double, sa.Boolean,
-                                                                         sa.BigInteger))
-    m = latest_metrics.c
-    fields = (m.key, m.value, m.is_nan, m.timestamp, m.step)
-    if metrics_as_json:
-        metrics = sa.select(m.run_uuid, sa.literal(_METRICS), metric_array(*fields), no_number, no_flag, no_int,
-                            no_int).group_by(m.run_uuid)
-    else:
-        metrics = sa.select(m.run_uuid, sa.literal(_METRIC), *fields)
-    return sa.union_all(
-        metrics.where(in_list(m.run_uuid, "ids")),
-        *(sa.select(run_models.c.run_uuid, sa.literal(kind), run_models.c.model_id, no_number, no_flag,
-                    no_int, run_models.c.step)
-          .where(in_list(run_models.c.run_uuid, "ids"), run_models.c.direction == direction)
-          for kind, direction in ((_MODEL_INPUT, MODEL_INPUT), (_MODEL_OUTPUT, MODEL_OUTPUT))),
-        sa.select(run_inputs.c.run_uuid, sa.literal(_DATASETS), no_text, no_number, no_flag, no_int, no_int)
-        .where(in_list(run_inputs.c.run_uuid, "ids")).group_by(run_inputs.c.run_uuid),
-    )
-
-
-_RUN_DATA_JSON = _run_data_query(metrics_as_json=True)
-_RUN_DATA_ROWS = _run_data_query(metrics_as_json=False)  # SQLite: its JSON has doubles to 15 digits only
+                runs.c.params_json, runs.c.tags_json,
+                sa.select(json_array(latest_metrics.c.metric_json))
+                .where(latest_metrics.c.run_uuid == runs.c.run_uuid).scalar_subquery(),
+                # whether the run used or made logged models, and used datasets: read only then
+                sa.exists().where(run_models.c.run_uuid == runs.c.run_uuid).label("has_models"),
+                sa.exists().where(run_inputs.c.run_uuid == runs.c.run_uuid).label("has_datasets"))
+_RUN_MODELS = (sa.select(run_models.c.run_uuid, run_models.c.direction, run_models.c.model_id, run_models.c.step)
+               .where(in_list(run_models.c.run_uuid, "ids")))
+_DATA_FIELDS = ("params", "tags", "metrics")  # JSON arrays of _RUN_COLUMNS
 _KEY_VALUES_JSON = {params: runs.c.params_json, tags: runs.c.tags_json}
 _RUNS_BY_ID = sa.select(*_RUN_COLUMNS).where(in_list(runs.c.run_uuid, "ids"))
 _HISTORY_KEYS = [(metrics.c.timestamp, True), (metrics.c.step, True), (metrics.c.value, True),
@@ -362,40 +340,31 @@ class TrackingStore:
 
     @staticmethod
     def _runs_json(conn, info_rows: list[tuple], order: list[str] | None = None) -> list[dict]:
-        """Run JSON from rows of _RUN_COLUMNS plus their latest metrics, inputs and outputs;
-        in the rows' order, or in `order` (run ids) when given."""
-        by_id = {}
-        for run_id, experiment_id, name, user_id, status, start_time, end_time, uri, stage, params_json, tags_json \
-                in info_rows:
+        """Run JSON from rows of _RUN_COLUMNS, with the logged models and datasets of the runs
+        that have them; in the rows' order, or in `order` (run ids) when given."""
+        by_id, with_models, with_datasets = {}, [], []
+        for (run_id, experiment_id, name, user_id, status, start_time, end_time, uri, stage, *json_arrays,
+             has_models, has_datasets) in info_rows:
             info = {"run_uuid": run_id, "run_id": run_id, "experiment_id": str(experiment_id),
                     "run_name": name, "user_id": user_id, "status": status, "start_time": start_time,
                     "artifact_uri": uri, "lifecycle_stage": stage}
             if end_time is not None:
                 info["end_time"] = end_time
-            data = {}
-            if params_json:
-                data["params"] = orjson.Fragment(params_json)  # JSON as the database wrote it
-            if tags_json:
-                data["tags"] = orjson.Fragment(tags_json)
+            # JSON as written with the rows, passed on as it is
+            data = {field: orjson.Fragment(text) for field, text in zip(_DATA_FIELDS, json_arrays) if text}
             by_id[run_id] = {"info": info, "data": data, "inputs": {}, "outputs": {}}
-        if not by_id:
-            return []
-        prefer_index_lookups(conn)
-        query = _RUN_DATA_ROWS if conn.dialect.name == "sqlite" else _RUN_DATA_JSON
-        with_datasets = []
-        for run_id, kind, key, number, is_nan, timestamp, step in fetch_tuples(conn, query, {"ids": list(by_id)}):
-            run = by_id[run_id]
-            if kind == _METRICS:
-                run["data"]["metrics"] = orjson.Fragment(key)
-            elif kind == _METRIC:
-                run["data"].setdefault("metrics", []).append(
-                    {"key": key, "value": wire_value(number, is_nan), "timestamp": timestamp, "step": step})
-            elif kind == _MODEL_OUTPUT:
-                run["outputs"].setdefault("model_outputs", []).append({"model_id": key, "step": step})
-            elif kind == _MODEL_INPUT:
-                run["inputs"].setdefault("model_inputs", []).append({"model_id": key})
-            else:
+            if has_models:
+                with_models.append(run_id)
+            if has_datasets:
                 with_datasets.append(run_id)
+        if with_models or with_datasets:
+            prefer_index_lookups(conn)
+        if with_models:
+            for run_id, direction, model_id, step in fetch_tuples(conn, _RUN_MODELS, {"ids": with_models}):
+                if direction == MODEL_OUTPUT:
+                    by_id[run_id]["outputs"].setdefault("model_outputs", []).append({"model_id": model_id, "step": step})
+                else:
+                    by_id[run_id]["inputs"].setdefault("model_inputs", []).append({"model_id": model_id})
         if with_datasets:
             for run_id, entries in inputs.dataset_inputs(conn, with_datasets).items():
                 by_id[run_id]["inputs"]["dataset_inputs"] = entries
@@ -474,7 +443,7 @@ class TrackingStore:
         # sorted, so that concurrent batches lock their rows in the same order
         conn.execute(self._raise_latest, [
             {"run_uuid": run_id, "experiment_id": experiment_id, "key": k, "step": s, "timestamp": t, "value": v,
-             "is_nan": n, **dict(zip(("points", "stride"), series(steps[k])))}
+             "is_nan": n, "metric_json": metric_json(k, v, n, t, s), **dict(zip(("points", "stride"), series(steps[k])))}
             for k, (s, t, v, n) in sorted(latest.items())])
 
     def log_inputs(self, run_id: str, items: list[tuple[dict, list]], model_ids: list[str]) -> None:

@@ -2,6 +2,8 @@
 import math
 import sys
 
+import orjson
+
 DOUBLE_MAX = sys.float_info.max
 
 
@@ -24,3 +26,10 @@ def wire_value(value: float, is_nan: bool):
     if value <= -DOUBLE_MAX:
         return "-Infinity"
     return value
+
+
+
+def metric_json(key: str, value: float, is_nan: bool, timestamp: int, step: int) -> str:
+    """A stored point as the JSON object of a run's metric."""
+    return orjson.dumps({"key": key, "value": wire_value(value, is_nan), "timestamp": timestamp,
+                         "step": step}).decode()

@@ -205,9 +205,10 @@ def _key_values(name: str):
 
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_upgrade_keeps_params_tags_and_metric_order(kind, tmp_path, start_server):
-    """Runs written before revision 0008 (which keeps a run's params and tags as JSON on the
-    run) and 0009 (latest metrics know their experiment) read back with all their params and
-    tags after the upgrade, in a run read and a search, and sort by their metrics."""
+    """Runs written before revisions 0008 and 0010 (which keep a run's params, tags and latest
+    metrics as JSON on the run) and 0009 (latest metrics know their experiment) read back with
+    all their params, tags and metrics after the upgrade, in a run read and a search, and sort
+    by their metrics."""
     import requests
     uri, cleanup = backend_uri(kind, tmp_path)
     first, second = "a" * 32, "b" * 32
@@ -229,8 +230,10 @@ def test_upgrade_keeps_params_tags_and_metric_order(kind, tmp_path, start_server
                                                         {"run_uuid": second, "key": "t", "value": "x"}])
             latest = sa.table("latest_metrics", *map(sa.column, ("run_uuid", "key", "value", "is_nan", "timestamp",
                                                                  "step")))
-            conn.execute(latest.insert(), [{"run_uuid": run_id, "key": "loss", "value": value, "is_nan": False,
-                                            "timestamp": 5, "step": 3} for run_id, value in ((first, 0.5), (second, 0.25))])
+            conn.execute(latest.insert(), [{"run_uuid": run_id, "key": key, "value": value, "is_nan": is_nan,
+                                            "timestamp": 5, "step": 3} for run_id, key, value, is_nan in (
+                (first, "loss", 0.5, False), (second, "loss", 0.25, False), (first, "lr", 1 / 3, False),
+                (first, "nan", 0.0, True))])
         engine.dispose()
 
         server = start_server(env={"MLFLOW_BACKEND_STORE_URI": uri, "MLFLOW_UPGRADE_DB": "true",
@@ -248,12 +251,17 @@ def test_upgrade_keeps_params_tags_and_metric_order(kind, tmp_path, start_server
                                                                "order_by": [f"metrics.loss {order}"]},
                                   timeout=30).json()["runs"]
             assert [r["info"]["run_id"] for r in found] == expected
-        assert found[0]["data"]["metrics"] == [{"key": "loss", "value": 0.5, "timestamp": 5, "step": 3}]
+        # every digit of a double, and NaN, as the official server returns them
+        assert sorted(found[0]["data"]["metrics"], key=lambda m: m["key"]) == [
+            {"key": "loss", "value": 0.5, "timestamp": 5, "step": 3},
+            {"key": "lr", "value": 1 / 3, "timestamp": 5, "step": 3},
+            {"key": "nan", "value": "NaN", "timestamp": 5, "step": 3}]
         logged = requests.post(f"{base}/runs/log-metric", json={"run_id": second, "key": "loss", "value": 0.75,
                                                                  "timestamp": 6, "step": 4}, timeout=30)
         assert logged.status_code == 200, logged.text
         found = requests.post(f"{base}/runs/search", json={"experiment_ids": ["7"], "order_by": ["metrics.loss DESC"]},
                               timeout=30).json()["runs"]
         assert [r["info"]["run_id"] for r in found] == [second, first]
+        assert found[0]["data"]["metrics"] == [{"key": "loss", "value": 0.75, "timestamp": 6, "step": 4}]
     finally:
         cleanup()
