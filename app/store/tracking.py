@@ -45,7 +45,7 @@ def _raise_latest(dialect: str):
     evenly spaced, continue the stored ones at the same spacing. One statement: no
     read-then-write race, no lock upgrade."""
     current = latest_metrics.c
-    columns = ("metric_json", "is_nan", "value", "timestamp", "step")
+    columns = ("metric_json", "is_nan", "value", "timestamp", "step")  # the order matters on MySQL (below)
     statement, new = dialect_insert(dialect, latest_metrics)
     later = sa.or_(new.step > current.step, sa.and_(new.step == current.step, sa.or_(
         new.timestamp > current.timestamp,
@@ -361,10 +361,11 @@ class TrackingStore:
             prefer_index_lookups(conn)
         if with_models:
             for run_id, direction, model_id, step in fetch_tuples(conn, _RUN_MODELS, {"ids": with_models}):
+                run = by_id[run_id]
                 if direction == MODEL_OUTPUT:
-                    by_id[run_id]["outputs"].setdefault("model_outputs", []).append({"model_id": model_id, "step": step})
+                    run["outputs"].setdefault("model_outputs", []).append({"model_id": model_id, "step": step})
                 else:
-                    by_id[run_id]["inputs"].setdefault("model_inputs", []).append({"model_id": model_id})
+                    run["inputs"].setdefault("model_inputs", []).append({"model_id": model_id})
         if with_datasets:
             for run_id, entries in inputs.dataset_inputs(conn, with_datasets).items():
                 by_id[run_id]["inputs"]["dataset_inputs"] = entries
@@ -443,7 +444,8 @@ class TrackingStore:
         # sorted, so that concurrent batches lock their rows in the same order
         conn.execute(self._raise_latest, [
             {"run_uuid": run_id, "experiment_id": experiment_id, "key": k, "step": s, "timestamp": t, "value": v,
-             "is_nan": n, "metric_json": metric_json(k, v, n, t, s), **dict(zip(("points", "stride"), series(steps[k])))}
+             "is_nan": n, "metric_json": metric_json(k, v, n, t, s),
+             **dict(zip(("points", "stride"), series(steps[k])))}
             for k, (s, t, v, n) in sorted(latest.items())])
 
     def log_inputs(self, run_id: str, items: list[tuple[dict, list]], model_ids: list[str]) -> None:
