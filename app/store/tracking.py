@@ -7,6 +7,7 @@ consistent under concurrent writers.
 """
 from __future__ import annotations
 
+import functools
 import uuid
 
 import orjson
@@ -71,14 +72,33 @@ def _raise_latest(dialect: str):
         where=sa.or_(later, current.stride.is_not(None)))
 
 
-_RUN_COLUMNS = (runs.c.run_uuid, runs.c.experiment_id, runs.c.name, runs.c.user_id, runs.c.status,
-                runs.c.start_time, runs.c.end_time, runs.c.artifact_uri, runs.c.lifecycle_stage,
-                runs.c.params_json, runs.c.tags_json,
-                sa.select(json_array(latest_metrics.c.metric_json))
-                .where(latest_metrics.c.run_uuid == runs.c.run_uuid).scalar_subquery(),
-                # whether the run used or made logged models, and used datasets: read only then
-                sa.exists().where(run_models.c.run_uuid == runs.c.run_uuid).label("has_models"),
-                sa.exists().where(run_inputs.c.run_uuid == runs.c.run_uuid).label("has_datasets"))
+_RUN_ROW = (runs.c.run_uuid, runs.c.experiment_id, runs.c.name, runs.c.user_id, runs.c.status, runs.c.start_time,
+            runs.c.end_time, runs.c.artifact_uri, runs.c.lifecycle_stage, runs.c.params_json, runs.c.tags_json)
+
+
+def _run_columns(run_id: sa.ColumnElement) -> tuple:
+    """What other tables hold of the run whose id is `run_id`: its metrics as a JSON array, and
+    whether it used or made logged models and used datasets (those are read only for the runs
+    that did)."""
+    return (sa.select(json_array(latest_metrics.c.metric_json)).where(latest_metrics.c.run_uuid == run_id)
+            .scalar_subquery(),
+            sa.exists().where(run_models.c.run_uuid == run_id).label("has_models"),
+            sa.exists().where(run_inputs.c.run_uuid == run_id).label("has_datasets"))
+
+
+_RUN_COLUMNS = (*_RUN_ROW, *_run_columns(runs.c.run_uuid))
+# A search page's rows are read from a subquery named "page" (see _page_query). Its columns are
+# named here once, as SQL: columns of a new subquery, and expressions on them, would be built
+# anew for every search (a millisecond, a tenth of a search on SQLite).
+_PAGE_COLUMNS = (*(sa.literal_column(f"page.{column.name}") for column in _RUN_ROW),
+                 *_run_columns(sa.literal_column("page.run_uuid")))
+
+
+@functools.cache
+def _page_key(position: int) -> sa.ColumnElement:
+    return sa.literal_column(f"page.k{position}")
+
+
 _RUN_MODELS = (sa.select(run_models.c.run_uuid, run_models.c.direction, run_models.c.model_id, run_models.c.step)
                .where(in_list(run_models.c.run_uuid, "ids")))
 _DATA_FIELDS = ("params", "tags", "metrics")  # JSON arrays of _RUN_COLUMNS
@@ -88,6 +108,19 @@ _HISTORY_KEYS = [(metrics.c.timestamp, True), (metrics.c.step, True), (metrics.c
                  (metrics.c.is_nan, True)]
 _RUN_STATE = sa.select(runs.c.lifecycle_stage, runs.c.experiment_id).where(runs.c.run_uuid == sa.bindparam("run_id"))
 _LOCKED_RUN_STATE = _RUN_STATE.with_for_update()
+
+
+def _page_query(source: sa.FromClause, conditions: list, keys: tuple, tier_keys: tuple, limit: int):
+    """Rows of _RUN_COLUMNS and the sort keys, for a page of runs. The page is found in a
+    subquery of its own, and what other tables hold of a run is read for the page's runs only:
+    with those reads in the search's own SELECT, PostgreSQL weighed them into its plan and walked
+    the sort key's index for a top 1000 instead of hashing the filter's matches (1.4x slower)."""
+    page = (sa.select(*_RUN_ROW, *(expression.label(f"k{i}") for i, (expression, _) in enumerate(keys)))
+            .select_from(source).where(*conditions).order_by(*search_sql.order_clauses(tier_keys))
+            .limit(limit).subquery("page"))
+    page_keys = [(_page_key(i), ascending) for i, (_, ascending) in enumerate(keys)]
+    return (sa.select(*_PAGE_COLUMNS, *(column for column, _ in page_keys)).select_from(page)
+            .order_by(*search_sql.order_clauses(page_keys[len(keys) - len(tier_keys):])))
 
 
 def active_experiment_location(conn, experiment_id: int) -> str:
@@ -541,10 +574,8 @@ class TrackingStore:
                         continue
                     if tier.rank == last[0]:
                         conditions.append(search_sql.after(tier_keys, last[1:]))
-                query = (sa.select(*_RUN_COLUMNS, *(expression for expression, _ in keys)).select_from(tier.source)
-                         .where(*conditions).order_by(*search_sql.order_clauses(tier_keys))
-                         .limit(max_results + 1 - len(rows)))
-                rows += fetch_tuples(conn, query)
+                rows += fetch_tuples(conn, _page_query(tier.source, conditions, keys, tier_keys,
+                                                       max_results + 1 - len(rows)))
                 if len(rows) > max_results:
                     break
             token = None
