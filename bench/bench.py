@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -23,7 +22,8 @@ import time
 
 from client import HISTORY_PAGE, Client, Deadline, fetch_history, now_ms, parse_target
 from report import fmt, print_table
-from servers import BENCH_DIR, BenchError, official_server, ours_server, setup_official, tree_memory
+from servers import (BENCH_DIR, BenchError, interrupt_on_signals, official_server, ours_server, setup_official,
+                     tree_memory)
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts/"
 MiB = 1024 * 1024
@@ -373,12 +373,7 @@ def main():
     servers = ([ours_server(args.workers)] if args.start_ours else [])
     servers += [official_server(args.workers)] if args.start_official else []
 
-    # SIGTERM/SIGHUP end the run like Ctrl-C, so started servers are always stopped.
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGHUP, interrupt)
+    interrupt_on_signals()
 
     started_at = time.strftime("%Y%m%d-%H%M%S")
     rows = {key: {} for key in specs}

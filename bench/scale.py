@@ -30,7 +30,7 @@ import psycopg2
 
 from client import Client, fetch_history, parse_target
 from report import print_table
-from servers import BENCH_DIR, BenchError, official_server, ours_server, setup_official
+from servers import BENCH_DIR, BenchError, interrupt_on_signals, official_server, ours_server, setup_official
 
 PARAMS, TAGS, METRICS = 10, 5, 10
 P0_VALUES = ("a", "b", "c", "d")
@@ -340,6 +340,7 @@ def main():
         servers.append(official_server(args.workers, backends.get("official")))
 
     specs = row_specs(args.checkpoint, args.runs)
+    interrupt_on_signals()
     rows = {key: {} for key in specs}
     try:
         for server in servers:

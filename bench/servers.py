@@ -76,6 +76,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def interrupt_on_signals():
+    """SIGTERM and SIGHUP end a run like Ctrl-C, so the servers it started are always stopped."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
+
+
 class StartedServer:
     """A server process started by the bench, in its own process group."""
 
