@@ -323,8 +323,8 @@ def main():
         parser.error("give --target, --start-ours or --start-official")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     databases = {}
-    if args.backend == "postgresql":
-        for name in ("ours", "official"):
+    if args.backend == "postgresql":  # a database for each server the bench starts
+        for name in ("ours",) * args.start_ours + ("official",) * args.start_official:
             databases[name] = f"bench_{name}_{uuid.uuid4().hex[:8]}"
     if args.start_official:
         setup_official()
