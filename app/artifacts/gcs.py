@@ -6,14 +6,13 @@ the SDK talks to that emulator anonymously. Tuning, named as by the official ser
 - MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT (or the older MLFLOW_GCS_DEFAULT_TIMEOUT): seconds
   for each request and for its retries together, -1 for no limit; 60 by default.
 - MLFLOW_GCS_UPLOAD_CHUNK_SIZE, MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE: bytes per request of a
-  transfer, 16 MiB by default (upload chunks a multiple of 256 KiB). Each transfer holds a few
-  chunks in memory (the SDK copies them; about 4 measured with bench/stores.py), so these
-  bound the server's memory, not the file size.
+  transfer, 16 MiB by default (upload chunks a multiple of 256 KiB). An upload holds a few
+  chunks in memory (the SDK copies them; about 4 measured with bench/stores.py), so that
+  size bounds the server's memory, not the file size; a download streams each chunk.
 """
 from __future__ import annotations
 
 import contextlib
-import io
 from functools import cached_property
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -119,12 +118,13 @@ class GcsArtifactRepository(ArtifactRepository):
                 if not self._bucket.exists(**self.calls):
                     raise self._no_bucket(action)
                 raise not_found(f"No such artifact: '{rel}'")
-        # the blob names its generation: a file replaced meanwhile does not mix into this one
-        reader = blob.open("rb", chunk_size=self.download_chunk, **self.calls)
-        # Read a whole chunk at a time: for smaller reads the SDK's reader keeps the rest of its
-        # chunk in a buffer of its own, copied twice (a 400 MB download grew the server by up
-        # to 90 MB with 16 MiB chunks, 55-60 MB this way).
-        return io.BufferedReader(reader, buffer_size=self.download_chunk), blob.size
+        # the blob's media link names its generation: a file replaced meanwhile does not mix
+        # into this one. The first range is requested here, so that a refusal is answered as
+        # an error rather than as a download cut short.
+        download = _Download(self._bucket.client._http, blob.media_link, blob.size, self.download_chunk, self.calls)
+        with self._failure(action):
+            download.read(0)
+        return download, blob.size
 
     def list(self, rel: str) -> list[FileInfo]:
         key = object_key(self.prefix, rel)
@@ -147,6 +147,54 @@ class GcsArtifactRepository(ArtifactRepository):
             except api.NotFound:
                 if not blobs:
                     raise not_found(f"No such artifact: '{rel}'") from None
+
+
+class _Download:
+    """An object read in ranges of `chunk` bytes, one request each (its start retried as the
+    SDK retries its own), each streamed as the server reads it: a download holds one read's
+    worth in memory, whatever the chunk size. (The SDK's reader holds a whole chunk, copied
+    about four times: a 400 MB download grew the server by 55-100 MB with 16 MiB chunks.)
+    Bytes come as stored (no decoding), so their count is the object's size."""
+
+    def __init__(self, session: requests.Session, url: str, size: int, chunk: int, calls: dict):
+        self._session = session
+        self._url = url
+        self._size = size
+        self._chunk = chunk
+        self._timeout = calls["timeout"]
+        self._open_range = calls["retry"](self._request_range)
+        self._position = 0
+        self._end = 0  # of the range being read, exclusive
+        self._response: requests.Response | None = None
+
+    def _request_range(self, start: int, end: int) -> requests.Response:
+        response = self._session.get(self._url, headers={"Range": f"bytes={start}-{end}"},
+                                     stream=True, timeout=self._timeout)
+        if response.status_code != 206 and not (response.status_code == 200 and start == 0 and end == self._size - 1):
+            raise api.from_http_response(response)
+        return response
+
+    def read(self, n: int = -1) -> bytes:
+        if self._position >= self._size:
+            return b""
+        if self._response is None:
+            self._end = min(self._position + self._chunk, self._size)
+            self._response = self._open_range(self._position, self._end - 1)
+        left = self._end - self._position
+        if n == 0:
+            return b""
+        data = self._response.raw.read(min(n, left) if n > 0 else left)
+        if not data:
+            raise requests.ConnectionError(f"the download ended at byte {self._position} of {self._size}")
+        self._position += len(data)
+        if self._position == self._end:
+            self.close()
+        return data
+
+    def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+            self._response = None
 
 
 class _Body:
