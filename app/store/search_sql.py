@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 
 import sqlalchemy as sa
 
@@ -32,8 +33,10 @@ EXPERIMENT_ORDER_COLUMNS = {
 EXPERIMENT_TIMES = ("creation_time", "last_update_time")
 
 
-def string_condition(column, clause: Clause, sets: bool = False):
-    op, value = clause.comparator, clause.value
+def string_condition(column, clause: Clause, sets: bool = False, value=None):
+    """`value`: the SQL to compare with, when not the clause's value itself (a parameter)."""
+    op = clause.comparator
+    value = clause.value if value is None else value
     if op in SET_COMPARATORS:
         if not sets:
             raise invalid(f"Invalid comparator '{op}' for '{clause.key}': IN and NOT IN compare "
@@ -42,8 +45,8 @@ def string_condition(column, clause: Clause, sets: bool = False):
     if op not in STRING_COMPARATORS:
         raise invalid(f"Invalid comparator '{op}' for '{clause.key}': use one of "
                       f"{', '.join(STRING_COMPARATORS)}")
-    if not isinstance(value, str):
-        raise invalid(f"Expected a quoted string value for '{clause.key}', got {value!r}")
+    if not isinstance(clause.value, str):
+        raise invalid(f"Expected a quoted string value for '{clause.key}', got {clause.value!r}")
     if op == "=":
         return column == value
     if op == "!=":
@@ -53,25 +56,29 @@ def string_condition(column, clause: Clause, sets: bool = False):
     return sa.func.lower(column).like(sa.func.lower(value))
 
 
-def numeric_condition(column, clause: Clause):
-    op, value = clause.comparator, clause.value
+_NUMERIC_OPERATORS = {"=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge,
+                      "<": operator.lt, "<=": operator.le}
+
+
+def numeric_condition(column, clause: Clause, value=None):
+    """`value`: the SQL to compare with, when not the clause's value itself (a parameter)."""
+    op = clause.comparator
     if op not in NUMERIC_COMPARATORS:
         raise invalid(f"Invalid comparator '{op}' for '{clause.key}': use one of "
                       f"{', '.join(NUMERIC_COMPARATORS)}")
-    if not isinstance(value, float):
-        raise invalid(f"Expected a numeric value for '{clause.key}', got {value!r}")
-    return {"=": column == value, "!=": column != value, ">": column > value, ">=": column >= value,
-            "<": column < value, "<=": column <= value}[op]
+    if not isinstance(clause.value, float):
+        raise invalid(f"Expected a numeric value for '{clause.key}', got {clause.value!r}")
+    return _NUMERIC_OPERATORS[op](column, clause.value if value is None else value)
 
 
-def _key_value_condition(table, owner_column, owner, clause: Clause):
+def _key_value_condition(table, owner_column, owner, clause: Clause, value=None):
     """A key-value entity (param, tag) of the owner: compared, or tested for presence."""
     has_key = sa.exists().where(owner_column == owner, table.c.key == clause.key)
     if clause.comparator == "IS NULL":
         return ~has_key
     if clause.comparator == "IS NOT NULL":
         return has_key
-    return has_key.where(string_condition(table.c.value, clause))
+    return has_key.where(string_condition(table.c.value, clause, value=value))
 
 
 def _no_null_test(clause: Clause) -> None:
@@ -80,55 +87,78 @@ def _no_null_test(clause: Clause) -> None:
                       f"IS NOT NULL test params and tags only")
 
 
-def _metric_condition(clause: Clause, run_id):
+def _metric_condition(clause: Clause, run_id, experiment_id, value):
     _no_null_test(clause)
-    if isinstance(clause.value, float):  # compare as stored: infinities are clamped
-        clause = dataclasses.replace(clause, value=encode_value(clause.value)[0])
-    condition = numeric_condition(latest_metrics.c.value, clause)
-    is_nan = latest_metrics.c.is_nan == sa.true()
+    metric = latest_metrics.c
+    condition = numeric_condition(metric.value, clause, value)
     # NaN equals nothing and differs from everything, as in the official server
-    condition = sa.or_(condition, is_nan) if clause.comparator == "!=" else sa.and_(condition, ~is_nan)
-    return sa.exists().where(latest_metrics.c.run_uuid == run_id, latest_metrics.c.key == clause.key, condition)
+    condition = (sa.or_(condition, metric.is_nan == sa.true()) if clause.comparator == "!="
+                 else sa.and_(metric.is_nan == sa.false(), condition))
+    # The run's experiment, though implied by the run, lets the database range-scan the
+    # (experiment, key, is_nan, value) index for the runs that match, rather than every run's
+    # value of this key in every experiment, when matching first is the better plan.
+    return sa.exists().where(metric.run_uuid == run_id, metric.experiment_id == experiment_id,
+                             metric.key == clause.key, condition)
 
 
-def run_filter(clauses: list[Clause], run_id=runs.c.run_uuid) -> list:
-    """Conditions on runs; those on related rows are correlated with `run_id`, the run id column
-    of the table the query is driven from, so they can be checked before the runs row is read."""
+def _filter_value(clause: Clause):
+    """A run filter clause's value as its statement's parameter takes it."""
+    if clause.entity == "metric" and isinstance(clause.value, float):  # compare as stored: infinities clamped
+        return encode_value(clause.value)[0]
+    return list(clause.value) if isinstance(clause.value, tuple) else clause.value
+
+
+def filter_shape(clauses: list[Clause]) -> tuple:
+    """What run_filter's conditions depend on, but for the clauses' values: searches of one shape
+    can share a statement (run with filter_parameters)."""
+    return tuple((c.entity, c.key, c.comparator, type(c.value)) for c in clauses)
+
+
+def filter_parameters(clauses: list[Clause]) -> dict:
+    """The values of run_filter's parameters for these clauses."""
+    return {f"f{i}": _filter_value(clause) for i, clause in enumerate(clauses)}
+
+
+def run_filter(clauses: list[Clause], run_id=runs.c.run_uuid, experiment_id=runs.c.experiment_id) -> list:
+    """Conditions on runs; those on related rows are correlated with `run_id` and `experiment_id`,
+    the run's columns in the table the query is driven from, so they can be checked before the
+    runs row is read. The clauses' values are parameters named f0, f1, ... (filter_parameters)."""
     conditions = []
-    for clause in clauses:
+    for i, clause in enumerate(clauses):
+        value = sa.bindparam(f"f{i}", _filter_value(clause), expanding=clause.comparator in SET_COMPARATORS)
         if clause.entity == "metric":
-            conditions.append(_metric_condition(clause, run_id))
+            conditions.append(_metric_condition(clause, run_id, experiment_id, value))
         elif clause.entity in ("param", "tag"):
             table = params if clause.entity == "param" else tags
-            conditions.append(_key_value_condition(table, table.c.run_uuid, run_id, clause))
+            conditions.append(_key_value_condition(table, table.c.run_uuid, run_id, clause, value))
         elif clause.entity == "attribute":
             _no_null_test(clause)
             key = "run_name" if clause.key in RUN_NAME_ALIASES else clause.key
             if key in RUN_STRING_ATTRIBUTES:
-                conditions.append(string_condition(RUN_STRING_ATTRIBUTES[key], clause, sets=key == "run_id"))
+                conditions.append(string_condition(RUN_STRING_ATTRIBUTES[key], clause, key == "run_id", value))
             elif key in RUN_NUMERIC_ATTRIBUTES:
-                conditions.append(numeric_condition(RUN_NUMERIC_ATTRIBUTES[key], clause))
+                conditions.append(numeric_condition(RUN_NUMERIC_ATTRIBUTES[key], clause, value))
             else:
                 raise invalid(f"Invalid attribute key '{clause.key}' specified. Valid keys are "
                               f"{', '.join([*RUN_STRING_ATTRIBUTES, *RUN_NUMERIC_ATTRIBUTES])}")
         else:
             _no_null_test(clause)
-            conditions.append(_dataset_condition(clause, run_id))
+            conditions.append(_dataset_condition(clause, run_id, value))
     return conditions
 
 
-def _dataset_condition(clause: Clause, run_id):
+def _dataset_condition(clause: Clause, run_id, value):
     """dataset.name / dataset.digest of a run's input datasets, dataset.context of its input tags."""
     linked = run_inputs.c.run_uuid == run_id
     if clause.key == "context":
         return sa.exists().where(
             run_input_tags.c.run_uuid == run_id, run_input_tags.c.key == "mlflow.data.context",
-            string_condition(run_input_tags.c.value, clause, sets=True))
+            string_condition(run_input_tags.c.value, clause, True, value))
     column = {"name": datasets.c.name, "digest": datasets.c.digest}.get(clause.key)
     if column is None:
         raise invalid(f"Invalid dataset key '{clause.key}': use dataset.name, dataset.digest or dataset.context")
     return sa.exists().where(linked, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid,
-                             string_condition(column, clause, sets=True))
+                             string_condition(column, clause, True, value))
 
 
 def _experiment_id_condition(clause: Clause):
@@ -255,9 +285,27 @@ def order_clauses(keys: list[tuple]) -> list:
     return [expression.asc() if ascending else expression.desc() for expression, ascending in keys]
 
 
-def after(keys: list[tuple], values: list):
+def _after_bound(value) -> bool:
+    """Whether after() makes `value` a parameter (a missing value or a boolean shapes the SQL)."""
+    return value is not None and not isinstance(value, bool)
+
+
+def after_shape(values: list) -> tuple:
+    """What after(keys, values, bound=True) depends on, but for the values it binds."""
+    return tuple("bound" if _after_bound(value) else value for value in values)
+
+
+def after_parameters(values: list) -> dict:
+    """The values of after(keys, values, bound=True)'s parameters."""
+    return {f"a{i}": value for i, value in enumerate(values) if _after_bound(value)}
+
+
+def after(keys: list[tuple], values: list, bound: bool = False):
     """Rows that sort strictly after the row whose sort key values are `values` (keyset
-    paging: a page starts where the last one ended, whatever was inserted meanwhile)."""
+    paging: a page starts where the last one ended, whatever was inserted meanwhile). With
+    `bound`, the values are parameters named a0, a1, ... (after_parameters)."""
+    values = [sa.bindparam(f"a{i}", value) if bound and _after_bound(value) else value
+              for i, value in enumerate(values)]
     alternatives = []
     for i, ((expression, ascending), value) in enumerate(zip(keys, values)):
         if value is None:  # within its rank a missing value ties with all the others

@@ -248,6 +248,18 @@ def test_filters_over_several_experiments_and_view_types(g):
     assert find(g, "metrics.m >= 5", run_view_type="ACTIVE_ONLY") == set()
 
 
+def test_searches_of_one_shape_answer_for_their_own_values(g):
+    """The server builds a search's SQL once per shape (keys, comparators, order) and runs it with
+    each search's values: searches alternating values each get their own answer."""
+    for _ in range(2):
+        assert find(g, "metrics.m > 0.5") == {"a", "c"}
+        assert find(g, "metrics.m > 0.1") == {"a", "b", "c"}
+        assert find(g, "params.p = 'y' AND metrics.m < 1") == {"b"}
+        assert find(g, "params.p = 'x' AND metrics.m < 1") == {"a"}
+        assert find(g, f"attributes.run_id IN ('{g.ids['a']}', '{g.ids['c']}')") == {"a", "c"}
+        assert find(g, f"attributes.run_id IN ('{g.ids['b']}')") == {"b"}
+
+
 @pytest.mark.parametrize("view, expected", [(1, "abcde"), (2, "f"), (3, "abcdef")])
 def test_run_view_type_as_enum_number(g, view, expected):
     """Proto JSON enums may be sent by number: ACTIVE_ONLY=1, DELETED_ONLY=2, ALL=3."""
