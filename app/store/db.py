@@ -112,12 +112,14 @@ def prefer_index_lookups(conn: sa.Connection) -> None:
         conn.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
 
 
-def no_memoize(conn: sa.Connection) -> None:
-    """For the rest of the transaction: no Memoize plans. A search's nested loops look rows up by
-    run id, a different one for every outer row, so a memo never hits; on PostgreSQL weighing one
-    for every lookup is about a third of a search's planning time (1.5 -> 1.0 ms)."""
+def plan_for_lookups_by_run(conn: sa.Connection) -> None:
+    """For the rest of the transaction, on PostgreSQL: no Memoize and no merge join plans. A
+    search's joins look rows up by run id, a different one for every outer row, so a memo never
+    hits; and weighing a merge join on run ids has the planner read each index's first and last
+    ids (about 150 buffers). Planning a top-100 search over 20,000 runs took 1.5 ms weighing
+    both, 0.8 without Memoize, 0.55 without either. One statement: one round trip."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SET LOCAL enable_memoize = off")
+        conn.exec_driver_sql("SET LOCAL enable_memoize = off; SET LOCAL enable_mergejoin = off")
 
 
 class Database:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import already_exists, invalid, not_found
 from ..services.search import Clause, OrderBy
 from . import bulk, inputs, search_sql
-from .db import Database, fetch_tuples, no_memoize, prefer_index_lookups
+from .db import Database, fetch_tuples, plan_for_lookups_by_run, prefer_index_lookups
 from .in_list import in_list
 from .json_sql import json_array, key_value_array
 from .pages import decode_keyset_token, encode_keyset_token
@@ -592,7 +592,7 @@ class TrackingStore:
         parameters = {"experiment_ids": experiment_ids, **search_sql.filter_parameters(clauses)}
         width, rows = len(_RUN_COLUMNS), []
         with self.db.read() as conn:
-            no_memoize(conn)
+            plan_for_lookups_by_run(conn)
             for index, tier in enumerate(order.tiers):  # in rank order; a page may span tiers
                 tier_keys = keys if tier.rank is None else keys[1:]
                 after_values = None
