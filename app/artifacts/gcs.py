@@ -118,12 +118,14 @@ class GcsArtifactRepository(ArtifactRepository):
                 if not self._bucket.exists(**self.calls):
                     raise self._no_bucket(action)
                 raise not_found(f"No such artifact: '{rel}'")
-        # the blob's media link names its generation: a file replaced meanwhile does not mix
-        # into this one. The first range is requested here, so that a refusal is answered as
-        # an error rather than as a download cut short.
-        download = _Download(self._bucket.client._http, blob.media_link, blob.size, self.download_chunk, self.calls)
+        # The blob's media link names its generation: a file replaced meanwhile does not mix
+        # into this one. The session is the client's own, with its credentials (the SDK's
+        # downloads use it too). The first range is requested here, so that a refusal is
+        # answered as an error rather than as a download cut short.
+        download = _Download(self._bucket.client._http, blob.media_link, blob.size, self.download_chunk,
+                             self.calls)
         with self._failure(action):
-            download.read(0)
+            download.next_range()
         return download, blob.size
 
     def list(self, rel: str) -> list[FileInfo]:
@@ -170,18 +172,21 @@ class _Download:
     def _request_range(self, start: int, end: int) -> requests.Response:
         response = self._session.get(self._url, headers={"Range": f"bytes={start}-{end}"},
                                      stream=True, timeout=self._timeout)
-        if response.status_code != 206 and not (response.status_code == 200 and start == 0 and end == self._size - 1):
+        whole = response.status_code == 200 and start == 0 and end == self._size - 1
+        if response.status_code != 206 and not whole:
             raise api.from_http_response(response)
         return response
 
-    def read(self, n: int = -1) -> bytes:
-        if self._position >= self._size:
-            return b""
-        if self._response is None:
+    def next_range(self) -> None:
+        """Request the range that starts at the current position, if any is left."""
+        if self._response is None and self._position < self._size:
             self._end = min(self._position + self._chunk, self._size)
             self._response = self._open_range(self._position, self._end - 1)
+
+    def read(self, n: int = -1) -> bytes:
+        self.next_range()
         left = self._end - self._position
-        if n == 0:
+        if self._response is None or n == 0:
             return b""
         data = self._response.raw.read(min(n, left) if n > 0 else left)
         if not data:

@@ -603,10 +603,11 @@ class TrackingStore:
                         continue
                     if tier.rank == last[0]:
                         after_values = last[1:]
-                starts = None if after_values is None else search_sql.after_shape(after_values)
-                statement = _search_statement(
-                    (shape, index, starts), lambda: _page_query(tier, clauses, view_type, keys, tier_keys, after_values))
-                after = search_sql.after_parameters(after_values) if after_values is not None else {}
+                starts, after = None, {}
+                if after_values is not None:
+                    starts, after = search_sql.after_shape(after_values), search_sql.after_parameters(after_values)
+                statement = _search_statement((shape, index, starts), lambda: _page_query(
+                    tier, clauses, view_type, keys, tier_keys, after_values))
                 rows += fetch_tuples(conn, statement, {**parameters, **after, "limit": max_results + 1 - len(rows)})
                 if len(rows) > max_results:
                     break
