@@ -155,7 +155,7 @@ class _Download:
     """An object read in ranges of `chunk` bytes, one request each (its start retried as the
     SDK retries its own), each streamed as the server reads it: a download holds one read's
     worth in memory, whatever the chunk size. (The SDK's reader holds a whole chunk, copied
-    about four times: a 400 MB download grew the server by 55-100 MB with 16 MiB chunks.)
+    about four times: a 400 MB download grew the server by 50-100 MB with 16 MiB chunks.)
     Bytes come as stored (no decoding), so their count is the object's size."""
 
     def __init__(self, session: requests.Session, url: str, size: int, chunk: int, calls: dict):
