@@ -197,7 +197,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "together, -1 for no limit.", GCS, "60"),
     EnvVar("MLFLOW_GCS_DEFAULT_TIMEOUT", "Older name of MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT.", GCS, "60"),
     EnvVar("MLFLOW_GCS_UPLOAD_CHUNK_SIZE", "Bytes per upload request (a multiple of 262144); an "
-           "upload holds a few chunks in memory (about 4 measured), whatever the file's size.", GCS, str(16 * 1024 * 1024)),
+           "upload holds a few chunks in memory (about 4 measured), whatever the file's size.", GCS,
+           str(16 * 1024 * 1024)),
     EnvVar("MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE", "Bytes per download request; each is streamed as it is "
            "read, so memory does not grow with it.", GCS, str(16 * 1024 * 1024)),
     EnvVar("STORAGE_EMULATOR_HOST", "URL of a GCS emulator (fake-gcs-server), reached without "

@@ -7,6 +7,11 @@ from sqlalchemy.dialects import mysql
 
 metadata = MetaData()
 
+# Values of columns below
+ACTIVE, DELETED = "active", "deleted"  # lifecycle_stage
+VIEW_STAGES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACTIVE, DELETED)}  # by run_view_type
+MODEL_INPUT, MODEL_OUTPUT = "input", "output"  # run_models.direction
+
 experiments = Table(
     "experiments", metadata,
     Column("experiment_id", Integer, primary_key=True, autoincrement=True),
