@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from . import MLFLOW_API_VERSION, __version__
 from .errors import MlflowError
 from .http import api
+from .http.access import ANY_USER, PUBLIC_ACCESS
 from .http import artifacts as artifact_http
 from .http import models as model_http
 from .http import ready as ready_http
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> Flask:
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the UI serves its own files (app/http/ui.py)
     app.url_map.strict_slashes = False
     app.url_map.merge_slashes = False  # '//etc/passwd' must reach the path checks, not a redirect
     prefix = settings.static_prefix
@@ -71,8 +72,8 @@ def _refuse_tracking(app: Flask, prefix: str) -> None:
                           "NOT_IMPLEMENTED")
     for base in api.API_PREFIXES:
         for version in ("2.0", "3.0"):
-            app.add_url_rule(f"{prefix}{base}/{version}/mlflow/<path:rest>", f"refuse {base}{version}", refuse,
-                             methods=["GET", "POST", "PATCH", "DELETE", "PUT"])
+            api.add_view(app, f"{prefix}{base}/{version}/mlflow/<path:rest>", f"refuse {base}{version}", refuse,
+                         ["GET", "POST", "PATCH", "DELETE", "PUT"], ANY_USER)
 
 
 def _register_info(app: Flask, settings: Settings, prefix: str) -> None:
@@ -85,11 +86,14 @@ def _register_info(app: Flask, settings: Settings, prefix: str) -> None:
         "artifacts_presigned_only": False,
         "server": f"mlflow-server {__version__}",
     }
-    app.add_url_rule(f"{prefix}/health", "health", lambda: Response("OK", mimetype="text/plain"))
-    app.add_url_rule(f"{prefix}/version", "version", lambda: Response(MLFLOW_API_VERSION, mimetype="text/plain"))
+    # open to probes and to clients that have not signed in yet (no secrets in them)
+    api.add_view(app, f"{prefix}/health", "health", lambda: Response("OK", mimetype="text/plain"), ["GET"],
+                 PUBLIC_ACCESS)
+    api.add_view(app, f"{prefix}/version", "version", lambda: Response(MLFLOW_API_VERSION, mimetype="text/plain"),
+                 ["GET"], PUBLIC_ACCESS)
     for base in api.API_PREFIXES:
-        app.add_url_rule(f"{prefix}{base}/3.0/mlflow/server-info", f"server-info {base}",
-                         lambda: api.json_response(server_info))
+        api.add_view(app, f"{prefix}{base}/3.0/mlflow/server-info", f"server-info {base}",
+                     lambda: api.json_response(server_info), ["GET"], PUBLIC_ACCESS)
 
 
 def _register_errors(app: Flask) -> None:

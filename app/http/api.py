@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import orjson
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 
 from ..errors import MlflowError, invalid
+from .access import Access
 
 API_PREFIXES = ("/api", "/ajax-api")
 
@@ -90,6 +91,15 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def request_fields(route: "Route") -> dict:
+    """The request's fields, parsed once per request: the guard reads them before the view."""
+    fields = g.get("fields")
+    if fields is None:
+        fields = g.fields = parse_request(route.shape, route.max_body)
+        fields.update(request.view_args or {})
+    return fields
+
+
 def parse_request(shape: dict, max_body: int) -> dict:
     """The request's fields: JSON body for POST/PATCH/DELETE, else the query string."""
     fields: dict = {}
@@ -157,6 +167,7 @@ class Route:
     path: str  # below /api/2.0 or /api/3.0, e.g. /mlflow/runs/create; {name} is a path parameter
     shape: dict
     handler: Callable[[dict], Any]
+    access: Access  # what the route asks of its caller (app/http/access.py)
     versions: tuple[str, ...] = ("2.0",)
     max_body: int = 16 * 1024 * 1024
 
@@ -175,13 +186,21 @@ def register(app: Flask, routes: list[Route], prefix: str = "") -> None:
         for api in API_PREFIXES:
             for version in route.versions:
                 rule = f"{prefix}{api}/{version}{_flask_rule(route.path)}"
-                app.add_url_rule(rule, f"{route.method} {rule}", view, methods=[route.method])
+                add_view(app, rule, f"{route.method} {rule}", view, [route.method], route.access, route)
+
+
+def add_view(app: Flask, rule: str, endpoint: str, view, methods: list[str], access: Access,
+             route: Route | None = None) -> None:
+    """Every URL rule of the app is added here, with what it asks of its caller; API routes
+    also leave their Route, whose shape the guard parses the request's fields with."""
+    app.add_url_rule(rule, endpoint, view, methods=methods)
+    app.extensions.setdefault("access", {})[endpoint] = access
+    if route is not None:
+        app.extensions.setdefault("routes", {})[endpoint] = route
 
 
 def _view(route: Route):
     def view(**path_args):
-        fields = parse_request(route.shape, route.max_body)
-        fields.update(path_args)
-        result = route.handler(fields)
+        result = route.handler(request_fields(route))
         return json_response({} if result is None else result)
     return view

@@ -9,7 +9,8 @@ from werkzeug.wsgi import wrap_file
 from ..artifacts.base import attachment
 from ..services.artifacts import ArtifactService
 from ..services.tracking import TrackingService
-from .api import API_PREFIXES, INT, STR, Route, json_response, register
+from .access import ARTIFACT, MANAGE, RUN, UPDATE, on
+from .api import API_PREFIXES, INT, STR, Route, add_view, json_response, register
 
 CHUNK = 1024 * 1024  # read size of streams without a file descriptor (remote stores)
 
@@ -48,12 +49,14 @@ def register_proxy(app: Flask, service: ArtifactService, prefix: str) -> None:
         return json_response({"files": [_file_json(f) for f in files]}
                              if (files := service.list(request.args.get("path"))) else {})
 
+    # a path is judged by the experiment it belongs to; deleting takes MANAGE, as officially
     for api in API_PREFIXES:
         base = f"{prefix}{api}/2.0/mlflow-artifacts"
-        app.add_url_rule(f"{base}/artifacts/<path:artifact_path>", f"{base} upload", upload, methods=["PUT"])
-        app.add_url_rule(f"{base}/artifacts/<path:artifact_path>", f"{base} download", download, methods=["GET"])
-        app.add_url_rule(f"{base}/artifacts/<path:artifact_path>", f"{base} delete", delete, methods=["DELETE"])
-        app.add_url_rule(f"{base}/artifacts", f"{base} list", listing, methods=["GET"])
+        one = f"{base}/artifacts/<path:artifact_path>"
+        add_view(app, one, f"{base} upload", upload, ["PUT"], on(ARTIFACT, "artifact_path", UPDATE))
+        add_view(app, one, f"{base} download", download, ["GET"], on(ARTIFACT, "artifact_path"))
+        add_view(app, one, f"{base} delete", delete, ["DELETE"], on(ARTIFACT, "artifact_path", MANAGE))
+        add_view(app, f"{base}/artifacts", f"{base} list", listing, ["GET"], on(ARTIFACT, "path"))
     register(app, _direct_routes(service), prefix)
 
 
@@ -78,10 +81,13 @@ def _direct_routes(service: ArtifactService) -> list[Route]:
     base = "/mlflow-artifacts"
     upload = {"path": STR, "upload_id": STR}
     part = {"part_number": INT, "etag": STR, "url": STR}
-    return [Route("POST", f"{base}/mpu/create/{{artifact_path:path}}", {"path": STR, "num_parts": INT}, create),
-            Route("POST", f"{base}/mpu/complete/{{artifact_path:path}}", {**upload, "parts": [part]}, complete),
-            Route("POST", f"{base}/mpu/abort/{{artifact_path:path}}", upload, abort),
-            Route("GET", f"{base}/presigned/{{artifact_path:path}}", {}, presigned)]
+    write = on(ARTIFACT, "artifact_path", UPDATE)
+    return [Route("POST", f"{base}/mpu/create/{{artifact_path:path}}", {"path": STR, "num_parts": INT}, create,
+                  write),
+            Route("POST", f"{base}/mpu/complete/{{artifact_path:path}}", {**upload, "parts": [part]}, complete,
+                  write),
+            Route("POST", f"{base}/mpu/abort/{{artifact_path:path}}", upload, abort, write),
+            Route("GET", f"{base}/presigned/{{artifact_path:path}}", {}, presigned, on(ARTIFACT, "artifact_path"))]
 
 
 def routes(tracking: TrackingService, artifacts: ArtifactService) -> list[Route]:
@@ -94,4 +100,4 @@ def routes(tracking: TrackingService, artifacts: ArtifactService) -> list[Route]
         return response
 
     return [Route("GET", "/mlflow/artifacts/list", {"run_id": STR, "run_uuid": STR, "path": STR, "page_token": STR},
-                  list_run_artifacts)]
+                  list_run_artifacts, on(RUN, "run_id"))]

@@ -11,6 +11,8 @@ from sqlalchemy.exc import DBAPIError
 
 from ..errors import MlflowError
 from ..store.db import Database
+from .access import PUBLIC_ACCESS
+from .api import add_view
 
 log = logging.getLogger(__name__)
 
@@ -26,4 +28,4 @@ def register(app: Flask, databases: list[Database], prefix: str) -> None:
                 raise MlflowError("The database is unavailable", "TEMPORARILY_UNAVAILABLE") from None
         return Response("OK", mimetype="text/plain")
 
-    app.add_url_rule(f"{prefix}/ready", "ready", ready)
+    add_view(app, f"{prefix}/ready", "ready", ready, ["GET"], PUBLIC_ACCESS)

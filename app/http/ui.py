@@ -11,6 +11,9 @@ from pathlib import Path
 
 from flask import Flask, Response, redirect, request, send_from_directory
 
+from .access import ANY_USER, PUBLIC_ACCESS
+from .api import add_view
+
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 STATIC_DIR = UI_DIR / "static"
 YEAR = 365 * 24 * 3600
@@ -46,5 +49,6 @@ def register(app: Flask, prefix: str) -> None:
             response.headers["Cache-Control"] = f"public, max-age={YEAR}, immutable"
         return response
 
-    app.add_url_rule(f"{prefix}/", "ui", index)
-    app.add_url_rule(f"{prefix}/static-files/<stamp>/<path:path>", "ui asset", asset)
+    # the page asks a browser to sign in; its scripts and styles hold no data
+    add_view(app, f"{prefix}/", "ui", index, ["GET"], ANY_USER)
+    add_view(app, f"{prefix}/static-files/<stamp>/<path:path>", "ui asset", asset, ["GET"], PUBLIC_ACCESS)

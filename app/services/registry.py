@@ -132,9 +132,11 @@ class RegistryService:
     def delete_registered_model_tag(self, name, key) -> None:
         self.store.set_registered_model_tag(_name(name), v.check_key(key, "registered model tag"), None)
 
-    def search_registered_models(self, filter_text, max_results, order_by, page_token):
+    def search_registered_models(self, filter_text, max_results, order_by, page_token, scope: Clause | None = None):
+        """scope: a clause on name that keeps what the caller may read (with auth on)."""
         max_results = v.check_max_results(max_results, DEFAULT_MODEL_RESULTS, MAX_MODEL_RESULTS)
-        clauses, prompts = _prompt_scope(parse_filter(filter_text, EXPERIMENT_ENTITY_ALIASES))
+        clauses = parse_filter(filter_text, EXPERIMENT_ENTITY_ALIASES) + ([scope] if scope else [])
+        clauses, prompts = _prompt_scope(clauses)
         order = parse_order_by(order_by, EXPERIMENT_ENTITY_ALIASES)
         return self.store.search_registered_models(clauses, prompts, order, max_results, page_token)
 
@@ -263,9 +265,11 @@ class RegistryService:
     def delete_model_version_tag(self, name, version, key) -> None:
         self.store.set_model_version_tag(_name(name), _version(version), v.check_key(key, "model version tag"), None)
 
-    def search_model_versions(self, filter_text, max_results, order_by, page_token):
+    def search_model_versions(self, filter_text, max_results, order_by, page_token, scope: Clause | None = None):
+        """scope: a clause on the model's name that keeps what the caller may read (with auth on)."""
         max_results = v.check_max_results(max_results, DEFAULT_VERSION_RESULTS, MAX_VERSION_RESULTS)
-        clauses, prompts = _prompt_scope(parse_filter(filter_text, EXPERIMENT_ENTITY_ALIASES))
+        clauses = parse_filter(filter_text, EXPERIMENT_ENTITY_ALIASES) + ([scope] if scope else [])
+        clauses, prompts = _prompt_scope(clauses)
         order = parse_order_by(order_by, EXPERIMENT_ENTITY_ALIASES)
         return self.store.search_model_versions(clauses, prompts, order, max_results, page_token)
 

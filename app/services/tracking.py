@@ -134,9 +134,13 @@ class TrackingService:
     def delete_experiment_tag(self, experiment_id, key) -> None:
         self.store.set_experiment_tag(experiment_id_arg(experiment_id), v.check_key(key, "experiment tag"), None)
 
-    def search_experiments(self, view_type, filter_text, order_by, max_results, page_token):
+    def search_experiments(self, view_type, filter_text, order_by, max_results, page_token,
+                           scope: Clause | None = None):
+        """scope: a clause on experiment_id that keeps what the caller may read (with auth on)."""
         max_results = v.check_max_results(max_results, v.DEFAULT_SEARCH_RESULTS, v.MAX_SEARCH_RESULTS)
         clauses = [_experiment_id_clause(c) for c in parse_filter(filter_text, EXPERIMENT_ENTITY_ALIASES)]
+        if scope is not None:
+            clauses.append(_experiment_id_clause(scope))
         return self.store.search_experiments(
             _view_type(view_type), clauses, parse_order_by(order_by, EXPERIMENT_ENTITY_ALIASES), max_results,
             page_token)

@@ -1,0 +1,71 @@
+"""What each route asks of its caller, declared in the route tables beside the route itself.
+
+Every route of the app carries an Access (a route cannot be registered without one), which the
+guard (app/http/guard.py) reads when authentication is on: who may call it at all, and which
+resources named by the request's fields need which action. Without authentication the
+declarations are kept but nothing reads them.
+
+Resources, each named by one request field (`field`):
+- EXPERIMENT: an experiment id; EXPERIMENT_NAME: an experiment's name.
+- RUN: a run id (run_id, or run_uuid for the older clients), judged by its experiment;
+  RUNS: a list of run ids, each judged so.
+- LOGGED_MODEL: a logged model id, judged by its experiment; NAMED_MODELS: the logged models
+  a write names besides its run: `field` is a model_id, or a list of objects with a model_id
+  (metrics, inputs, outputs), each judged so.
+- REGISTERED_MODEL: a registered model's name, judged as a prompt when the model is one.
+- ARTIFACT: a path under the artifact proxy, judged by the experiment it belongs to.
+- GRANT_TARGET: the resource_type and resource_id fields of a permission request.
+Two more narrow a listing instead of refusing it:
+- READABLE_EXPERIMENTS: a list of experiment ids, cut to those the caller may read.
+- SEARCH_SCOPE: a search of experiments or registered models (`field` is EXPERIMENT or
+  REGISTERED_MODEL), given the filter clause that keeps what the caller may read, under the
+  field name SCOPE, which no request can send.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# who may call a route
+PUBLIC, SIGNED_IN, ADMIN, SELF = "public", "signed-in", "admin", "self-or-admin"
+# actions on a resource, as the official permission model names them
+READ, USE, UPDATE, DELETE, MANAGE = "read", "use", "update", "delete", "manage"
+# resources
+EXPERIMENT, EXPERIMENT_NAME, RUN, RUNS = "experiment", "experiment_name", "run", "runs"
+LOGGED_MODEL, NAMED_MODELS, REGISTERED_MODEL = "logged_model", "named_models", "registered_model"
+ARTIFACT, GRANT_TARGET = "artifact", "grant_target"
+READABLE_EXPERIMENTS, SEARCH_SCOPE = "readable_experiments", "search_scope"
+
+SCOPE = " scope"  # the field a search handler reads its SEARCH_SCOPE clause from
+
+
+@dataclass(frozen=True)
+class Need:
+    resource: str
+    field: str
+    action: str = READ
+
+
+@dataclass(frozen=True)
+class Access:
+    who: str
+    needs: tuple[Need, ...] = ()
+    user_field: str = ""  # SELF: the field naming the user the route is about
+    creates: str = ""  # EXPERIMENT or REGISTERED_MODEL: its creator is granted MANAGE on it
+
+
+PUBLIC_ACCESS = Access(PUBLIC)
+ANY_USER = Access(SIGNED_IN)
+ADMIN_ONLY = Access(ADMIN)
+
+
+def on(resource: str, field: str, action: str = READ, *more: Need) -> Access:
+    """A signed-in caller allowed `action` on the resource named by `field` (and `more`)."""
+    return Access(SIGNED_IN, (Need(resource, field, action), *more))
+
+
+def self_or_admin(field: str = "username") -> Access:
+    return Access(SELF, user_field=field)
+
+
+def creating(resource: str) -> Access:
+    return Access(SIGNED_IN, creates=resource)
