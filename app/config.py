@@ -5,14 +5,16 @@ with one clear line (ConfigError) instead of failing on the first request.
 """
 from __future__ import annotations
 
+import configparser
 import dataclasses
+import ipaddress
 import os
 import re
 from urllib.parse import urlsplit, urlunsplit
 
 from .artifacts import repository_for
 from .errors import MlflowError
-from .options import OPTIONS, Settings
+from .options import OPTIONS, Settings, environment
 
 SQLITE_FILE_NAME = "mlflow.db"
 
@@ -129,7 +131,60 @@ def resolve(settings: Settings) -> Settings:
         backend_store_uri=backend,
         registry_store_uri=registry,
         default_artifact_root=default_root.rstrip("/") if default_root != "mlflow-artifacts:/" else default_root,
+        **_auth(s, backend),
     )
+
+
+AUTH_OPTIONS = [o for o in OPTIONS if o.name.startswith("auth_")]
+PERMISSION_DEFAULTS = ("READ", "USE", "EDIT", "MANAGE", "NO_PERMISSIONS")
+
+
+def _auth_ini(path: str) -> dict:
+    """The [mlflow] section of the official basic-auth ini file ({} without one)."""
+    if not path:
+        return {}
+    parser = configparser.ConfigParser()
+    try:
+        with open(path) as file:
+            parser.read_file(file)
+    except (OSError, configparser.Error) as error:
+        raise ConfigError(f"--auth-config-path: cannot read {path}: {error}") from None
+    if not parser.has_section("mlflow"):
+        raise ConfigError(f"--auth-config-path: {path} has no [mlflow] section")
+    return dict(parser["mlflow"])
+
+
+def _auth(s: Settings, backend: str) -> dict:
+    """The auth options, completed from the ini file and defaults (with basic-auth on)."""
+    if s.app_name != "basic-auth":
+        if given := [o.flag for o in AUTH_OPTIONS if getattr(s, o.name)]:
+            raise ConfigError(f"{', '.join(given)}: set --app-name basic-auth (MLFLOW_APP_NAME) to turn auth on")
+        return {}
+    if s.artifacts_only:
+        raise ConfigError("--app-name basic-auth with --artifacts-only is not supported yet: put the artifacts "
+                          "proxy behind the tracking server's auth, or run it on a private network")
+    ini = _auth_ini(s.auth_config_path)
+    permission = (s.auth_default_permission or ini.get("default_permission") or "READ").strip().upper()
+    if permission not in PERMISSION_DEFAULTS:
+        raise ConfigError(f"--auth-default-permission: {permission!r} is not one of {', '.join(PERMISSION_DEFAULTS)}")
+    for network in filter(None, (n.strip() for n in s.auth_trusted_proxies.split(","))):
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"--auth-trusted-proxies: {network!r} is not an address or network") from None
+    if s.auth_proxy_header and not s.auth_trusted_proxies.strip():
+        raise ConfigError("--auth-proxy-header needs --auth-trusted-proxies: the addresses of the proxies whose "
+                          "header is believed (from anywhere else anybody could send it)")
+    uri = s.auth_database_uri or ini.get("database_uri", "")
+    return {"auth_default_permission": permission,
+            "auth_database_uri": database_url(uri, "--auth-database-uri") if uri else backend}
+
+
+def auth_admin(settings: Settings) -> tuple[str, str]:
+    """(username, password) of basic-auth's admin: the variables, else the ini file's."""
+    ini = _auth_ini(settings.auth_config_path)
+    return (environment("MLFLOW_AUTH_ADMIN_USERNAME") or ini.get("admin_username", "admin"),
+            environment("MLFLOW_AUTH_ADMIN_PASSWORD") or ini.get("admin_password", ""))
 
 
 def describe(settings: Settings) -> str:

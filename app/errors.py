@@ -18,11 +18,13 @@ STATUS_BY_CODE = {
 
 
 class MlflowError(Exception):
-    def __init__(self, message: str, error_code: str = "INVALID_PARAMETER_VALUE", status: int | None = None):
+    def __init__(self, message: str, error_code: str = "INVALID_PARAMETER_VALUE", status: int | None = None,
+                 headers: dict | None = None):
         super().__init__(message)
         self.message = message
         self.error_code = error_code
         self.status = status or STATUS_BY_CODE.get(error_code, 500)
+        self.headers = headers or {}  # e.g. WWW-Authenticate of a 401
 
     def to_json(self) -> dict:
         return {"error_code": self.error_code, "message": self.message}

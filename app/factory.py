@@ -13,6 +13,8 @@ from .errors import MlflowError
 from .http import api
 from .http.access import ANY_USER, PUBLIC_ACCESS
 from .http import artifacts as artifact_http
+from .http import auth as auth_http
+from .http import guard
 from .http import models as model_http
 from .http import ready as ready_http
 from .http import registry as registry_http
@@ -21,12 +23,15 @@ from .http import tracking as tracking_http
 from .http import ui as ui_http
 from .options import Settings
 from .services.artifacts import ArtifactService
+from .services.auth import AuthService
 from .services.models import ModelService
 from .services.registry import RegistryService
 from .services.sources import SourcePolicy
 from .services.tracking import TrackingService
+from .store.auth import AuthStore
 from .store.db import Database, make_engine
 from .store.models import LoggedModelStore
+from .store.owners import Owners
 from .store.registry import RegistryStore
 from .store.tracking import TrackingStore
 
@@ -56,12 +61,23 @@ def create_app(settings: Settings) -> Flask:
         api.register(app, tracking_http.routes(tracking) + artifact_http.routes(tracking, artifacts)
                      + model_http.routes(models) + registry_http.routes(registry), prefix)
         ui_http.register(app, prefix)
-        ready_http.register(app, list(dict.fromkeys((database, registry_database))), prefix)
+        databases = [database, registry_database]
+        if settings.app_name == "basic-auth":
+            shared = {settings.backend_store_uri: database, settings.registry_store_uri: registry_database}
+            auth_database = shared.get(settings.auth_database_uri) or Database(
+                make_engine(settings.auth_database_uri, settings))
+            databases.append(auth_database)
+            auth = AuthService(AuthStore(auth_database), Owners(database, registry_database),
+                               settings.auth_default_permission)
+            api.register(app, auth_http.routes(auth), prefix)
+        ready_http.register(app, list(dict.fromkeys(databases)), prefix)
 
     _register_info(app, settings, prefix)
     _register_errors(app)
     if not settings.disable_security_middleware:
         security.register(app, settings)
+    if settings.app_name == "basic-auth":  # after the host checks, and every route: it reads their declarations
+        guard.install(app, auth, settings.auth_proxy_header, settings.auth_trusted_proxies)
     return app
 
 

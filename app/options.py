@@ -56,11 +56,11 @@ class EnvVar:
     sdk: str = ""
 
 
-SERVER, BACKEND, ARTIFACTS, SECURITY = "server", "backend store", "artifacts", "security"
+SERVER, BACKEND, ARTIFACTS, SECURITY, AUTH = "server", "backend store", "artifacts", "security", "auth"
 S3, AZURE, GCS, FTP, SFTP, NFS, HDFS = (f"{store} artifact store" for store in
                                          ("S3", "Azure", "GCS", "FTP", "SFTP", "NFS", "HDFS"))
 # The order of .env.tmpl and the README's tables.
-GROUPS = (SERVER, SECURITY, BACKEND, ARTIFACTS, S3, AZURE, GCS, FTP, SFTP, NFS, HDFS)
+GROUPS = (SERVER, SECURITY, AUTH, BACKEND, ARTIFACTS, S3, AZURE, GCS, FTP, SFTP, NFS, HDFS)
 # Stores configured by their URI alone, said in place of variables.
 GROUP_NOTES = {
     FTP: "No variables: user and password come from the URI (ftp://user:password@host:port/path).",
@@ -79,8 +79,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("static_prefix", "MLFLOW_STATIC_PREFIX", str, "",
            "URL prefix under which the server answers, e.g. /mlflow.", SERVER),
     Option("app_name", "MLFLOW_APP_NAME", str, "",
-           "Name of an official MLflow server app plugin (such as basic-auth).", SERVER,
-           supported=False),
+           "basic-auth: users, permissions and access tokens, as the official server's basic-auth app "
+           "(see docs/auth.md).", SERVER, choices=("", "basic-auth")),
     Option("expose_prometheus", "MLFLOW_EXPOSE_PROMETHEUS", str, "",
            "Directory for Prometheus multiprocess metrics; enables /metrics.", SERVER,
            supported=False),
@@ -149,8 +149,10 @@ OPTIONS: tuple[Option, ...] = (
            ARTIFACTS),
     # security
     Option("allowed_hosts", "MLFLOW_SERVER_ALLOWED_HOSTS", str, "",
-           "Comma-separated Host header values accepted (e.g. 'mlflow.example.com,*.corp'); "
-           "empty accepts any.", SECURITY),
+           "Comma-separated Host header values accepted, against DNS rebinding (e.g. "
+           "'mlflow.example.com,*.corp'; '*' accepts any). Empty: localhost, 127.0.0.1, [::1], 0.0.0.0, "
+           "private addresses (10/8, 172.16/12, 192.168/16, fc00::/7), the --host address and this "
+           "machine's name, on any port.", SECURITY),
     Option("cors_allowed_origins", "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS", str, "",
            "Comma-separated origins allowed to call the API from a browser ('*' for any).",
            SECURITY),
@@ -160,6 +162,22 @@ OPTIONS: tuple[Option, ...] = (
     Option("x_frame_options", "MLFLOW_SERVER_X_FRAME_OPTIONS", str, "SAMEORIGIN",
            "X-Frame-Options header value (SAMEORIGIN, DENY or NONE to omit).", SECURITY,
            choices=("SAMEORIGIN", "DENY", "NONE")),
+    # auth (with --app-name basic-auth)
+    Option("auth_config_path", "MLFLOW_AUTH_CONFIG_PATH", str, "",
+           "The official basic-auth ini file: [mlflow] default_permission, database_uri, admin_username, "
+           "admin_password (the options below and the admin variables win over it).", AUTH),
+    Option("auth_default_permission", "MLFLOW_AUTH_DEFAULT_PERMISSION", str, "",
+           "Permission of users on what they were granted nothing on: READ, USE, EDIT, MANAGE or "
+           "NO_PERMISSIONS; empty: the ini file's, else READ.", AUTH),
+    Option("auth_database_uri", "MLFLOW_AUTH_DATABASE_URI", str, "",
+           "Database of users and permissions; empty: the ini file's, else the backend store.", AUTH,
+           secret=True),
+    Option("auth_proxy_header", "MLFLOW_AUTH_PROXY_HEADER", str, "",
+           "Header in which a trusted reverse proxy names the signed-in user (e.g. X-Forwarded-User); "
+           "unknown users are created with the default permission.", AUTH),
+    Option("auth_trusted_proxies", "MLFLOW_AUTH_TRUSTED_PROXIES", str, "",
+           "Comma-separated addresses or networks (e.g. 10.0.0.5,10.1.0.0/16) whose proxy header is "
+           "believed; from any other address it is ignored.", AUTH),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
@@ -167,6 +185,12 @@ OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("MLFLOW_SERVER_PYTHON", "Python interpreter run.sh starts the server with; default "
            ".venv/bin/python beside run.sh, else python3.", SERVER),
+    # basic-auth's admin, created at the first start (variables only, so no password is a flag)
+    EnvVar("MLFLOW_AUTH_ADMIN_USERNAME", "Username of the admin user created at the first start with "
+           "basic-auth (default: the ini file's admin_username).", AUTH, "admin"),
+    EnvVar("MLFLOW_AUTH_ADMIN_PASSWORD", "Password of that admin user, at least 12 characters; needed at "
+           "the first start, there is no default. Later changes: the update-password route.", AUTH, "",
+           secret=True),
     EnvVar("MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS", "Seconds a presigned download URL stays valid "
            "(stores that make them: S3, Azure with an account key).", ARTIFACTS, "300"),
     # S3 (s3.py, boto3)

@@ -12,7 +12,8 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.config import Config
 
 from .factory import create_app
-from .config import ConfigError, describe, redact_uri, resolve
+from .config import ConfigError, auth_admin, describe, redact_uri, resolve
+from .errors import MlflowError
 from .options import Settings
 from .store import db
 from .store.tracking import TrackingStore
@@ -42,17 +43,35 @@ def prepare(settings: Settings) -> Settings:
     if not settings.artifacts_only:
         for url in dict.fromkeys((settings.backend_store_uri, settings.registry_store_uri)):
             _prepare_database(url, settings)
+    if settings.app_name == "basic-auth":
+        _prepare_database(settings.auth_database_uri, settings, db.AUTH)
     return settings
 
 
-def _prepare_database(url: str, settings: Settings) -> None:
+def _bootstrap_admin(engine, settings: Settings) -> None:
+    """basic-auth's admin user, made at the first start from the configured credentials."""
+    from .services.auth import bootstrap_admin
+    from .store.auth import AuthStore
+    username, password = auth_admin(settings)
+    try:
+        if bootstrap_admin(AuthStore(db.Database(engine)), username, password):
+            log.info("created the admin user '%s'", username)
+    except MlflowError as error:
+        raise StartupError(f"basic-auth: {error.message}") from None
+
+
+def _prepare_database(url: str, settings: Settings, schema: db.Schema = db.MAIN) -> None:
     try:
         with db.connect_with_retry(url, settings, settings.db_wait_timeout) as engine:
-            db.ensure_schema(engine, settings.upgrade_db)
-            if url == settings.backend_store_uri:
+            db.ensure_schema(engine, settings.upgrade_db, schema)
+            if schema is db.AUTH:
+                _bootstrap_admin(engine, settings)
+            elif url == settings.backend_store_uri:
                 from .services.tracking import now_ms
                 TrackingStore(db.Database(engine)).ensure_default_experiment(
                     f"{settings.default_artifact_root.rstrip('/')}/0", now_ms())
+    except StartupError:
+        raise
     except db.SchemaError as error:
         raise StartupError(f"{redact_uri(url)}: {error}") from None
     except Exception as error:  # driver errors: unreachable host, bad credentials, ...

@@ -23,7 +23,7 @@ Two more narrow a listing instead of refusing it:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # who may call a route
 PUBLIC, SIGNED_IN, ADMIN, SELF = "public", "signed-in", "admin", "self-or-admin"
@@ -45,12 +45,18 @@ class Need:
     action: str = READ
 
 
+# what follows a successful request: the creator of an experiment or registered model manages
+# it; a deleted or renamed registered model's grants go or follow (its name is its id)
+CREATED_EXPERIMENT, CREATED_MODEL, DELETED_MODEL, RENAMED_MODEL = "created experiment", "created model", \
+    "deleted model", "renamed model"
+
+
 @dataclass(frozen=True)
 class Access:
     who: str
     needs: tuple[Need, ...] = ()
-    user_field: str = ""  # SELF: the field naming the user the route is about
-    creates: str = ""  # EXPERIMENT or REGISTERED_MODEL: its creator is granted MANAGE on it
+    user_field: str = ""  # SELF: the field naming the user the route is about (absent: the caller)
+    then: str = ""
 
 
 PUBLIC_ACCESS = Access(PUBLIC)
@@ -67,5 +73,5 @@ def self_or_admin(field: str = "username") -> Access:
     return Access(SELF, user_field=field)
 
 
-def creating(resource: str) -> Access:
-    return Access(SIGNED_IN, creates=resource)
+def then(access: Access, follow_up: str) -> Access:
+    return replace(access, then=follow_up)

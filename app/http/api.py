@@ -156,7 +156,9 @@ def page(items_name: str, items: list, token: str | None) -> dict:
 
 
 def error_response(error: MlflowError) -> Response:
-    return json_response(error.to_json(), error.status)
+    response = json_response(error.to_json(), error.status)
+    response.headers.update(error.headers)
+    return response
 
 
 # ---------------------------------------------------------------- the route table

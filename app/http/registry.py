@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..services.registry import RegistryService
 from .access import (
-    DELETE, LOGGED_MODEL, REGISTERED_MODEL, RUN, SCOPE, SEARCH_SCOPE, UPDATE, Need, creating, on,
+    ANY_USER, CREATED_MODEL, DELETE, DELETED_MODEL, LOGGED_MODEL, REGISTERED_MODEL, RENAMED_MODEL, RUN, SCOPE,
+    SEARCH_SCOPE, UPDATE, Need, on, then,
 )
 from .api import BOOL, INT, STR, TAG, Route, page
 
@@ -45,13 +46,15 @@ def routes(service: RegistryService) -> list[Route]:
         Route("POST", f"{rm}/create", {"name": STR, "tags": [TAG], "description": STR},
               lambda r: {"registered_model": s.create_registered_model(r.get("name"), r.get("tags"),
                                                                        r.get("description"))},
-              creating(REGISTERED_MODEL)),
+              then(ANY_USER, CREATED_MODEL)),
         Route("GET", f"{rm}/get", NAME, lambda r: {"registered_model": s.get_registered_model(r.get("name"))}, read),
         Route("POST", f"{rm}/rename", {"name": STR, "new_name": STR},
-              lambda r: {"registered_model": s.rename_registered_model(r.get("name"), r.get("new_name"))}, edit),
+              lambda r: {"registered_model": s.rename_registered_model(r.get("name"), r.get("new_name"))},
+              then(edit, RENAMED_MODEL)),
         Route("PATCH", f"{rm}/update", {"name": STR, "description": STR},
               lambda r: {"registered_model": s.update_registered_model(r.get("name"), r.get("description"))}, edit),
-        Route("DELETE", f"{rm}/delete", NAME, lambda r: s.delete_registered_model(r.get("name")), delete),
+        Route("DELETE", f"{rm}/delete", NAME, lambda r: s.delete_registered_model(r.get("name")),
+              then(delete, DELETED_MODEL)),
         Route("POST", f"{rm}/set-tag", {"name": STR, "key": STR, "value": STR},
               lambda r: s.set_registered_model_tag(r.get("name"), r.get("key"), r.get("value")), edit),
         Route("DELETE", f"{rm}/delete-tag", {"name": STR, "key": STR},

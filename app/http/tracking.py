@@ -4,8 +4,8 @@ from __future__ import annotations
 from ..services.tracking import TrackingService
 from ..services.validation import MAX_BATCH_REQUEST_BYTES
 from .access import (
-    DELETE, EXPERIMENT, EXPERIMENT_NAME, NAMED_MODELS, READABLE_EXPERIMENTS, RUN, RUNS, SCOPE, SEARCH_SCOPE, UPDATE,
-    Need, creating, on,
+    ANY_USER, CREATED_EXPERIMENT, DELETE, EXPERIMENT, EXPERIMENT_NAME, NAMED_MODELS, READABLE_EXPERIMENTS, RUN,
+    RUNS, SCOPE, SEARCH_SCOPE, UPDATE, Need, on, then,
 )
 from .api import DOUBLE, INT, STR, TAG, Route, page
 
@@ -53,7 +53,8 @@ def routes(service: TrackingService) -> list[Route]:
     return [
         # experiments
         Route("POST", "/mlflow/experiments/create",
-              {"name": STR, "artifact_location": STR, "tags": [TAG]}, create_experiment, creating(EXPERIMENT)),
+              {"name": STR, "artifact_location": STR, "tags": [TAG]}, create_experiment,
+              then(ANY_USER, CREATED_EXPERIMENT)),
         Route("GET", "/mlflow/experiments/get", EXPERIMENT_ID,
               lambda r: {"experiment": s.get_experiment(r.get("experiment_id"))}, experiment),
         Route("GET", "/mlflow/experiments/get-by-name", {"experiment_name": STR},

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import random
@@ -16,6 +17,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event, pool
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+
+from . import auth_schema
 
 log = logging.getLogger(__name__)
 
@@ -150,47 +153,63 @@ class Database:
 
 # ---------------------------------------------------------------- schema versions
 
-def _alembic_config(engine: sa.Engine, connection=None) -> Config:
+@dataclasses.dataclass(frozen=True)
+class Schema:
+    """A set of tables with migrations of their own, and the version table that records them."""
+    name: str
+    migrations: Path
+    version_table: str
+    tables: frozenset[str] | None = None  # the tables it owns; None: any table counts as its own
+
+
+MAIN = Schema("mlflow-server", MIGRATIONS, "alembic_version")
+AUTH = Schema("mlflow-server auth", MIGRATIONS.with_name("auth_migrations"), "auth_alembic_version",
+              frozenset(auth_schema.metadata.tables))
+
+
+def _alembic_config(engine: sa.Engine, connection=None, schema: Schema = MAIN) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(schema.migrations))
     config.attributes["connection"] = connection
+    config.attributes["version_table"] = schema.version_table
     return config
 
 
-def schema_revisions(engine: sa.Engine) -> tuple[str | None, str]:
+def schema_revisions(engine: sa.Engine, schema: Schema = MAIN) -> tuple[str | None, str]:
     """(revision the database is at, revision this server needs)."""
-    head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+    head = ScriptDirectory.from_config(_alembic_config(engine, schema=schema)).get_current_head()
     with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
+        current = MigrationContext.configure(conn, opts={"version_table": schema.version_table}).get_current_revision()
     return current, head
 
 
-def _has_tables(engine: sa.Engine) -> bool:
-    return bool(sa.inspect(engine).get_table_names())
+def _has_tables(engine: sa.Engine, schema: Schema) -> bool:
+    existing = set(sa.inspect(engine).get_table_names())
+    return bool(existing if schema.tables is None else existing & schema.tables)
 
 
-def upgrade(engine: sa.Engine) -> tuple[str | None, str]:
+def upgrade(engine: sa.Engine, schema: Schema = MAIN) -> tuple[str | None, str]:
     """Bring the schema to the newest revision; returns (before, after)."""
-    before, head = schema_revisions(engine)
+    before, head = schema_revisions(engine, schema)
     if before != head:
         with engine.begin() as conn:
-            command.upgrade(_alembic_config(engine, conn), "head")
+            command.upgrade(_alembic_config(engine, conn, schema), "head")
     return before, head
 
 
-def ensure_schema(engine: sa.Engine, allow_upgrade: bool) -> None:
+def ensure_schema(engine: sa.Engine, allow_upgrade: bool, schema: Schema = MAIN) -> None:
     """Create the schema in an empty database; refuse an out-of-date one unless allowed."""
-    current, head = schema_revisions(engine)
+    current, head = schema_revisions(engine, schema)
     if current == head:
         return
-    if current is None and _has_tables(engine):
-        raise SchemaError("the database has tables but no mlflow-server schema version; "
+    if current is None and _has_tables(engine, schema):
+        raise SchemaError(f"the database has tables but no {schema.name} schema version; "
                           "point the server at an empty database or one it created")
     if current is not None and not allow_upgrade:
-        raise SchemaError(f"the database schema is at revision {current}, this server needs {head}: "
+        raise SchemaError(f"the {schema.name} schema is at revision {current}, this server needs {head}: "
                           f"run `python -m app db upgrade` (or start once with MLFLOW_UPGRADE_DB=true)")
-    log.info("upgrading database schema from %s to %s", current or "empty", head)
-    upgrade(engine)
+    log.info("upgrading the %s schema from %s to %s", schema.name, current or "empty", head)
+    upgrade(engine, schema)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
-"""Alembic environment: migrations run on the connection app.store.db passes in."""
+"""Alembic environment of the main schema."""
 from alembic import context
 
-context.configure(connection=context.config.attributes["connection"], render_as_batch=True)
-with context.begin_transaction():
-    context.run_migrations()
+from app.store.migrations import run_migrations
+
+run_migrations(context)

@@ -1,0 +1,492 @@
+"""Users, their credentials and what they may do: the rules of MLflow's basic-auth app, and
+access tokens and a trusted proxy's word beyond it.
+
+Passwords are hashed with argon2id. Checking one costs about 40 ms of CPU by design, so each
+worker remembers the credentials it has checked, keyed by the stored hash and a keyed digest of
+the password (never the password): a new password or a deleted user no longer matches. The
+users, grants and tokens each worker reads are kept while auth_state.generation stays the same,
+which every change raises; each request reads it once, so a change made through any worker
+applies to the next request on every worker.
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from ..errors import MlflowError, invalid
+from ..store.auth import DEFAULT_WORKSPACE, RESERVED_ROLE_PREFIX, AuthStore
+from ..store.owners import Owners
+from . import permissions as p
+from .search import Clause
+
+MIN_PASSWORD_LENGTH = 12  # the official server's rule
+MAX_USERNAME_LENGTH = 255
+TOKEN_PREFIX = "mlft_"
+DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS = 90, 3650
+# a client address with this many failed sign-ins within the window is refused until they age out
+FAILED_SIGN_INS, FAILED_WINDOW_SECONDS = 10, 60.0
+_CACHE_LIMIT = 100_000  # entries of each per-worker cache; full, it starts over
+_DAY_MS = 24 * 3600 * 1000
+_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)  # OWASP's minimum for argon2id
+
+
+def unauthenticated(message: str = "You are not authenticated: send a username and password (HTTP Basic) "
+                    "or an access token (Bearer).") -> MlflowError:
+    return MlflowError(message, "UNAUTHENTICATED", headers={"WWW-Authenticate": 'Basic realm="mlflow"'})
+
+
+def denied(message: str = "Permission denied") -> MlflowError:
+    return MlflowError(message, "PERMISSION_DENIED")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request comes from."""
+    id: int
+    username: str
+    is_admin: bool
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _check_username(username) -> str:
+    if not isinstance(username, str) or not username.strip():
+        raise invalid("Username cannot be empty.")
+    if len(username) > MAX_USERNAME_LENGTH or ":" in username or any(ord(c) < 32 for c in username):
+        raise invalid(f"Invalid username: at most {MAX_USERNAME_LENGTH} characters, no ':' and no control "
+                      f"characters (HTTP Basic sends it before a ':').")
+    return username
+
+
+def _check_password(password) -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise invalid(f"Password must be at least {MIN_PASSWORD_LENGTH} characters.")
+    return password
+
+
+def _int_arg(value, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise invalid(f"Parameter '{name}' must be an integer. Got: {value!r}") from None
+
+
+def bootstrap_admin(store: AuthStore, username: str, password: str) -> bool:
+    """Create the admin user unless it exists (its password is then left alone); True when created."""
+    if not username:
+        raise invalid("no admin username: set MLFLOW_AUTH_ADMIN_USERNAME (or admin_username in the "
+                      "file MLFLOW_AUTH_CONFIG_PATH names)")
+    if store.user(username) is not None:
+        return False
+    if not password:
+        raise invalid(f"no password for the admin user '{username}': set MLFLOW_AUTH_ADMIN_PASSWORD (or "
+                      f"admin_password in the file MLFLOW_AUTH_CONFIG_PATH names); there is no default")
+    try:
+        _check_password(password)
+    except MlflowError as error:
+        raise invalid(f"the admin password (MLFLOW_AUTH_ADMIN_PASSWORD): {error.message}") from None
+    try:
+        store.create_user(_check_username(username), _HASHER.hash(password), True, _now_ms())
+    except MlflowError as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":  # another process made it meanwhile
+            raise
+    return True
+
+
+class AuthService:
+    def __init__(self, store: AuthStore, owners: Owners, default_permission: str):
+        self.store = store
+        self.owners = owners
+        self.default = p.check_permission(default_permission)
+        self._no_user_hash = _HASHER.hash(secrets.token_hex(16))  # checked for unknown users: same time
+        self._digest_key = secrets.token_bytes(32)
+        self._lock = threading.Lock()
+        self._verified: dict[tuple, bool] = {}
+        self._failures: dict[str, collections.deque] = {}
+        # immutable facts: a run's or a logged model's experiment
+        self._run_experiment: dict[str, int] = {}
+        self._model_experiment: dict[str, int] = {}
+        self._generation = None
+        self._reset()
+
+    # ------------------------------------------------------------ per-worker caches
+
+    def _reset(self) -> None:
+        self._users: dict[str, tuple | None] = {}
+        self._grants: dict[int, list] = {}
+        self._tokens: dict[str, tuple | None] = {}
+
+    def refresh(self) -> None:
+        """Forget what is cached if the auth data changed since; once per request."""
+        generation = self.store.generation()
+        if generation != self._generation:
+            self._reset()
+            self._generation = generation
+
+    @staticmethod
+    def _remember(cache: dict, key, value):
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = value
+        return value
+
+    def _user(self, username: str):
+        if username not in self._users:
+            self._remember(self._users, username, self.store.user(username))
+        return self._users[username]
+
+    def grants_of(self, principal: Principal) -> list[p.Grant]:
+        grants = self._grants.get(principal.id)
+        if grants is None:
+            grants = self._remember(self._grants, principal.id, self.store.grants(principal.id))
+        return grants
+
+    # ------------------------------------------------------------ signing in
+
+    def _password_matches(self, stored_hash: str, password: str) -> bool:
+        key = (stored_hash, hmac.digest(self._digest_key, password.encode(), "sha256"))
+        if key in self._verified:
+            return True
+        try:
+            _HASHER.verify(stored_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+        with self._lock:
+            self._remember(self._verified, key, True)
+        return True
+
+    def _check_address(self, address: str) -> None:
+        failures = self._failures.get(address)
+        if failures is None:
+            return
+        horizon = time.monotonic() - FAILED_WINDOW_SECONDS
+        while failures and failures[0] < horizon:
+            failures.popleft()
+        if len(failures) >= FAILED_SIGN_INS:
+            wait = int(failures[0] - horizon) + 1
+            raise MlflowError(f"Too many failed sign-ins from {address}; try again in {wait} s.",
+                              "REQUEST_LIMIT_EXCEEDED", headers={"Retry-After": str(wait)})
+
+    def _failed(self, address: str, message: str | None = None) -> MlflowError:
+        with self._lock:
+            if address not in self._failures and len(self._failures) >= _CACHE_LIMIT:
+                self._failures.clear()
+            self._failures.setdefault(address, collections.deque(maxlen=FAILED_SIGN_INS)).append(time.monotonic())
+        return unauthenticated(message) if message else unauthenticated()
+
+    def sign_in(self, username: str, password: str, address: str) -> Principal:
+        """The user of a username and password, or of an access token sent as the password."""
+        self._check_address(address)
+        self.refresh()
+        if password.startswith(TOKEN_PREFIX):
+            return self._token_user(password, address)
+        user = self._user(username)
+        if user is None or user.password_hash is None:
+            self._password_matches(self._no_user_hash, password)  # as long as for a user who exists
+            raise self._failed(address)
+        if not self._password_matches(user.password_hash, password):
+            raise self._failed(address)
+        return Principal(user.id, user.username, bool(user.is_admin))
+
+    def sign_in_token(self, token: str, address: str) -> Principal:
+        self._check_address(address)
+        self.refresh()
+        return self._token_user(token, address)
+
+    def _token_user(self, token: str, address: str) -> Principal:
+        token_hash = hashlib.sha256(token.encode()).hexdigest()
+        if token_hash not in self._tokens:
+            self._remember(self._tokens, token_hash, self.store.token_owner(token_hash))
+        found = self._tokens[token_hash]
+        if found is None:
+            raise self._failed(address, "Invalid access token.")
+        user, expiration = found
+        if expiration <= _now_ms():
+            raise unauthenticated("The access token has expired; create a new one.")
+        return Principal(user.id, user.username, bool(user.is_admin))
+
+    def sign_in_proxy(self, username: str) -> Principal:
+        """The user a trusted proxy names; one it names for the first time is created, with
+        no password (it signs in through the proxy only) and the default permission."""
+        self.refresh()
+        user = self._user(username)
+        if user is None:
+            try:
+                self.store.create_user(_check_username(username), None, False, _now_ms())
+            except MlflowError as error:
+                if error.error_code != "RESOURCE_ALREADY_EXISTS":  # another worker made it meanwhile
+                    raise
+            self._users.pop(username, None)
+            user = self._user(username)
+        return Principal(user.id, user.username, bool(user.is_admin))
+
+    # ------------------------------------------------------------ permissions
+
+    def permission(self, principal: Principal, resource_type: str, resource_id: str) -> str:
+        if principal.is_admin:
+            return p.MANAGE
+        return p.resolve(self.grants_of(principal), resource_type, str(resource_id), self.default)
+
+    def allowed(self, principal: Principal, resource_type: str, resource_id, action: str) -> bool:
+        return p.allows(self.permission(principal, resource_type, resource_id), action)
+
+    def model_type(self, name: str) -> str:
+        """registered_model or prompt: which kind of grant a registered model's name takes."""
+        return p.PROMPT if self.owners.prompts([name]) else p.REGISTERED_MODEL
+
+    def run_experiments(self, run_ids: list[str]) -> dict[str, int]:
+        """The experiment of each run that exists (a run never moves to another experiment)."""
+        return self._experiments(self._run_experiment, self.owners.run_experiments, run_ids)
+
+    def model_experiments(self, model_ids: list[str]) -> dict[str, int]:
+        return self._experiments(self._model_experiment, self.owners.model_experiments, model_ids)
+
+    def _experiments(self, cache: dict, lookup, ids: list[str]) -> dict[str, int]:
+        missing = [i for i in ids if i not in cache]
+        if missing:
+            for key, experiment_id in lookup(missing).items():
+                self._remember(cache, key, experiment_id)
+        return {i: cache[i] for i in ids if i in cache}
+
+    def experiment_named(self, name: str) -> int | None:
+        return self.owners.experiment_named(name)
+
+    def experiment_of_artifact(self, path: str) -> int | None:
+        """The experiment an artifact-proxy path belongs to: the first segment of the
+        default layout (<experiment id>/...), or the experiment whose artifact location
+        (mlflow-artifacts:/...) holds it."""
+        first = path.split("/", 1)[0]
+        if first.isdigit():
+            return int(first)
+        parts = path.split("/")
+        locations = [f"mlflow-artifacts:/{'/'.join(parts[:n])}" for n in range(1, len(parts) + 1)]
+        return self.owners.experiment_at(locations)
+
+    def readable(self, principal: Principal, experiment_ids: list[str]) -> list[str]:
+        return [i for i in experiment_ids if self.allowed(principal, p.EXPERIMENT, i, "read")]
+
+    def experiment_scope(self, principal: Principal) -> Clause | None:
+        """A filter clause keeping the experiments the caller may read (None: all of them)."""
+        if principal.is_admin:
+            return None
+        readable, others = p.exceptions(self.grants_of(principal), p.EXPERIMENT, self.default)
+        if readable and not others:
+            return None
+        return Clause("attribute", "experiment_id", "NOT IN" if readable else "IN", tuple(sorted(others)))
+
+    def model_scope(self, principal: Principal) -> Clause | None:
+        """A filter clause on name keeping the registered models (and prompts) the caller may read."""
+        if principal.is_admin:
+            return None
+        grants = self.grants_of(principal)
+        models_readable, models = p.exceptions(grants, p.REGISTERED_MODEL, self.default)
+        prompts_readable, prompts = p.exceptions(grants, p.PROMPT, self.default)
+        if models_readable == prompts_readable:
+            named = models | prompts
+            is_prompt = self.owners.prompts(sorted(named))
+            others = {n for n in named if n in (prompts if n in is_prompt else models)}
+            readable = models_readable
+        else:  # one kind readable and the other not: name every readable one
+            everything = self.owners.model_names()
+            readable, others = False, {n for n, prompt in everything.items() if p.allows(p.resolve(
+                grants, p.PROMPT if prompt else p.REGISTERED_MODEL, n, self.default), "read")}
+        if readable and not others:
+            return None
+        return Clause("attribute", "name", "NOT IN" if readable else "IN", tuple(sorted(others)))
+
+    # ------------------------------------------------------------ users
+
+    def create_user(self, username, password, is_admin: bool = False) -> dict:
+        return self.store.create_user(_check_username(username), _HASHER.hash(_check_password(password)),
+                                      is_admin, _now_ms())
+
+    def get_user(self, username) -> dict:
+        return self.store.get_user(_check_username(username))
+
+    def list_users(self) -> list[dict]:
+        return self.store.list_users()
+
+    def set_password(self, username, password, current_password, caller: Principal) -> None:
+        """An admin sets anyone's password; a user changing their own gives the current one."""
+        password = _check_password(password)
+        if caller.username == username:
+            if not current_password:
+                raise invalid("Current password is required when changing your own password.")
+            user = self.store.user(username)
+            if user is None or not user.password_hash or not self._password_matches(user.password_hash,
+                                                                                   current_password):
+                raise invalid("Current password does not match.")
+            if password == current_password:
+                raise invalid("New password must differ from the current password.")
+        self.store.update_user(_check_username(username), password_hash=_HASHER.hash(password))
+
+    def set_admin(self, username, is_admin) -> None:
+        if not isinstance(is_admin, bool):
+            raise invalid("Missing value for required parameter 'is_admin' (true or false).")
+        self.store.update_user(_check_username(username), is_admin=is_admin)
+
+    def delete_user(self, username, caller: Principal) -> None:
+        if username == caller.username:
+            raise MlflowError("Users cannot delete their own account. Ask another admin to delete this user "
+                              "instead.", "BAD_REQUEST")
+        self.store.delete_user(_check_username(username))
+
+    # ------------------------------------------------------------ grants of one user
+
+    @staticmethod
+    def _target(resource_type, resource_id) -> tuple[str, str]:
+        if resource_type == p.WORKSPACE:
+            raise invalid("resource_type 'workspace' is not supported by the per-user permission routes; "
+                          "grant it to a role (roles/permissions/add).")
+        if not resource_id:
+            raise invalid("Missing value for required parameter 'resource_id'.")
+        p.check_grant(resource_type, str(resource_id), p.READ)
+        return resource_type, str(resource_id)
+
+    def grant(self, username, resource_type, resource_id, permission, replace: bool = False) -> None:
+        resource_type, resource_id = self._target(resource_type, resource_id)
+        self.store.grant(_check_username(username), resource_type, resource_id, p.check_permission(permission),
+                         replace)
+
+    def revoke(self, username, resource_type, resource_id) -> None:
+        resource_type, resource_id = self._target(resource_type, resource_id)
+        self.store.revoke(_check_username(username), resource_type, resource_id)
+
+    def user_grant(self, username, resource_type, resource_id) -> dict:
+        """The permission the user was granted directly on a resource (older clients' routes)."""
+        resource_type, resource_id = self._target(resource_type, resource_id)
+        permission = self.store.user_grant(_check_username(username), resource_type, resource_id)
+        if permission is None:
+            raise MlflowError(f"Permission for user={username} on resource_type={resource_type}, "
+                              f"resource_id={resource_id} not found.", "RESOURCE_DOES_NOT_EXIST")
+        return {"user_id": self.store.get_user(username)["id"], "permission": permission}
+
+    def user_permission(self, username, resource_type, resource_id) -> str:
+        """The permission a user has on a resource, resolved as for their requests."""
+        resource_type, resource_id = self._target(resource_type, resource_id)
+        user = self.store.user(_check_username(username))
+        if user is None:
+            raise MlflowError(f"User with username={username} not found", "RESOURCE_DOES_NOT_EXIST")
+        principal = Principal(user.id, user.username, bool(user.is_admin))
+        return self.permission(principal, resource_type, resource_id)
+
+    def permission_rows(self, username) -> dict:
+        user = self.store.get_user(_check_username(username))
+        return {"is_admin": user["is_admin"], "permissions": self.store.permission_rows(username)}
+
+    def grants_on(self, resource_type, resource_id) -> list[dict]:
+        resource_type, resource_id = self._target(resource_type, resource_id)
+        return self.store.direct_grants_on(resource_type, resource_id)
+
+    def creator_manages(self, caller: Principal, resource_type: str, resource_id: str) -> None:
+        """The creator of an experiment, registered model or prompt manages it."""
+        self.store.grant(caller.username, resource_type, resource_id, p.MANAGE, replace=True)
+
+    def model_deleted(self, name: str) -> None:
+        """A registered model's grants go with it: a new model of that name starts without them."""
+        self.store.drop_grants(p.MODEL_TYPES, name)
+
+    def model_renamed(self, old: str, new: str) -> None:
+        self.store.rename_grants(p.MODEL_TYPES, old, new)
+
+    # ------------------------------------------------------------ roles
+
+    @staticmethod
+    def _role_name(name) -> str:
+        if not isinstance(name, str) or not name.strip():
+            raise invalid("Role name cannot be empty.")
+        if name.startswith(RESERVED_ROLE_PREFIX):
+            raise invalid(f"Role name {name!r} uses the reserved '{RESERVED_ROLE_PREFIX}' prefix, which holds "
+                          f"one user's own grants. Choose a different name.")
+        return name
+
+    @staticmethod
+    def _workspace(workspace) -> str:
+        if workspace != DEFAULT_WORKSPACE:
+            raise invalid(f"Workspace {workspace!r}: this server has no workspaces other than "
+                          f"'{DEFAULT_WORKSPACE}'; create roles there.")
+        return workspace
+
+    @staticmethod
+    def _description(description) -> str | None:
+        if description is not None and (not isinstance(description, str) or len(description) > 1000):
+            raise invalid("Role description must be a string of at most 1000 characters.")
+        return description
+
+    def create_role(self, workspace, name, description) -> dict:
+        return self.store.create_role(self._role_name(name), self._workspace(workspace),
+                                      self._description(description))
+
+    def get_role(self, role_id) -> dict:
+        return self.store.get_role(_int_arg(role_id, "role_id"))
+
+    def list_roles(self, workspaces: list[str] | None) -> list[dict]:
+        for workspace in workspaces or []:
+            self._workspace(workspace)
+        return self.store.list_roles()
+
+    def update_role(self, role_id, name, description) -> dict:
+        if name is None and description is None:
+            raise invalid("At least one of 'name' or 'description' must be provided to update a role.")
+        return self.store.update_role(_int_arg(role_id, "role_id"), None if name is None else self._role_name(name),
+                                      self._description(description))
+
+    def delete_role(self, role_id) -> None:
+        self.store.delete_role(_int_arg(role_id, "role_id"))
+
+    def add_role_permission(self, role_id, resource_type, pattern, permission) -> dict:
+        p.check_grant(resource_type, pattern, permission)
+        return self.store.add_role_permission(_int_arg(role_id, "role_id"), resource_type, pattern, permission)
+
+    def remove_role_permission(self, permission_id) -> None:
+        self.store.remove_role_permission(_int_arg(permission_id, "role_permission_id"))
+
+    def list_role_permissions(self, role_id) -> list[dict]:
+        return self.store.list_role_permissions(_int_arg(role_id, "role_id"))
+
+    def update_role_permission(self, permission_id, permission) -> dict:
+        return self.store.update_role_permission(_int_arg(permission_id, "role_permission_id"),
+                                                 p.check_permission(permission))
+
+    def assign_role(self, username, role_id) -> dict:
+        return self.store.assign_role(_check_username(username), _int_arg(role_id, "role_id"))
+
+    def unassign_role(self, username, role_id) -> None:
+        self.store.unassign_role(_check_username(username), _int_arg(role_id, "role_id"))
+
+    def user_roles(self, username) -> list[dict]:
+        return self.store.user_roles(_check_username(username))
+
+    def role_users(self, role_id) -> list[dict]:
+        return self.store.role_users(_int_arg(role_id, "role_id"))
+
+    # ------------------------------------------------------------ access tokens
+
+    def create_token(self, username, name, expires_in_days) -> dict:
+        """A new token; its secret is in the answer and nowhere else (only its hash is kept)."""
+        if not isinstance(name, str) or not name.strip() or len(name) > 255:
+            raise invalid("Missing value for required parameter 'name' (at most 255 characters).")
+        days = DEFAULT_TOKEN_DAYS if expires_in_days is None else expires_in_days
+        if not 1 <= days <= MAX_TOKEN_DAYS:
+            raise invalid(f"expires_in_days must be between 1 and {MAX_TOKEN_DAYS}.")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = _now_ms()
+        token = self.store.create_token(_check_username(username), name, hashlib.sha256(secret.encode()).hexdigest(),
+                                        now, now + days * _DAY_MS)
+        return {"token": token, "secret": secret}
+
+    def list_tokens(self, username) -> list[dict]:
+        return self.store.tokens(_check_username(username))
+
+    def delete_token(self, username, token_id) -> None:
+        self.store.delete_token(_check_username(username), _int_arg(token_id, "id"))
