@@ -13,6 +13,8 @@ Resources, each named by one request field (`field`):
   a write names besides its run: `field` is a model_id, or a list of objects with a model_id
   (metrics, inputs, outputs), each judged so.
 - REGISTERED_MODEL: a registered model's name, judged as a prompt when the model is one.
+- MODEL_SOURCE: a model version's source (runs:/, models:/, mlflow-artifacts:/), judged by
+  the run, logged model, registered model or experiment it reads.
 - ARTIFACT: a path under the artifact proxy, judged by the experiment it belongs to.
 - GRANT_TARGET: the resource_type and resource_id fields of a permission request.
 Two more narrow a listing instead of refusing it:
@@ -32,7 +34,7 @@ READ, USE, UPDATE, DELETE, MANAGE = "read", "use", "update", "delete", "manage"
 # resources
 EXPERIMENT, EXPERIMENT_NAME, RUN, RUNS = "experiment", "experiment_name", "run", "runs"
 LOGGED_MODEL, NAMED_MODELS, REGISTERED_MODEL = "logged_model", "named_models", "registered_model"
-ARTIFACT, GRANT_TARGET = "artifact", "grant_target"
+MODEL_SOURCE, ARTIFACT, GRANT_TARGET = "model_source", "artifact", "grant_target"
 READABLE_EXPERIMENTS, SEARCH_SCOPE = "readable_experiments", "search_scope"
 
 SCOPE = " scope"  # the field a search handler reads its SEARCH_SCOPE clause from

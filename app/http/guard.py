@@ -117,6 +117,8 @@ def install(app: Flask, service: AuthService, proxy_header: str = "", trusted_pr
             return [] if experiment_id is None else [(p.EXPERIMENT, str(experiment_id))]
         if kind == a.REGISTERED_MODEL:
             return [(service.model_type(value), value)]
+        if kind == a.MODEL_SOURCE:
+            return service.source_resources(value)
         if kind == a.ARTIFACT:
             experiment_id = service.experiment_of_artifact(safe_relative_path(value))
             if experiment_id is None:

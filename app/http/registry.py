@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..services.registry import RegistryService
 from .access import (
-    ANY_USER, CREATED_MODEL, DELETE, DELETED_MODEL, LOGGED_MODEL, REGISTERED_MODEL, RENAMED_MODEL, RUN, SCOPE,
-    SEARCH_SCOPE, UPDATE, Need, on, then,
+    ANY_USER, CREATED_MODEL, DELETE, DELETED_MODEL, LOGGED_MODEL, MODEL_SOURCE, REGISTERED_MODEL, RENAMED_MODEL,
+    RUN, SCOPE, SEARCH_SCOPE, UPDATE, Need, on, then,
 )
 from .api import BOOL, INT, STR, TAG, Route, page
 
@@ -39,8 +39,9 @@ def routes(service: RegistryService) -> list[Route]:
     read, edit = on(REGISTERED_MODEL, "name"), on(REGISTERED_MODEL, "name", UPDATE)
     delete = on(REGISTERED_MODEL, "name", DELETE)
     scoped = on(SEARCH_SCOPE, REGISTERED_MODEL)
-    # a version's source run or logged model must be readable by whoever registers it
-    register = on(REGISTERED_MODEL, "name", UPDATE, Need(RUN, "run_id"), Need(LOGGED_MODEL, "model_id"))
+    # what a new version reads (its source, run and logged model) must be readable by whoever registers it
+    register = on(REGISTERED_MODEL, "name", UPDATE, Need(MODEL_SOURCE, "source"), Need(RUN, "run_id"),
+                  Need(LOGGED_MODEL, "model_id"))
     return [
         # registered models
         Route("POST", f"{rm}/create", {"name": STR, "tags": [TAG], "description": STR},

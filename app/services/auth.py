@@ -25,6 +25,7 @@ from ..errors import MlflowError, invalid
 from ..store.auth import DEFAULT_WORKSPACE, RESERVED_ROLE_PREFIX, AuthStore
 from ..store.owners import Owners
 from . import permissions as p
+from . import sources
 from .search import Clause
 
 MIN_PASSWORD_LENGTH = 12  # the official server's rule
@@ -271,6 +272,27 @@ class AuthService:
         parts = path.split("/")
         locations = [f"mlflow-artifacts:/{'/'.join(parts[:n])}" for n in range(1, len(parts) + 1)]
         return self.owners.experiment_at(locations)
+
+    def source_resources(self, source: str) -> list[tuple[str, str]]:
+        """What a model version's source reads, as (resource type, id): its run's or logged
+        model's experiment, the registered model it copies, or the experiment its
+        mlflow-artifacts:/ path belongs to. Other locations name no resource of this server."""
+        if source in sources.PROMPT_SOURCES:
+            return []
+        uri = sources.split(source)
+        segments = () if uri.authority else uri.segments
+        if uri.scheme == "runs" and segments:
+            return [(p.EXPERIMENT, str(self.run_experiments([segments[0]]).get(segments[0], "")))]
+        if uri.scheme == "models" and len(segments) == 1:
+            return [(p.EXPERIMENT, str(self.model_experiments([segments[0]]).get(segments[0], "")))]
+        if uri.scheme == "models" and len(segments) == 2:
+            return [(self.model_type(segments[0]), segments[0])]
+        if uri.scheme == sources.PROXY_SCHEME and segments:
+            experiment_id = self.experiment_of_artifact("/".join(segments))
+            if experiment_id is None:
+                raise denied("This source's artifact path belongs to no experiment; only admins may use it.")
+            return [(p.EXPERIMENT, str(experiment_id))]
+        return []
 
     def readable(self, principal: Principal, experiment_ids: list[str]) -> list[str]:
         return [i for i in experiment_ids if self.allowed(principal, p.EXPERIMENT, i, "read")]
