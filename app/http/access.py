@@ -17,11 +17,10 @@ Resources, each named by one request field (`field`):
   the run, logged model, registered model or experiment it reads.
 - ARTIFACT: a path under the artifact proxy, judged by the experiment it belongs to.
 - GRANT_TARGET: the resource_type and resource_id fields of a permission request.
-Two more narrow a listing instead of refusing it:
-- READABLE_EXPERIMENTS: a list of experiment ids, cut to those the caller may read.
-- SEARCH_SCOPE: a search of experiments or registered models (`field` is EXPERIMENT or
-  REGISTERED_MODEL), given the filter clause that keeps what the caller may read, under the
-  field name SCOPE, which no request can send.
+One more narrows a listing instead of refusing it:
+- SEARCH_SCOPE: a search of experiments (or of their runs or logged models) or of registered
+  models (`field` is EXPERIMENT or REGISTERED_MODEL), given the filter clause that keeps what
+  the caller may read, under the field name SCOPE, which no request can send.
 """
 from __future__ import annotations
 
@@ -35,7 +34,7 @@ READ, USE, UPDATE, DELETE, MANAGE = "read", "use", "update", "delete", "manage"
 EXPERIMENT, EXPERIMENT_NAME, RUN, RUNS = "experiment", "experiment_name", "run", "runs"
 LOGGED_MODEL, NAMED_MODELS, REGISTERED_MODEL = "logged_model", "named_models", "registered_model"
 MODEL_SOURCE, ARTIFACT, GRANT_TARGET = "model_source", "artifact", "grant_target"
-READABLE_EXPERIMENTS, SEARCH_SCOPE = "readable_experiments", "search_scope"
+SEARCH_SCOPE = "search_scope"
 
 SCOPE = " scope"  # the field a search handler reads its SEARCH_SCOPE clause from
 

@@ -89,9 +89,6 @@ def install(app: Flask, service: AuthService, proxy_header: str = "", trusted_pr
 
     def check(principal: Principal, need: a.Need, fields: dict) -> None:
         value = fields.get(need.field)
-        if need.resource == a.READABLE_EXPERIMENTS:
-            fields[need.field] = service.readable(principal, value or [])
-            return
         if need.resource == a.SEARCH_SCOPE:
             fields[a.SCOPE] = (service.experiment_scope(principal) if need.field == a.EXPERIMENT
                                else service.model_scope(principal))
@@ -108,6 +105,11 @@ def install(app: Flask, service: AuthService, proxy_header: str = "", trusted_pr
             ids = named_ids(kind, value if kind != a.RUN else fields.get("run_id") or fields.get("run_uuid"))
             found = (service.run_experiments if kind in (a.RUN, a.RUNS) else service.model_experiments)(ids)
             return [(p.EXPERIMENT, str(found.get(i, ""))) for i in ids]
+        if kind == a.ARTIFACT:  # the proxy's root too, which belongs to no experiment
+            experiment_id = service.experiment_of_artifact(safe_relative_path(value))
+            if experiment_id is None:
+                raise denied("This artifact path belongs to no experiment; only admins may reach it.")
+            return [(p.EXPERIMENT, str(experiment_id))]
         if not value:
             return []  # the handler reports the missing field
         if kind == a.EXPERIMENT:
@@ -119,11 +121,6 @@ def install(app: Flask, service: AuthService, proxy_header: str = "", trusted_pr
             return [(service.model_type(value), value)]
         if kind == a.MODEL_SOURCE:
             return service.source_resources(value)
-        if kind == a.ARTIFACT:
-            experiment_id = service.experiment_of_artifact(safe_relative_path(value))
-            if experiment_id is None:
-                raise denied("This artifact path belongs to no experiment; only admins may reach it.")
-            return [(p.EXPERIMENT, str(experiment_id))]
         if kind == a.GRANT_TARGET:
             resource_type, resource_id = fields.get("resource_type"), fields.get("resource_id")
             if resource_id == "*":

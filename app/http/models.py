@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..services.models import ModelService
-from .access import DELETE, EXPERIMENT, LOGGED_MODEL, READABLE_EXPERIMENTS, RUN, UPDATE, Need, on
+from .access import DELETE, EXPERIMENT, LOGGED_MODEL, RUN, SCOPE, SEARCH_SCOPE, UPDATE, Need, on
 from .api import BOOL, INT, STR, TAG, Route, page
 
 ORDER_BY = {"field_name": STR, "ascending": BOOL, "dataset_name": STR, "dataset_digest": STR}
@@ -19,7 +19,8 @@ def routes(service: ModelService) -> list[Route]:
 
     def search(r):
         return page("models", *s.search_logged_models(r.get("experiment_ids"), r.get("filter"), r.get("datasets"),
-                                                      r.get("max_results"), r.get("order_by"), r.get("page_token")))
+                                                      r.get("max_results"), r.get("order_by"), r.get("page_token"),
+                                                      r.get(SCOPE)))
 
     read, edit = on(LOGGED_MODEL, "model_id"), on(LOGGED_MODEL, "model_id", UPDATE)
     return [
@@ -40,5 +41,5 @@ def routes(service: ModelService) -> list[Route]:
               lambda r: s.log_logged_model_params(r["model_id"], r.get("params")), edit),
         Route("POST", "/mlflow/logged-models/search",
               {"experiment_ids": [STR], "filter": STR, "datasets": [DATASET], "max_results": INT,
-               "order_by": [ORDER_BY], "page_token": STR}, search, on(READABLE_EXPERIMENTS, "experiment_ids")),
+               "order_by": [ORDER_BY], "page_token": STR}, search, on(SEARCH_SCOPE, EXPERIMENT)),
     ]

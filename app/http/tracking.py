@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..services.tracking import TrackingService
 from ..services.validation import MAX_BATCH_REQUEST_BYTES
 from .access import (
-    ANY_USER, CREATED_EXPERIMENT, DELETE, EXPERIMENT, EXPERIMENT_NAME, NAMED_MODELS, READABLE_EXPERIMENTS, RUN,
+    ANY_USER, CREATED_EXPERIMENT, DELETE, EXPERIMENT, EXPERIMENT_NAME, NAMED_MODELS, RUN,
     RUNS, SCOPE, SEARCH_SCOPE, UPDATE, Need, on, then,
 )
 from .api import DOUBLE, INT, STR, TAG, Route, page
@@ -33,7 +33,7 @@ def routes(service: TrackingService) -> list[Route]:
 
     def search_runs(r):
         found, token = s.search_runs(r.get("experiment_ids"), r.get("filter"), r.get("run_view_type"),
-                                     r.get("max_results"), r.get("order_by"), r.get("page_token"))
+                                     r.get("max_results"), r.get("order_by"), r.get("page_token"), r.get(SCOPE))
         return page("runs", found, token)
 
     def metric_history(r):
@@ -118,5 +118,5 @@ def routes(service: TrackingService) -> list[Route]:
                   r.get("max_results")), None), on(RUNS, "run_ids")),
         Route("POST", "/mlflow/runs/search",
               {"experiment_ids": [STR], "filter": STR, "run_view_type": STR, "max_results": INT,
-               "order_by": [STR], "page_token": STR}, search_runs, on(READABLE_EXPERIMENTS, "experiment_ids")),
+               "order_by": [STR], "page_token": STR}, search_runs, search_experiments_access),
     ]

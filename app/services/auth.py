@@ -294,9 +294,6 @@ class AuthService:
             return [(p.EXPERIMENT, str(experiment_id))]
         return []
 
-    def readable(self, principal: Principal, experiment_ids: list[str]) -> list[str]:
-        return [i for i in experiment_ids if self.allowed(principal, p.EXPERIMENT, i, "read")]
-
     def experiment_scope(self, principal: Principal) -> Clause | None:
         """A filter clause keeping the experiments the caller may read (None: all of them)."""
         if principal.is_admin:

@@ -7,7 +7,7 @@ from ..errors import invalid
 from ..store.models import PENDING, LoggedModelStore, ModelOrder
 from . import validation as v
 from .names import random_run_name
-from .search import Clause, parse_filter
+from .search import Clause, admitted, parse_filter
 from .tracking import experiment_id_arg, now_ms
 
 DEFAULT_SEARCH_RESULTS = 100  # as the official server
@@ -130,11 +130,13 @@ class ModelService:
     def delete_logged_model(self, model_id) -> None:
         self.store.delete(_model_id(model_id), now_ms())
 
-    def search_logged_models(self, experiment_ids, filter_text, datasets, max_results, order_by, page_token):
+    def search_logged_models(self, experiment_ids, filter_text, datasets, max_results, order_by, page_token,
+                             scope: Clause | None = None):
+        """scope: a clause on experiment_id that keeps what the caller may read (with auth on)."""
         max_results = v.check_max_results(max_results, DEFAULT_SEARCH_RESULTS, v.MAX_SEARCH_RESULTS)
         if not experiment_ids:
             raise invalid("Missing value for required parameter 'experiment_ids'.")
-        ids = [experiment_id_arg(e) for e in experiment_ids]
+        ids = admitted(scope, [experiment_id_arg(e) for e in experiment_ids])
         clauses = [_status_clause(c) for c in parse_filter(filter_text, ENTITY_ALIASES)]
         return self.store.search(ids, clauses, [_dataset(d) for d in datasets or []],
                                  [_order(item) for item in order_by or []], max_results, page_token)

@@ -46,6 +46,14 @@ class Clause:
     value: object  # float for numbers, str, or tuple of str for IN
 
 
+def admitted(scope: Clause | None, ids: list) -> list:
+    """The experiment ids a scope clause (IN or NOT IN a tuple of ids) keeps; all without one."""
+    if scope is None:
+        return ids
+    named = {str(i) for i in scope.value}
+    return [i for i in ids if (str(i) in named) == (scope.comparator == "IN")]
+
+
 @dataclass(frozen=True)
 class OrderBy:
     entity: str

@@ -8,7 +8,7 @@ from ..errors import invalid
 from ..store.tracking import ACTIVE, DELETED, RUN_NAME_TAG, VIEW_STAGES, TrackingStore
 from . import validation as v
 from .names import random_run_name
-from .search import EXPERIMENT_ENTITY_ALIASES, ID_COMPARATORS, Clause, parse_filter, parse_order_by
+from .search import EXPERIMENT_ENTITY_ALIASES, ID_COMPARATORS, Clause, admitted, parse_filter, parse_order_by
 
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 USER_TAG = "mlflow.user"
@@ -269,8 +269,11 @@ class TrackingService:
             raise invalid(f"Invalid value {max_results} for parameter 'max_results' supplied. It must be at least 1.")
         return self.store.metric_history(_run_id(run_id), key, max_results, page_token)
 
-    def search_runs(self, experiment_ids, filter_text, view_type, max_results, order_by, page_token):
+    def search_runs(self, experiment_ids, filter_text, view_type, max_results, order_by, page_token,
+                    scope: Clause | None = None):
+        """scope: a clause on experiment_id that keeps what the caller may read (with auth on)."""
         max_results = v.check_max_results(max_results, v.DEFAULT_SEARCH_RESULTS, v.MAX_SEARCH_RESULTS)
-        ids = [experiment_id_arg(e) for e in experiment_ids or []]  # none: no runs, but a bad filter is a 400
+        # none: no runs, but a bad filter is a 400
+        ids = admitted(scope, [experiment_id_arg(e) for e in experiment_ids or []])
         return self.store.search_runs(ids, parse_filter(filter_text), _view_type(view_type), max_results,
                                       parse_order_by(order_by), page_token)
