@@ -32,8 +32,9 @@ MIN_PASSWORD_LENGTH = 12  # the official server's rule
 MAX_USERNAME_LENGTH = 255
 TOKEN_PREFIX = "mlft_"
 DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS = 90, 3650
-# a client address with this many failed sign-ins within the window is refused until they age out
-FAILED_SIGN_INS, FAILED_WINDOW_SECONDS = 10, 60.0
+# Failed sign-ins within a minute after which more from the same client address are refused
+# (429) until they age out: for one username (guessing a password), and for any (spraying one).
+FAILED_PER_USERNAME, FAILED_PER_ADDRESS, FAILED_WINDOW_SECONDS = 10, 100, 60.0
 _CACHE_LIMIT = 100_000  # entries of each per-worker cache; full, it starts over
 _DAY_MS = 24 * 3600 * 1000
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)  # OWASP's minimum for argon2id
@@ -82,6 +83,32 @@ def _int_arg(value, name: str) -> int:
         raise invalid(f"Parameter '{name}' must be an integer. Got: {value!r}") from None
 
 
+class _Failures:
+    """Recent failed sign-ins by key: (address,) and (address, username)."""
+
+    def __init__(self):
+        self._times: dict[tuple, collections.deque] = {}
+        self._lock = threading.Lock()
+
+    def check(self, keys: tuple) -> None:
+        horizon = time.monotonic() - FAILED_WINDOW_SECONDS
+        for key in keys:
+            times = self._times.get(key)
+            while times and times[0] < horizon:
+                times.popleft()
+            if times and len(times) >= (FAILED_PER_USERNAME if len(key) == 2 else FAILED_PER_ADDRESS):
+                wait = int(times[0] - horizon) + 1
+                raise MlflowError(f"Too many failed sign-ins from {key[0]}; try again in {wait} s.",
+                                  "REQUEST_LIMIT_EXCEEDED", headers={"Retry-After": str(wait)})
+
+    def add(self, key: tuple) -> None:
+        with self._lock:
+            if key not in self._times and len(self._times) >= _CACHE_LIMIT:
+                self._times.clear()
+            limit = FAILED_PER_USERNAME if len(key) == 2 else FAILED_PER_ADDRESS
+            self._times.setdefault(key, collections.deque(maxlen=limit)).append(time.monotonic())
+
+
 def bootstrap_admin(store: AuthStore, username: str, password: str) -> bool:
     """Create the admin user unless it exists (its password is then left alone); True when created."""
     if not username:
@@ -113,7 +140,7 @@ class AuthService:
         self._digest_key = secrets.token_bytes(32)
         self._lock = threading.Lock()
         self._verified: dict[tuple, bool] = {}
-        self._failures: dict[str, collections.deque] = {}
+        self._failures = _Failures()
         # immutable facts: a run's or a logged model's experiment
         self._run_experiment: dict[str, int] = {}
         self._model_experiment: dict[str, int] = {}
@@ -166,41 +193,28 @@ class AuthService:
             self._remember(self._verified, key, True)
         return True
 
-    def _check_address(self, address: str) -> None:
-        failures = self._failures.get(address)
-        if failures is None:
-            return
-        horizon = time.monotonic() - FAILED_WINDOW_SECONDS
-        while failures and failures[0] < horizon:
-            failures.popleft()
-        if len(failures) >= FAILED_SIGN_INS:
-            wait = int(failures[0] - horizon) + 1
-            raise MlflowError(f"Too many failed sign-ins from {address}; try again in {wait} s.",
-                              "REQUEST_LIMIT_EXCEEDED", headers={"Retry-After": str(wait)})
-
-    def _failed(self, address: str, message: str | None = None) -> MlflowError:
-        with self._lock:
-            if address not in self._failures and len(self._failures) >= _CACHE_LIMIT:
-                self._failures.clear()
-            self._failures.setdefault(address, collections.deque(maxlen=FAILED_SIGN_INS)).append(time.monotonic())
+    def _failed(self, keys: tuple, message: str | None = None) -> MlflowError:
+        for key in keys:
+            self._failures.add(key)
         return unauthenticated(message) if message else unauthenticated()
 
     def sign_in(self, username: str, password: str, address: str) -> Principal:
         """The user of a username and password, or of an access token sent as the password."""
-        self._check_address(address)
-        self.refresh()
         if password.startswith(TOKEN_PREFIX):
-            return self._token_user(password, address)
+            return self.sign_in_token(password, address)
+        keys = ((address,), (address, username))
+        self._failures.check(keys)
+        self.refresh()
         user = self._user(username)
         if user is None or user.password_hash is None:
             self._password_matches(self._no_user_hash, password)  # as long as for a user who exists
-            raise self._failed(address)
+            raise self._failed(keys)
         if not self._password_matches(user.password_hash, password):
-            raise self._failed(address)
+            raise self._failed(keys)
         return Principal(user.id, user.username, bool(user.is_admin))
 
     def sign_in_token(self, token: str, address: str) -> Principal:
-        self._check_address(address)
+        self._failures.check(((address,),))
         self.refresh()
         return self._token_user(token, address)
 
@@ -210,7 +224,7 @@ class AuthService:
             self._remember(self._tokens, token_hash, self.store.token_owner(token_hash))
         found = self._tokens[token_hash]
         if found is None:
-            raise self._failed(address, "Invalid access token.")
+            raise self._failed(((address,),), "Invalid access token.")
         user, expiration = found
         if expiration <= _now_ms():
             raise unauthenticated("The access token has expired; create a new one.")

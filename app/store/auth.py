@@ -368,7 +368,8 @@ class AuthStore:
             user = self._user(conn, username)
             rows = conn.execute(sa.select(t.id, t.name, t.creation_time, t.expiration_time)
                                 .where(t.user_id == user.id).order_by(t.id))
-            return [dict(row._mapping) for row in rows]
+            return [{"id": row.id, "name": row.name, "creation_time": row.creation_time,
+                     "expiration_time": row.expiration_time} for row in rows]
 
     def delete_token(self, username: str, token_id: int) -> None:
         def work(conn):
