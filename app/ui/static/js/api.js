@@ -46,6 +46,15 @@ async function send(method, path, { params, body, signal } = {}) {
 export const get = (path, params, options = {}) => send("GET", `mlflow/${path}`, { ...options, params });
 export const post = (path, body, options = {}) => send("POST", `mlflow/${path}`, { ...options, body });
 export const patch = (path, body) => send("PATCH", `mlflow/${path}`, { body });
+export const del = (path, body) => send("DELETE", `mlflow/${path}`, { body });
+
+/** The 3.0 routes (roles and grants of the auth app): v3.get('roles/list'), v3.post(...). */
+export const v3 = {
+  get: (path, params) => send("GET", `../3.0/mlflow/${path}`, { params }),
+  post: (path, body) => send("POST", `../3.0/mlflow/${path}`, { body }),
+  patch: (path, body) => send("PATCH", `../3.0/mlflow/${path}`, { body }),
+  del: (path, body) => send("DELETE", `../3.0/mlflow/${path}`, { body }),
+};
 
 /** Every item of a paged search (for short lists: models, versions, experiments). */
 export async function all(fetchPage, key, limit = 10_000) {

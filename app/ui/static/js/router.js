@@ -50,19 +50,23 @@ async function render() {
     }
     return;
   }
-  replace(main, h("section.page", h("h1", "Page not found"), h("p", "Nothing lives at ", h("code", path), ". "),
+  showNotFound();
+}
+
+export function showNotFound() {
+  replace(main, h("section.page", h("h1", "Page not found"), h("p", "Nothing lives at ", h("code", parse().path), ". "),
     h("a", { href: "#/experiments" }, "Go to the experiments")));
 }
 
 export function showError(error) {
   console.error(error);
-  replace(main, h("section.page", h("h1", "Something went wrong"),
+  replace(main, h("section.page", h("h1", error.status === 403 ? "Permission denied" : "Something went wrong"),
     h("p.error-box", { role: "alert" }, error.message || String(error)),
     h("a", { href: "#/experiments" }, "Go to the experiments")));
 }
 
 function highlightNav(path) {
-  const section = path.startsWith("/models") ? "models" : "experiments";
+  const section = /^\/(models|admin|account)\b/.exec(path)?.[1] || "experiments";
   for (const a of document.querySelectorAll("[data-nav]")) {
     if (a.dataset.nav === section) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");

@@ -36,6 +36,28 @@ export async function askPair(title, key = "", value = "") {
   return (await open(title, body, "Save")) ? { key: keyInput.value.trim(), value: valueInput.value } : null;
 }
 
-export function confirm(title, text, okLabel = "Delete") {
-  return open(title, h("p", text), okLabel, okLabel === "Delete");
+/**
+ * Ask for several fields at once; resolves to {name: value} (a checkbox's: true or false), or
+ * null when cancelled. fields: [{name, label, type ('text', 'password', 'number', 'textarea',
+ * 'checkbox' or 'select' with options [[value, label]]), value, ...attributes}].
+ */
+export async function askFields(title, fields, okLabel = "Save") {
+  const inputs = {};
+  const body = h("div", fields.map(({ name, label, type = "text", value = "", options, ...attributes }) => {
+    if (type === "checkbox") {
+      inputs[name] = h("input", { type, checked: Boolean(value), ...attributes });
+      return h("label.check-label.field-check", inputs[name], label);
+    }
+    inputs[name] = type === "textarea" ? h("textarea.input", { rows: 3, ...attributes }, value)
+      : type === "select" ? h("select.input", attributes, options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)))
+        : h("input.input", { type, value, ...attributes });
+    return h("label.field", h("span", label), inputs[name]);
+  }));
+  queueMicrotask(() => Object.values(inputs)[0]?.focus());
+  if (!await open(title, body, okLabel)) return null;
+  return Object.fromEntries(Object.entries(inputs).map(([name, input]) => [name, input.type === "checkbox" ? input.checked : input.value]));
+}
+
+export function confirm(title, text, okLabel = "Delete", danger = okLabel === "Delete") {
+  return open(title, h("p", text), okLabel, danger);
 }

@@ -16,9 +16,15 @@ export async function attempt(action, done) {
     if (done) toast(done);
     return result;
   } catch (error) {
-    toast(error.message, "error");
+    toast(errorText(error), "error");
     return undefined;
   }
+}
+
+/** An error as the user reads it: a refusal (403, with auth on) says so first. */
+export function errorText(error) {
+  const message = error.message || String(error);
+  return error.status === 403 && !/^permission denied/i.test(message) ? `Permission denied: ${message}` : message;
 }
 
 /** Tabs as links: [{label, href}], the one with `current` marked. */
