@@ -1,7 +1,14 @@
 // The page's entry point: the routes, and the shortcuts that work on every page.
 
+import { showSignedInUser } from "./auth/user-menu.js";
 import { route, start } from "./router.js";
+import { accountView } from "./views/account.js";
+import { adminRoleView } from "./views/admin-role.js";
+import { adminRolesView } from "./views/admin-roles.js";
+import { adminUserView } from "./views/admin-user.js";
+import { adminUsersView } from "./views/admin-users.js";
 import { compareView } from "./views/compare.js";
+import { experimentPermissionsView } from "./views/experiment-permissions.js";
 import { experimentsView } from "./views/experiments.js";
 import { experimentModelsView, loggedModelView } from "./views/logged-models.js";
 import { modelView, modelsView, runRedirect, versionView } from "./views/models.js";
@@ -15,6 +22,7 @@ route("/experiments/:id/models", experimentModelsView);
 route("/experiments/:id/models/:modelId", loggedModelView);  // the official UI's form
 route("/experiments/:id/runs/:runId", runView);
 route("/experiments/:id/runs/:runId/:tab", runView);
+route("/experiments/:id/permissions", experimentPermissionsView);  // with auth on; else the runs
 route("/experiments/:id/:section", runsView);  // other sections of the official UI's links
 route("/runs", runsView);  // ?experiments=1,2
 route("/runs/:runId", runRedirect);
@@ -23,6 +31,13 @@ route("/models", modelsView);
 route("/models/:name", modelView);
 route("/models/:name/versions/:version", versionView);
 route("/logged-models/:modelId", loggedModelView);
+// with auth on (basic-auth): the signed-in user's account, and the admins' pages
+route("/account", accountView);
+route("/admin", adminUsersView);
+route("/admin/users", adminUsersView);
+route("/admin/users/:username", adminUserView);
+route("/admin/roles", adminRolesView);
+route("/admin/roles/:id", adminRoleView);
 
 // '/' focuses the page's search or filter box (unless one is typing already).
 document.addEventListener("keydown", (event) => {
@@ -46,3 +61,4 @@ document.addEventListener("keydown", (event) => {
 window.addEventListener("hashchange", () => document.getElementById("main").focus({ preventScroll: true }));
 
 start(document.getElementById("main"), "#/experiments");
+showSignedInUser(document.querySelector(".topbar"));

@@ -2,11 +2,12 @@
 // tags, source run, registered versions and artifacts.
 
 import * as api from "../api.js";
-import { button, kvTable, pageHeader, tabs } from "../components/widgets.js";
+import { button, kvTable, pageHeader } from "../components/widgets.js";
 import { enc, h, replace } from "../dom.js";
 import * as fmt from "../format.js";
 import { setQuery } from "../router.js";
 import { artifactBrowser } from "./artifacts.js";
+import { experimentTabs } from "./experiment-tabs.js";
 
 const statusText = (status) => (status || "").replace("LOGGED_MODEL_", "").toLowerCase();
 
@@ -17,8 +18,7 @@ export async function experimentModelsView(main, params) {
   const status = h("p.muted", { role: "status" });
   main.replaceChildren(h("section.page",
     pageHeader([h("a", { href: "#/experiments" }, "Experiments")], experiment.name),
-    tabs([{ id: "runs", label: "Runs", href: `#/experiments/${enc(experiment.experiment_id)}` },
-      { id: "models", label: "Logged models", href: `#/experiments/${enc(experiment.experiment_id)}/models` }], "models"),
+    experimentTabs(experiment.experiment_id, "models"),
     status,
     h("div.table-wrap", h("table.grid", h("thead", h("tr", ["Name", "Model ID", "Status", "Type", "Source run", "Created", "Metrics"].map((c) => h("th", c)))), body)),
     more));

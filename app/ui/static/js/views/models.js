@@ -2,6 +2,7 @@
 // stages, and one version with its source run and artifacts.
 
 import * as api from "../api.js";
+import { addPermissionsPanel } from "../auth/permissions-panel.js";
 import { askPair } from "../components/dialog.js";
 import { attempt, button, kvTable, pageHeader } from "../components/widgets.js";
 import { debounce, enc, h, replace } from "../dom.js";
@@ -71,8 +72,9 @@ export async function modelView(main, params) {
   for (const a of model.aliases || []) (aliasesOf[a.version] ||= []).push(a.alias);
   const reload = () => window.dispatchEvent(new HashChangeEvent("hashchange"));
   const tags = Object.entries(api.pairs(model.tags)).filter(([k]) => !k.startsWith("mlflow."));
+  const prompt = api.pairs(model.tags)["mlflow.prompt.is_prompt"] === "true";
 
-  main.replaceChildren(h("section.page",
+  const page = h("section.page",
     pageHeader([h("a", { href: "#/models" }, "Models")], model.name),
     h("p.meta", `Created ${fmt.time(model.creation_timestamp)} · last modified ${fmt.ago(model.last_updated_timestamp)}`),
     notePanel(model.description || "", async (text) => {
@@ -92,7 +94,9 @@ export async function modelView(main, params) {
         const pair = await askPair("Add tag");
         if (pair?.key && await attempt(() => api.post("registered-models/set-tag", { name: model.name, ...pair }), "Saved")) reload();
       }, { kind: "ghost" })),
-    kvTable(tags, { empty: "No tags." }))));
+    kvTable(tags, { empty: "No tags." })));
+  main.replaceChildren(page);
+  addPermissionsPanel(page, prompt ? "prompt" : "registered_model", model.name);
 }
 
 export async function versionView(main, params, query) {

@@ -6,11 +6,12 @@
 import * as api from "../api.js";
 import { columnPicker } from "../components/column-picker.js";
 import { confirm } from "../components/dialog.js";
-import { attempt, button, pageHeader, statusBadge, tabs } from "../components/widgets.js";
+import { attempt, button, pageHeader, statusBadge } from "../components/widgets.js";
 import { enc, h, replace, saveFile, throttleFrame } from "../dom.js";
 import * as fmt from "../format.js";
 import { listParam, setQuery } from "../router.js";
 import { toCsv } from "./csv.js";
+import { experimentTabs } from "./experiment-tabs.js";
 
 const FIRST_PAGE = 200;
 const NEXT_PAGE = 500;
@@ -108,8 +109,7 @@ export async function runsView(main, params, query) {
     pageHeader([h("a", { href: "#/experiments" }, "Experiments")], title,
       single?.lifecycle_stage === "deleted" ? h("span.badge.neutral", "deleted") : null),
     single ? h("p.meta", `ID ${single.experiment_id} · artifacts at ${single.artifact_location}`) : h("p.meta", experiments.map((e) => e.name).join(", ")),
-    single ? tabs([{ id: "runs", label: "Runs", href: `#/experiments/${enc(single.experiment_id)}` },
-      { id: "models", label: "Logged models", href: `#/experiments/${enc(single.experiment_id)}/models` }], "runs") : null,
+    single ? experimentTabs(single.experiment_id, "runs") : null,
     filterForm, filterError, help,
     h("div.toolbar", viewSelect, h("label.check-label", nestBox, "Nest child runs"), picker.element,
       h("span.spacer"), status, compareButton, deleteButton, csvButton),
