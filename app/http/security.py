@@ -4,19 +4,58 @@ response. Off with --disable-security-middleware, for a proxy that does the same
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
+import logging
+import re
+import socket
+from collections.abc import Callable
 
 from flask import Flask, Response, request
 
 from ..errors import MlflowError
 from ..options import Settings
 
+log = logging.getLogger(__name__)
+
+# Accepted Host names without --allowed-hosts, on any port, as the official server's defaults
+# (mlflow.server.security_utils), besides the server's own names. Private addresses are matched
+# as addresses: the official patterns ('10.*', ...) also accept a name such as 10.attacker.example.
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "0.0.0.0")
+PRIVATE_NETWORKS = tuple(ipaddress.ip_network(network) for network in
+                         ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
 LOCAL_ORIGINS = ("http://localhost", "http://localhost:*", "http://127.0.0.1", "http://127.0.0.1:*",
                  "http://[::1]", "http://[::1]:*")
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
 
 
+def host_check(settings: Settings) -> tuple[Callable[[str, str], bool] | None, str]:
+    """(accepts(name, host), the fix a refusal names): whether a Host header, with and without
+    its port, is accepted; None when any is."""
+    patterns = [h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()]
+    if "*" in patterns:
+        return None, ""
+    if patterns:  # '*' and '?' are wildcards; '[' is a character, as in [::1]
+        allowed = re.compile("|".join(fnmatch.translate(p.replace("[", "[[]")) for p in patterns))
+        return (lambda name, host: bool(allowed.match(host) or allowed.match(name)),
+                "add it to --allowed-hosts (MLFLOW_SERVER_ALLOWED_HOSTS)")
+    names = {*LOCAL_HOSTS, socket.gethostname().lower()}
+    if settings.host not in ("0.0.0.0", "::", ""):
+        names.add(f"[{settings.host}]".lower() if ":" in settings.host else settings.host.lower())
+    return (lambda name, host: name in names or _private_address(name),
+            "by default the server accepts localhost, private addresses and its own names; set "
+            "--allowed-hosts (MLFLOW_SERVER_ALLOWED_HOSTS) to the names clients use, '*' for any")
+
+
+def _private_address(name: str) -> bool:
+    try:
+        address = ipaddress.ip_address(name[1:-1] if name.startswith("[") and name.endswith("]") else name)
+    except ValueError:
+        return False
+    return any(address in network for network in PRIVATE_NETWORKS)
+
+
 def register(app: Flask, settings: Settings) -> None:
-    hosts = [h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()]
+    accepts, fix = host_check(settings)
     origins = [o.strip() for o in settings.cors_allowed_origins.split(",") if o.strip()]
     frame_options = None if settings.x_frame_options == "NONE" else settings.x_frame_options
     # The web UI's scripts and styles are files of this server; nothing inline, no plugins.
@@ -31,12 +70,13 @@ def register(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def check_request():
-        if hosts and request.path not in unchecked_paths:
+        if accepts and request.path not in unchecked_paths:
             host = request.host.lower()
             name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-            if not any(fnmatch.fnmatch(host, p) or fnmatch.fnmatch(name, p) for p in hosts):
-                raise MlflowError(f"Host '{request.host}' is not allowed by --allowed-hosts",
-                                  "PERMISSION_DENIED")
+            if not accepts(name, host):
+                log.warning("refused a request for Host %r (a DNS rebinding attempt or a name to allow)",
+                            request.host)
+                raise MlflowError(f"Host '{request.host}' is not allowed: {fix}", "PERMISSION_DENIED")
         origin = request.headers.get("Origin")
         if origin is None:
             return None

@@ -96,6 +96,19 @@ def test_ingress_with_tls():
     assert ingress["tls"] == [{"secretName": "mlflow-example-com-tls", "hosts": ["mlflow.example.com"]}]
     assert ingress["rules"][0]["host"] == "mlflow.example.com"
     assert ingress["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == "mlflow-mlflow-server"
+    assert manifests["ConfigMap/mlflow-mlflow-server"]["data"]["MLFLOW_SERVER_ALLOWED_HOSTS"].endswith(
+        ",mlflow-mlflow-server.ml.svc.cluster.local,mlflow.example.com")
+
+
+def test_allowed_hosts():
+    """Against DNS rebinding the server accepts loopback (port-forward), the Service's names
+    and the ingress hosts; a value, or the same variable in `config`, replaces the list."""
+    def allowed(values: dict) -> str:
+        return checked(values)["ConfigMap/mlflow-mlflow-server"]["data"]["MLFLOW_SERVER_ALLOWED_HOSTS"]
+    assert allowed({}) == ("localhost,127.0.0.1,[::1],mlflow-mlflow-server,mlflow-mlflow-server.ml,"
+                           "mlflow-mlflow-server.ml.svc,mlflow-mlflow-server.ml.svc.cluster.local")
+    assert allowed({"allowedHosts": ["mlflow.corp.example", "10.1.2.3"]}) == "mlflow.corp.example,10.1.2.3"
+    assert allowed({"config": {"MLFLOW_SERVER_ALLOWED_HOSTS": "*"}}) == "*"
 
 
 def test_credentials_from_existing_secrets():

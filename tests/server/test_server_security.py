@@ -2,6 +2,7 @@
 a URL prefix (--static-prefix) that the official client can use."""
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,7 @@ def test_allowed_hosts_are_served(host_checked):
 def test_health_and_version_are_exempt_from_host_check(host_checked):
     """Like the official server (security_utils.HEALTH_ENDPOINTS): load balancers and
     container health checks probe by IP."""
-    for path in ("/health", "/version"):
+    for path in ("/health", "/ready", "/version"):
         response = requests.get(f"{host_checked.url}{path}", headers={"Host": "127.0.0.1"}, timeout=10)
         assert response.status_code == 200, (path, response.status_code, response.text[:200])
 
@@ -77,6 +78,74 @@ def test_artifact_routes_are_host_checked_too(host_checked):
                       ("PERMISSION_DENIED",))
     assert not (host_checked.cwd / "artifacts" / "hosts").exists()
     assert requests.put(target, data=b"x", headers={"Host": "example.com"}, timeout=10).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def default_hosts(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("default-hosts")
+    server = Server(sqlite_env(tmp), tmp)
+    try:
+        yield server.wait_ready()
+    finally:
+        server.stop()
+
+
+def test_dns_rebinding_is_refused_by_default(default_hosts):
+    """A page of attacker.example whose name now resolves to this server (DNS rebinding) sends
+    its own name as Host and Origin, so the origin check takes it for a same-site request: with
+    no --allowed-hosts the Host check refuses it, and the experiment survives."""
+    api = f"{default_hosts.url}{API}"
+    experiment_id = requests.post(f"{api}/experiments/create", json={"name": unique()}, timeout=10).json()[
+        "experiment_id"]
+    attacker = {"Host": f"attacker.example:{default_hosts.port}",
+                "Origin": f"http://attacker.example:{default_hosts.port}"}
+    refused = requests.post(f"{api}/experiments/delete", json={"experiment_id": experiment_id}, headers=attacker,
+                            timeout=10)
+    body = assert_json_error(refused, 403, ("PERMISSION_DENIED",))
+    assert "--allowed-hosts" in body["message"], body
+    assert_json_error(requests.get(f"{api}/experiments/get", params={"experiment_id": experiment_id},
+                                   headers=attacker, timeout=10), 403, ("PERMISSION_DENIED",))
+    experiment = requests.get(f"{api}/experiments/get", params={"experiment_id": experiment_id}, timeout=10).json()
+    assert experiment["experiment"]["lifecycle_stage"] == "active"
+
+
+def test_default_hosts_are_local_and_private_addresses(default_hosts):
+    """The official server's defaults (localhost, 127.0.0.1, [::1], 0.0.0.0 and private addresses,
+    on any port) and the machine's own name; private addresses only as addresses, never as the
+    first label of a name."""
+    url = f"{default_hosts.url}{API}/experiments/search?max_results=1"
+    port = default_hosts.port
+    for host in ("localhost", f"localhost:{port}", "127.0.0.1", f"127.0.0.1:{port}", f"[::1]:{port}", "0.0.0.0:80",
+                 "10.1.2.3", f"172.16.0.1:{port}", "172.31.255.255", f"192.168.1.20:{port}", "[fd12:3456::1]:8080",
+                 "[fc00::1]", f"{socket.gethostname()}:{port}", "LOCALHOST"):
+        response = requests.get(url, headers={"Host": host}, timeout=10)
+        assert response.status_code == 200, (host, response.text[:200])
+    for host in ("attacker.example", "10.attacker.example", "192.168.1.1.attacker.example",
+                 "localhost.attacker.example", "172.32.0.1", "11.0.0.1", "[2001:db8::1]:5555", "127.0.0.2",
+                 f"evil.{socket.gethostname()}"):
+        assert_json_error(requests.get(url, headers={"Host": host}, timeout=10), 403, ("PERMISSION_DENIED",))
+
+
+def test_probes_are_exempt_from_default_host_check(default_hosts):
+    for path in ("/health", "/ready", "/version"):
+        response = requests.get(f"{default_hosts.url}{path}", headers={"Host": "attacker.example"}, timeout=10)
+        assert response.status_code == 200, (path, response.status_code, response.text[:200])
+
+
+def test_bound_address_is_accepted(start_server, tmp_path):
+    """--host names an address clients use: it is accepted besides the defaults."""
+    server = start_server(env=sqlite_env(tmp_path, MLFLOW_HOST="127.0.0.2"), wait=False)
+    url = f"http://127.0.0.2:{server.port}"
+    wait_http(f"{url}/health", process=server.process, log=server.log)
+    assert requests.get(f"{url}{API}/experiments/search?max_results=1", timeout=10).status_code == 200
+
+
+def test_star_accepts_any_host(start_server, tmp_path):
+    server = start_server(env=sqlite_env(tmp_path, MLFLOW_SERVER_ALLOWED_HOSTS="*"))
+    for host in ("attacker.example", f"mlflow.example.com:{server.port}"):
+        response = requests.get(f"{server.url}{API}/experiments/search?max_results=1", headers={"Host": host},
+                                timeout=10)
+        assert response.status_code == 200, (host, response.text[:200])
 
 
 # ---------------------------------------------------------------- CORS and frame options

@@ -82,7 +82,8 @@ def test_upload_extra_args_reach_s3(moto_s3, server_on):
 
 def test_interrupted_multipart_upload_stores_nothing(s3_store, moto_s3):
     with socket.create_connection(("127.0.0.1", s3_store.port), timeout=30) as sock:
-        sock.sendall(f"PUT {PROXY}/cut/big.bin HTTP/1.1\r\nHost: x\r\nContent-Length: {100 << 20}\r\n\r\n".encode())
+        sock.sendall(f"PUT {PROXY}/cut/big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     f"Content-Length: {100 << 20}\r\n\r\n".encode())
         sock.sendall(b"x" * (40 << 20))  # two parts uploaded, then the client goes away
     deadline = time.monotonic() + 30
     while moto_s3.client().list_multipart_uploads(Bucket=s3_store.bucket).get("Uploads"):

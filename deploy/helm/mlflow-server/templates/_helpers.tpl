@@ -92,3 +92,17 @@ MLFLOW_REGISTRY_STORE_URI: {{ . | b64enc | quote }}
     name: {{ . }}
 {{- end }}
 {{- end }}
+
+{{/* MLFLOW_SERVER_ALLOWED_HOSTS: allowedHosts, else loopback, the Service's names and the ingress hosts. */}}
+{{- define "mlflow-server.allowedHosts" -}}
+{{- $service := include "mlflow-server.fullname" . }}
+{{- $namespaced := printf "%s.%s" $service .Release.Namespace }}
+{{- $hosts := list "localhost" "127.0.0.1" "[::1]" $service $namespaced (printf "%s.svc" $namespaced) }}
+{{- $hosts = append $hosts (printf "%s.svc.cluster.local" $namespaced) }}
+{{- if .Values.ingress.enabled }}
+{{- range .Values.ingress.hosts }}
+{{- with .host }}{{ $hosts = append $hosts . }}{{ end }}
+{{- end }}
+{{- end }}
+{{- join "," (.Values.allowedHosts | default $hosts | uniq) }}
+{{- end }}
