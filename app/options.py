@@ -63,7 +63,8 @@ S3, AZURE, GCS, FTP, SFTP, NFS, HDFS = (f"{store} artifact store" for store in
 GROUPS = (SERVER, SECURITY, AUTH, BACKEND, ARTIFACTS, S3, AZURE, GCS, FTP, SFTP, NFS, HDFS)
 # Stores configured by their URI alone, said in place of variables.
 GROUP_NOTES = {
-    FTP: "No variables: user and password come from the URI (ftp://user:password@host:port/path).",
+    FTP: "No variables: user and password come from the URI (ftp://user:password@host:port/path); "
+         "clients see it without the password.",
     NFS: "No variables: mount the share and give its path (or file:///path) as the destination.",
 }
 

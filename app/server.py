@@ -11,6 +11,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.config import Config
 
+from .artifacts.credentials import without_password
 from .factory import create_app
 from .config import ConfigError, auth_admin, describe, redact_uri, resolve
 from .errors import MlflowError
@@ -69,7 +70,7 @@ def _prepare_database(url: str, settings: Settings, schema: db.Schema = db.MAIN)
             elif url == settings.backend_store_uri:
                 from .services.tracking import now_ms
                 TrackingStore(db.Database(engine)).ensure_default_experiment(
-                    f"{settings.default_artifact_root.rstrip('/')}/0", now_ms())
+                    f"{without_password(settings.default_artifact_root).rstrip('/')}/0", now_ms())
     except StartupError:
         raise
     except db.SchemaError as error:

@@ -8,6 +8,7 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from ..artifacts import STORES, FileInfo, repository_for
+from ..artifacts.credentials import without_password
 from ..artifacts.paths import safe_relative_path
 from ..errors import MlflowError, invalid
 
@@ -26,9 +27,11 @@ class ArtifactService:
         # Clients move big files straight to and from the destination when it can presign URLs.
         self.presigned = bool(presigned_urls and self._proxy and self._proxy.presigned)
         # Runs in a remote default root (s3://bucket/root, ...) are listed with the server's
-        # own credentials, through one repository made on first use.
+        # own credentials, through one repository made on first use; their URIs name the root
+        # without its password.
         self._remote_root = (default_artifact_root.rstrip("/")
                              if urlsplit(default_artifact_root).scheme in STORES else None)
+        self._remote_shown = self._remote_root and without_password(self._remote_root)
         self._remote = None
         # Run roots on this machine's disk are listed only below the default artifact root:
         # an experiment's artifact_location must not open the rest of the file system.
@@ -108,8 +111,8 @@ class ArtifactService:
             entries = self.proxy.list(posixpath.join(base, rel) if base else rel)
         elif parts.scheme in ("", "file") and self._is_local_root(parts.path):
             entries = repository_for(parts.path).list(rel)
-        elif self._remote_root and (root_uri + "/").startswith(self._remote_root + "/"):
-            base = safe_relative_path(root_uri[len(self._remote_root):].lstrip("/"))
+        elif self._remote_root and (root_uri + "/").startswith(self._remote_shown + "/"):
+            base = safe_relative_path(root_uri[len(self._remote_shown):].lstrip("/"))
             self._remote = self._remote or repository_for(self._remote_root)
             entries = self._remote.list(posixpath.join(base, rel) if base else rel)
         else:

@@ -15,11 +15,13 @@ Accepted
   leading path segments; absolute local paths and file:/// URIs must stay
   inside a local root after symbolic links are resolved.
 
-Rejected, in any spelling (percent-encoded once or several times): '.' and '..' segments,
-empty segments ('//'), backslashes, NUL and control characters, ';' path parameters, '?'
-queries, '#' fragments, relative local paths, file: URIs naming a host, and every other
-scheme (http, ftp, ...); outside mlflow-artifacts:/ URIs also any percent-encoding, since
-the store reads the text as written. A resolved location must pass the same checks.
+Rejected: a password in the URI (it would be shown to every reader; see
+app/artifacts/credentials.py); and in any spelling (percent-encoded once or several times):
+'.' and '..' segments, empty segments ('//'), backslashes, NUL and control characters, ';'
+path parameters, '?' queries, '#' fragments, relative local paths, file: URIs naming a host,
+and every other scheme (http, ftp, ...); outside mlflow-artifacts:/ URIs also any
+percent-encoding, since the store reads the text as written. A resolved location must pass
+the same checks.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from ..artifacts.credentials import refuse_password, without_password
 from ..errors import invalid
 
 PROXY_SCHEME = "mlflow-artifacts"
@@ -59,6 +62,7 @@ def split(source: str) -> Uri:
     if len(source) > MAX_LOCATION_LENGTH:
         raise invalid(f"Model version source is {len(source)} characters long; the limit is "
                       f"{MAX_LOCATION_LENGTH}")
+    refuse_password(source, "model version source")
     decoded, previous = source, None
     while decoded != previous:  # undo any depth of percent-encoding before judging
         previous, decoded = decoded, unquote(decoded)
@@ -91,6 +95,7 @@ class SourcePolicy:
         self.proxy = destination is not None
         self._roots = []
         for root in filter(None, (default_root, destination)):
+            root = without_password(root)  # as the URIs of runs and versions name it
             uri = _resolved(split(root if _SCHEME.match(root) else os.path.abspath(root)))
             if uri.scheme != PROXY_SCHEME or uri.authority:  # another server's proxy is a store
                 self._roots.append(uri)

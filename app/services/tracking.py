@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from ..artifacts.credentials import refuse_password, without_password
 from ..errors import invalid
 from ..store.tracking import ACTIVE, DELETED, RUN_NAME_TAG, VIEW_STAGES, TrackingStore
 from . import validation as v
@@ -95,7 +96,7 @@ def _tag_pairs(items, limit: int, what: str) -> list[tuple[str, str]]:
 class TrackingService:
     def __init__(self, store: TrackingStore, default_artifact_root: str):
         self.store = store
-        self.default_artifact_root = default_artifact_root
+        self.default_artifact_root = without_password(default_artifact_root)
 
     # ------------------------------------------------------------ experiments
 
@@ -104,6 +105,8 @@ class TrackingService:
         tag_pairs = _tag_pairs(tag_items, v.MAX_EXPERIMENT_TAG_VALUE_LENGTH, "experiment tag")
         if artifact_location and not isinstance(artifact_location, str):
             raise invalid("Invalid artifact_location")
+        if artifact_location:
+            refuse_password(artifact_location, "artifact_location")
         return self.store.create_experiment(name, self.default_artifact_root, artifact_location or None,
                                             tag_pairs, now_ms())
 

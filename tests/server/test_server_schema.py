@@ -265,3 +265,70 @@ def test_upgrade_keeps_params_tags_and_metric_order(kind, tmp_path, start_server
         assert found[0]["data"]["metrics"] == [{"key": "loss", "value": 0.75, "timestamp": 6, "step": 4}]
     finally:
         cleanup()
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_upgrade_strips_passwords_from_stored_uris(kind, tmp_path, start_server):
+    """Revision 0011: URIs stored with a password (from a root configured with one) keep the
+    user and lose the password, in the database and in every answer; other URIs stay as they
+    are."""
+    import requests
+    uri, cleanup = backend_uri(kind, tmp_path)
+    secret, run_id, model_id = "s3cr:et@x", "c" * 32, "m-" + "d" * 32
+    root = f"ftp://u:{secret}@files.example:2121/root"
+    shown = "ftp://u@files.example:2121/root"
+    kept = ["wasbs://box@acct.blob.core.windows.net/x", "sftp://u@files.example/x", "mlflow-artifacts:/a/b:c@d"]
+    try:
+        done = subprocess.run([str(APP_PYTHON), "-c", UPGRADE_TO, sqlalchemy_url(uri), "0010"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode == 0, done.stderr
+        engine = sa.create_engine(sqlalchemy_url(uri))
+        with engine.begin() as conn:
+            def insert(table: str, *rows: dict) -> None:
+                conn.execute(sa.table(table, *map(sa.column, rows[0])).insert(), list(rows))
+            insert("experiments", *({"experiment_id": i, "name": f"e{i}", "artifact_location": location,
+                                     "lifecycle_stage": "active", "creation_time": 1, "last_update_time": 1}
+                                    for i, location in enumerate([f"{root}/7", *kept], start=7)))
+            insert("runs", {"run_uuid": run_id, "experiment_id": 7, "name": "r", "user_id": "u", "status": "FINISHED",
+                            "start_time": 1, "lifecycle_stage": "active", "params_json": "[]", "tags_json": "[]",
+                            "artifact_uri": f"{root}/7/{run_id}/artifacts"})
+            insert("logged_models", {"model_id": model_id, "experiment_id": 7, "name": "m",
+                                     "artifact_location": f"{root}/7/models/{model_id}/artifacts",
+                                     "creation_timestamp_ms": 1, "last_updated_timestamp_ms": 1, "status": "READY",
+                                     "lifecycle_stage": "active"})
+            insert("registered_models", {"id": 1, "name": "reg", "creation_time": 1, "last_updated_time": 1,
+                                         "last_version": 2})
+            insert("model_versions", *({"registered_model_id": 1, "version": version, "creation_time": 1,
+                                        "last_updated_time": 1, "current_stage": "None", "source": source,
+                                        "storage_location": location, "run_id": run_id, "status": "READY"}
+                                       for version, source, location in (
+                (1, f"{root}/7/{run_id}/artifacts/model", f"{root}/7/{run_id}/artifacts/model"),
+                (2, f"runs:/{run_id}/model", f"{root}/7/{run_id}/artifacts/model"))))
+        server = start_server(env={"MLFLOW_BACKEND_STORE_URI": uri, "MLFLOW_UPGRADE_DB": "true",
+                                   "MLFLOW_DEFAULT_ARTIFACT_ROOT": root})
+        base = f"{server.url}/api/2.0/mlflow"
+        answers = [requests.get(f"{base}/experiments/get", params={"experiment_id": i}, timeout=30)
+                   for i in (7, 8, 9, 10)]
+        assert [a.json()["experiment"]["artifact_location"] for a in answers] == [f"{shown}/7", *kept]
+        answers.append(requests.get(f"{base}/runs/get", params={"run_id": run_id}, timeout=30))
+        assert answers[-1].json()["run"]["info"]["artifact_uri"] == f"{shown}/7/{run_id}/artifacts"
+        answers.append(requests.get(f"{base}/logged-models/{model_id}", timeout=30))
+        assert answers[-1].json()["model"]["info"]["artifact_uri"] == f"{shown}/7/models/{model_id}/artifacts"
+        for version, source in ((1, f"{shown}/7/{run_id}/artifacts/model"), (2, f"runs:/{run_id}/model")):
+            answers.append(requests.get(f"{base}/model-versions/get", params={"name": "reg", "version": version},
+                                        timeout=30))
+            assert answers[-1].json()["model_version"]["source"] == source
+            answers.append(requests.get(f"{base}/model-versions/get-download-uri",
+                                        params={"name": "reg", "version": version}, timeout=30))
+            assert answers[-1].json()["artifact_uri"] == f"{shown}/7/{run_id}/artifacts/model"
+        assert all(a.status_code == 200 and "s3cr" not in a.text for a in answers)
+        with engine.connect() as conn:
+            stored = [value for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri"),
+                                                  ("logged_models", "artifact_location"), ("model_versions", "source"),
+                                                  ("model_versions", "storage_location"))
+                      for (value,) in conn.execute(sa.text(f"select {column} from {table}"))]
+        assert not [value for value in stored if "s3cr" in value], stored
+        engine.dispose()
+    finally:
+        cleanup()
