@@ -93,6 +93,9 @@ def register(app: Flask, settings: Settings) -> None:
     @app.after_request
     def headers(response: Response):
         response.headers["X-Content-Type-Options"] = "nosniff"
+        # The UI's URLs name experiments, runs and filters: none of it goes to the sites its
+        # links open (run sources, notes), not even this server's name.
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Content-Security-Policy"] = content_security_policy
         if frame_options:
             response.headers["X-Frame-Options"] = frame_options

@@ -202,12 +202,15 @@ def test_cross_origin_writes_from_other_origins_are_blocked(cors_server):
     assert ok.status_code == 200, ok.text
 
 
-def test_frame_options_default_and_nosniff(start_server, tmp_path):
+def test_security_headers_by_default(start_server, tmp_path):
+    """On pages, API answers and errors; Referrer-Policy same-origin: the UI's URLs (experiments,
+    runs, filters) reach no other site through the Referer of its links."""
     server = start_server(env=sqlite_env(tmp_path))
-    for path in ("/health", f"{API}/experiments/search?max_results=1", f"{API}/experiments/get?experiment_id=999"):
+    for path in ("/", "/health", f"{API}/experiments/search?max_results=1", f"{API}/experiments/get?experiment_id=999"):
         response = requests.get(f"{server.url}{path}", timeout=10)
         assert response.headers.get("X-Frame-Options") == "SAMEORIGIN", path
         assert response.headers.get("X-Content-Type-Options") == "nosniff", path
+        assert response.headers.get("Referrer-Policy") == "same-origin", path
 
 
 @pytest.mark.parametrize("value, expected", [("DENY", "DENY"), ("NONE", None)])
