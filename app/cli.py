@@ -50,27 +50,32 @@ def db():
 
 
 @db.command()
-@_with_options({"backend_store_uri", "registry_store_uri", "db_wait_timeout"})
-def upgrade(backend_store_uri, registry_store_uri, db_wait_timeout):
-    """Create or upgrade the schema of the backend (and registry) database."""
-    from .config import ConfigError, database_url, redact_uri
+@_with_options({"backend_store_uri", "registry_store_uri", "db_wait_timeout", "app_name", "auth_config_path",
+                "auth_database_uri"})
+def upgrade(backend_store_uri, registry_store_uri, db_wait_timeout, **auth):
+    """Create or upgrade the schema of the backend (and registry) database, and with
+    --app-name basic-auth that of the auth database."""
+    from .config import ConfigError, auth_database_url, database_url, redact_uri
     from .store import db as database
     try:
         urls = [database_url(backend_store_uri, "--backend-store-uri")]
         if registry_store_uri:
             urls.append(database_url(registry_store_uri, "--registry-store-uri"))
+        schemas = [(url, database.MAIN) for url in dict.fromkeys(urls)]
+        if auth["app_name"] == "basic-auth":
+            schemas.append((auth_database_url(Settings(**auth), urls[0]), database.AUTH))
     except ConfigError as error:
         click.echo(f"mlflow-server: error: {error}", err=True)
         sys.exit(1)
-    for url in dict.fromkeys(urls):
+    for url, schema in schemas:
         try:
             with database.connect_with_retry(url, None, db_wait_timeout) as engine:
-                before, after = database.upgrade(engine)
+                before, after = database.upgrade(engine, schema)
         except Exception as error:  # unreachable database, unknown revision, ...
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
             click.echo(f"mlflow-server: error: cannot upgrade {redact_uri(url)}: {reason}", err=True)
             sys.exit(1)
-        click.echo(f"{redact_uri(url)}: schema {before or 'empty'} -> {after}")
+        click.echo(f"{redact_uri(url)}: {schema.name} schema {before or 'empty'} -> {after}")
 
 
 @main.command()

@@ -175,9 +175,13 @@ def _auth(s: Settings, backend: str) -> dict:
     if s.auth_proxy_header and not s.auth_trusted_proxies.strip():
         raise ConfigError("--auth-proxy-header needs --auth-trusted-proxies: the addresses of the proxies whose "
                           "header is believed (from anywhere else anybody could send it)")
-    uri = s.auth_database_uri or ini.get("database_uri", "")
-    return {"auth_default_permission": permission,
-            "auth_database_uri": database_url(uri, "--auth-database-uri") if uri else backend}
+    return {"auth_default_permission": permission, "auth_database_uri": auth_database_url(s, backend, ini)}
+
+
+def auth_database_url(s: Settings, backend: str, ini: dict | None = None) -> str:
+    """The auth database: --auth-database-uri, else the ini file's, else the backend store."""
+    uri = s.auth_database_uri or (_auth_ini(s.auth_config_path) if ini is None else ini).get("database_uri", "")
+    return database_url(uri, "--auth-database-uri") if uri else backend
 
 
 def auth_admin(settings: Settings) -> tuple[str, str]:

@@ -14,7 +14,20 @@ CASES = [
     pytest.param({"MLFLOW_PORT": "70000"}, ["70000", "port"], id="port-out-of-range"),
     pytest.param({"MLFLOW_ARTIFACTS_ONLY": "true", "MLFLOW_SERVE_ARTIFACTS": "false"},
                  ["artifacts-only", "serve-artifacts"], id="artifacts-only-without-serving"),
-    pytest.param({"MLFLOW_APP_NAME": "basic-auth"}, ["app-name", "not supported yet"], id="unsupported-app-name"),
+    pytest.param({"MLFLOW_APP_NAME": "oidc-auth"}, ["app-name", "oidc-auth"], id="unknown-app-name"),
+    pytest.param({"MLFLOW_ENABLE_WORKSPACES": "true"}, ["enable-workspaces", "not supported yet"],
+                 id="unsupported-option"),
+    pytest.param({"MLFLOW_APP_NAME": "basic-auth", "MLFLOW_AUTH_DEFAULT_PERMISSION": "ALL"},
+                 ["auth-default-permission", "ALL", "NO_PERMISSIONS"], id="auth-bad-default-permission"),
+    pytest.param({"MLFLOW_AUTH_DEFAULT_PERMISSION": "READ"}, ["auth-default-permission", "app-name basic-auth"],
+                 id="auth-option-without-auth"),
+    pytest.param({"MLFLOW_APP_NAME": "basic-auth", "MLFLOW_AUTH_PROXY_HEADER": "X-Forwarded-User"},
+                 ["auth-proxy-header", "auth-trusted-proxies"], id="auth-proxy-header-without-trusted-proxies"),
+    pytest.param({"MLFLOW_APP_NAME": "basic-auth", "MLFLOW_AUTH_PROXY_HEADER": "X-User",
+                  "MLFLOW_AUTH_TRUSTED_PROXIES": "10.0.0.0/33"}, ["auth-trusted-proxies", "10.0.0.0/33"],
+                 id="auth-bad-trusted-proxy"),
+    pytest.param({"MLFLOW_APP_NAME": "basic-auth", "MLFLOW_AUTH_CONFIG_PATH": "/nonexistent/basic_auth.ini"},
+                 ["auth-config-path", "/nonexistent/basic_auth.ini"], id="auth-missing-ini"),
     pytest.param({"MLFLOW_ARTIFACTS_DESTINATION": "s3://b/x"}, ["artifacts-destination", "bucket"],
                  id="s3-destination-bad-bucket"),
     pytest.param({"MLFLOW_DEFAULT_ARTIFACT_ROOT": "foo://x/y"}, ["Unknown"], id="unknown-artifact-scheme"),
@@ -58,11 +71,11 @@ def test_bad_configuration_stops_start_up(tmp_path, env, words):
 
 def test_bad_configuration_through_start_server_fixture(start_server):
     """The same through the suite's fixture (stdout and stderr merged): exits, never listens."""
-    server = start_server(env={"MLFLOW_APP_NAME": "basic-auth"}, wait=False)
+    server = start_server(env={"MLFLOW_ENABLE_WORKSPACES": "true"}, wait=False)
     assert server.process.wait(timeout=30) != 0
     assert not port_listening(server.port)
     output = server.log()
-    assert "not supported yet" in output and "app-name" in output.lower()
+    assert "not supported yet" in output and "enable-workspaces" in output.lower()
     assert len([line for line in output.splitlines() if line.strip()]) == 1, output
 
 
