@@ -16,7 +16,7 @@ import hmac
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -109,6 +109,31 @@ class _Failures:
             self._times.setdefault(key, collections.deque(maxlen=limit)).append(time.monotonic())
 
 
+_MISSING = object()
+
+
+def _cached(cache: dict, key, load):
+    """cache[key], loaded first if missing; a full cache starts over."""
+    value = cache.get(key, _MISSING)
+    if value is _MISSING:
+        value = load()
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = value
+    return value
+
+
+@dataclass
+class _Snapshot:
+    """What a worker read of the auth data at one generation. Each read stores into the
+    snapshot it started from: one read before a change and stored after it lands in a
+    snapshot already replaced, never in the current one."""
+    generation: int | None
+    users: dict = field(default_factory=dict)  # username -> (id, username, password_hash, is_admin) or None
+    grants: dict = field(default_factory=dict)  # user id -> [(resource_type, pattern, permission)]
+    tokens: dict = field(default_factory=dict)  # token hash -> (owner, expiration) or None
+
+
 def bootstrap_admin(store: AuthStore, username: str, password: str) -> bool:
     """Create the admin user unless it exists (its password is then left alone); True when created."""
     if not username:
@@ -138,46 +163,26 @@ class AuthService:
         self.default = p.check_permission(default_permission)
         self._no_user_hash = _HASHER.hash(secrets.token_hex(16))  # checked for unknown users: same time
         self._digest_key = secrets.token_bytes(32)
-        self._lock = threading.Lock()
         self._verified: dict[tuple, bool] = {}
         self._failures = _Failures()
         # immutable facts: a run's or a logged model's experiment
         self._run_experiment: dict[str, int] = {}
         self._model_experiment: dict[str, int] = {}
-        self._generation = None
-        self._reset()
+        self._snapshot = _Snapshot(None)
 
     # ------------------------------------------------------------ per-worker caches
 
-    def _reset(self) -> None:
-        self._users: dict[str, tuple | None] = {}
-        self._grants: dict[int, list] = {}
-        self._tokens: dict[str, tuple | None] = {}
-
     def refresh(self) -> None:
-        """Forget what is cached if the auth data changed since; once per request."""
+        """Start from a new snapshot if the auth data changed since; once per request."""
         generation = self.store.generation()
-        if generation != self._generation:
-            self._reset()
-            self._generation = generation
-
-    @staticmethod
-    def _remember(cache: dict, key, value):
-        if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
-        cache[key] = value
-        return value
+        if generation != self._snapshot.generation:
+            self._snapshot = _Snapshot(generation)
 
     def _user(self, username: str):
-        if username not in self._users:
-            self._remember(self._users, username, self.store.user(username))
-        return self._users[username]
+        return _cached(self._snapshot.users, username, lambda: self.store.user(username))
 
     def grants_of(self, principal: Principal) -> list[p.Grant]:
-        grants = self._grants.get(principal.id)
-        if grants is None:
-            grants = self._remember(self._grants, principal.id, self.store.grants(principal.id))
-        return grants
+        return _cached(self._snapshot.grants, principal.id, lambda: self.store.grants(principal.id))
 
     # ------------------------------------------------------------ signing in
 
@@ -189,9 +194,7 @@ class AuthService:
             _HASHER.verify(stored_hash, password)
         except (VerificationError, InvalidHashError):
             return False
-        with self._lock:
-            self._remember(self._verified, key, True)
-        return True
+        return _cached(self._verified, key, lambda: True)
 
     def _failed(self, keys: tuple, message: str | None = None) -> MlflowError:
         for key in keys:
@@ -220,9 +223,7 @@ class AuthService:
 
     def _token_user(self, token: str, address: str) -> Principal:
         token_hash = hashlib.sha256(token.encode()).hexdigest()
-        if token_hash not in self._tokens:
-            self._remember(self._tokens, token_hash, self.store.token_owner(token_hash))
-        found = self._tokens[token_hash]
+        found = _cached(self._snapshot.tokens, token_hash, lambda: self.store.token_owner(token_hash))
         if found is None:
             raise self._failed(((address,),), "Invalid access token.")
         user, expiration = found
@@ -241,8 +242,7 @@ class AuthService:
             except MlflowError as error:
                 if error.error_code != "RESOURCE_ALREADY_EXISTS":  # another worker made it meanwhile
                     raise
-            self._users.pop(username, None)
-            user = self._user(username)
+            user = self.store.user(username)
         return Principal(user.id, user.username, bool(user.is_admin))
 
     # ------------------------------------------------------------ permissions
@@ -266,12 +266,13 @@ class AuthService:
     def model_experiments(self, model_ids: list[str]) -> dict[str, int]:
         return self._experiments(self._model_experiment, self.owners.model_experiments, model_ids)
 
-    def _experiments(self, cache: dict, lookup, ids: list[str]) -> dict[str, int]:
-        missing = [i for i in ids if i not in cache]
-        if missing:
-            for key, experiment_id in lookup(missing).items():
-                self._remember(cache, key, experiment_id)
-        return {i: cache[i] for i in ids if i in cache}
+    @staticmethod
+    def _experiments(cache: dict, lookup, ids: list[str]) -> dict[str, int]:
+        found = {i: cache[i] for i in ids if i in cache}
+        if len(found) < len(ids):
+            for key, experiment_id in lookup([i for i in ids if i not in found]).items():
+                found[key] = _cached(cache, key, lambda: experiment_id)
+        return found
 
     def experiment_named(self, name: str) -> int | None:
         return self.owners.experiment_named(name)
