@@ -1,4 +1,5 @@
-"""Command line: `python -m app serve | db upgrade`. Options come from app.options."""
+"""Command line: `python -m app serve | db upgrade | auth set-password`. Options come from
+app.options."""
 from __future__ import annotations
 
 import sys
@@ -76,6 +77,34 @@ def upgrade(backend_store_uri, registry_store_uri, db_wait_timeout, **auth):
             click.echo(f"mlflow-server: error: cannot upgrade {redact_uri(url)}: {reason}", err=True)
             sys.exit(1)
         click.echo(f"{redact_uri(url)}: {schema.name} schema {before or 'empty'} -> {after}")
+
+
+@main.group()
+def auth():
+    """basic-auth's users, from the server's machine."""
+
+
+@auth.command("set-password")
+@click.argument("username")
+@_with_options({"backend_store_uri", "auth_config_path", "auth_database_uri", "db_wait_timeout"})
+def set_password(username, backend_store_uri, db_wait_timeout, **options):
+    """Set a user's password (asked for, or read from standard input): for a lost admin
+    password. Takes effect on the running server's next request."""
+    from .config import ConfigError, auth_database_url, database_url
+    from .errors import MlflowError
+    from .services.auth import reset_password
+    from .store import db as database
+    from .store.auth import AuthStore
+    password = (click.prompt("New password", hide_input=True, confirmation_prompt=True) if sys.stdin.isatty()
+                else sys.stdin.readline().rstrip("\n"))
+    try:
+        url = auth_database_url(Settings(**options), database_url(backend_store_uri, "--backend-store-uri"))
+        with database.connect_with_retry(url, None, db_wait_timeout) as engine:
+            reset_password(AuthStore(database.Database(engine)), username, password)
+    except (ConfigError, MlflowError) as error:
+        click.echo(f"mlflow-server: error: {getattr(error, 'message', error)}", err=True)
+        sys.exit(1)
+    click.echo(f"the password of '{username}' is set")
 
 
 @main.command()

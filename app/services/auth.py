@@ -156,6 +156,11 @@ def bootstrap_admin(store: AuthStore, username: str, password: str) -> bool:
     return True
 
 
+def reset_password(store: AuthStore, username: str, password: str) -> None:
+    """A user's new password, set from the server's machine (python -m app auth set-password)."""
+    store.update_user(_check_username(username), password_hash=_HASHER.hash(_check_password(password)))
+
+
 class AuthService:
     def __init__(self, store: AuthStore, owners: Owners, default_permission: str):
         self.store = store

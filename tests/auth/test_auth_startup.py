@@ -140,3 +140,15 @@ def test_the_2x_client_manages_permissions(tmp_path):
                                  experiment_id, user], env=env, capture_output=True, text=True, timeout=120,
                                 cwd=tmp_path)
         assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+
+
+def test_a_lost_password_is_set_from_the_servers_machine(tmp_path):
+    with auth_server(tmp_path) as server:
+        result = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "app", "auth", "set-password", ADMIN,
+                                 "--backend-store-uri", server.database], input="a-recovered-password\n",
+                                env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert "a-recovered-password" not in result.stdout + result.stderr
+        for _ in range(4):  # on every worker, at once
+            assert_ok(As(server, ADMIN, "a-recovered-password").get("users/current"))
