@@ -38,7 +38,9 @@ from .store.tracking import TrackingStore
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> Flask:
+def create_app(settings: Settings, auth_changes=None) -> Flask:
+    """auth_changes: basic-auth's counter of changes shared by the server's workers
+    (app.store.auth.change_counter(), made before they are forked)."""
     app = Flask(__name__, static_folder=None)  # the UI serves its own files (app/http/ui.py)
     app.url_map.strict_slashes = False
     app.url_map.merge_slashes = False  # '//etc/passwd' must reach the path checks, not a redirect
@@ -67,7 +69,7 @@ def create_app(settings: Settings) -> Flask:
             auth_database = shared.get(settings.auth_database_uri) or Database(
                 make_engine(settings.auth_database_uri, settings))
             databases.append(auth_database)
-            auth = AuthService(AuthStore(auth_database), Owners(database, registry_database),
+            auth = AuthService(AuthStore(auth_database, auth_changes), Owners(database, registry_database),
                                settings.auth_default_permission)
             api.register(app, auth_http.routes(auth), prefix)
         ready_http.register(app, list(dict.fromkeys(databases)), prefix)

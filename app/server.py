@@ -17,6 +17,7 @@ from .config import ConfigError, auth_admin, describe, redact_uri, resolve
 from .errors import MlflowError
 from .options import Settings
 from .store import db
+from .store.auth import change_counter
 from .store.tracking import TrackingStore
 
 log = logging.getLogger("mlflow_server")
@@ -104,6 +105,7 @@ def _take_stop_signals(worker) -> None:
 class GunicornServer(BaseApplication):
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.auth_changes = change_counter()  # made before the workers fork: they share it
         super().__init__()
 
     def load_config(self):
@@ -124,7 +126,7 @@ class GunicornServer(BaseApplication):
             self.cfg.set(name, value)
 
     def load(self):
-        return create_app(self.settings)
+        return create_app(self.settings, self.auth_changes)
 
     def run(self):
         try:

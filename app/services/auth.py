@@ -36,6 +36,7 @@ DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS = 90, 3650
 # (429) until they age out: for one username (guessing a password), and for any (spraying one).
 FAILED_PER_USERNAME, FAILED_PER_ADDRESS, FAILED_WINDOW_SECONDS = 10, 100, 60.0
 _CACHE_LIMIT = 100_000  # entries of each per-worker cache; full, it starts over
+RECHECK_SECONDS = 2.0  # how often a worker reads the database's count of changes
 _DAY_MS = 24 * 3600 * 1000
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)  # OWASP's minimum for argon2id
 
@@ -128,7 +129,9 @@ class _Snapshot:
     """What a worker read of the auth data at one generation. Each read stores into the
     snapshot it started from: one read before a change and stored after it lands in a
     snapshot already replaced, never in the current one."""
-    generation: int | None
+    generation: int | None  # the database's count of changes
+    local: int | None  # this server's
+    checked: float  # when the database's was last read (time.monotonic())
     users: dict = field(default_factory=dict)  # username -> (id, username, password_hash, is_admin) or None
     grants: dict = field(default_factory=dict)  # user id -> [(resource_type, pattern, permission)]
     tokens: dict = field(default_factory=dict)  # token hash -> (owner, expiration) or None
@@ -173,15 +176,22 @@ class AuthService:
         # immutable facts: a run's or a logged model's experiment
         self._run_experiment: dict[str, int] = {}
         self._model_experiment: dict[str, int] = {}
-        self._snapshot = _Snapshot(None)
+        self._snapshot = _Snapshot(None, None, 0.0)
 
     # ------------------------------------------------------------ per-worker caches
 
     def refresh(self) -> None:
-        """Start from a new snapshot if the auth data changed since; once per request."""
+        """Once per request: start from a new snapshot when the auth data changed, at once after
+        a change made through this server (its workers share a counter), within
+        RECHECK_SECONDS after one made elsewhere (another replica, the command line)."""
+        snapshot, local, now = self._snapshot, self.store.local_changes(), time.monotonic()
+        if local == snapshot.local and now < snapshot.checked + RECHECK_SECONDS:
+            return
         generation = self.store.generation()
-        if generation != self._snapshot.generation:
-            self._snapshot = _Snapshot(generation)
+        if (generation, local) != (snapshot.generation, snapshot.local):
+            self._snapshot = _Snapshot(generation, local, now)
+        else:
+            snapshot.checked = now
 
     def _user(self, username: str):
         return _cached(self._snapshot.users, username, lambda: self.store.user(username))

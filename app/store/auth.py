@@ -2,10 +2,12 @@
 
 Methods take and return plain values and dictionaries shaped like the REST API's JSON; the
 rules (who may do what, password hashing, validation) are the service's. Every write raises
-auth_state.generation in its own transaction, so that caches elsewhere can tell they are stale.
+auth_state.generation in its own transaction, so that caches elsewhere can tell they are stale,
+and then the counter this server's workers share, so that they can tell without a query.
 """
 from __future__ import annotations
 
+import multiprocessing
 import re
 
 import sqlalchemy as sa
@@ -41,9 +43,15 @@ def _bump(conn) -> None:
     conn.execute(auth_state.update().values(generation=auth_state.c.generation + 1))
 
 
+def change_counter():
+    """A counter in memory shared by the processes forked after it is made (gunicorn's workers)."""
+    return multiprocessing.Value("q", 0)
+
+
 class AuthStore:
-    def __init__(self, database: Database):
+    def __init__(self, database: Database, changes=None):
         self.db = database
+        self.changes = changes if changes is not None else change_counter()
 
     def _write(self, work):
         """work(conn) in a write transaction that also marks the auth data as changed."""
@@ -51,9 +59,17 @@ class AuthStore:
             result = work(conn)
             _bump(conn)
             return result
-        return self.db.write(changed)
+        result = self.db.write(changed)
+        with self.changes.get_lock():
+            self.changes.value += 1
+        return result
+
+    def local_changes(self) -> int:
+        """How many changes this server's workers have made (no query)."""
+        return self.changes.value
 
     def generation(self) -> int:
+        """The database's count of changes, wherever they were made."""
         with self.db.read() as conn:
             return conn.execute(sa.select(auth_state.c.generation)).scalar_one()
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,19 @@ class As:
 
     def post(self, path, **kw):
         return self.request("POST", path, **kw)
+
+
+def eventually(check, seconds: float = 5.0):
+    """check() until it passes (a change made outside the server reaches its workers within
+    app.services.auth.RECHECK_SECONDS); its last failure otherwise."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def make_user(server: Server, name: str | None = None) -> str:
