@@ -17,6 +17,9 @@ export function resourceCell(type, pattern) {
 
 export const typeLabel = (type) => TYPE_LABEL[type] || type;
 
+/** The resource a grant names, as words: "every experiment", "registered model iris". */
+export const resourceText = (type, pattern) => `${pattern === "*" ? "every " : ""}${typeLabel(type).toLowerCase()}${pattern === "*" ? "" : ` ${pattern}`}`;
+
 /** rows: [{role_id, role_name, resource_type, resource_pattern, permission}]; linkRoles: to the
  *  admin's role pages. */
 export function grantTable(rows, { linkRoles = false, empty = "No permissions granted." } = {}) {

@@ -41,7 +41,7 @@ export function permissionsPanel(resourceType, resourceId) {
       h("tbody", holders.map(({ username, permission }) => h("tr",
         h("td", username),
         h("td", permissionSelect(permission, `Permission of ${username}`, (level) => change(username, permission, level))),
-        h("td.actions", button("Revoke", () => remove(username), { kind: "ghost danger", title: `Revoke the permission of ${username}` })))))));
+        h("td.actions", button("Revoke", () => remove(username), { kind: "ghost danger", label: `Revoke ${username}` })))))));
   }
 
   async function grantTo() {

@@ -36,7 +36,7 @@ export function tokensPanel(username) {
         h("td", t.name),
         h("td", { title: fmt.time(t.creation_time) }, fmt.ago(t.creation_time)),
         h("td", fmt.time(t.expiration_time), t.expiration_time <= now ? [" ", h("span.badge.bad", "expired")] : null),
-        h("td.actions", button("Revoke", () => revoke(t), { kind: "ghost danger", title: `Revoke ${t.name}` })))))));
+        h("td.actions", button("Revoke", () => revoke(t), { kind: "ghost danger", label: `Revoke ${t.name}` })))))));
   }
 
   async function create() {

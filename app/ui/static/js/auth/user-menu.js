@@ -16,7 +16,7 @@ export async function showSignedInUser(topbar) {
       h("p.muted.small", "Signed in as ", h("strong", user.username)),
       h("a", { href: "#/account" }, "My account"),
       user.is_admin ? h("a", { href: "#/admin/users" }, "Users and roles") : null));
-  menu.addEventListener("click", (event) => { if (event.target.closest("a")) menu.open = false; });
+  window.addEventListener("hashchange", () => { menu.open = false; });
   topbar.append(menu);
   // the current section's link is marked as the page renders; it may have rendered already
   if (/^#\/admin\b/.test(location.hash)) topbar.querySelector("[data-nav=admin]")?.setAttribute("aria-current", "page");

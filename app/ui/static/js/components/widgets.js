@@ -53,9 +53,10 @@ export function lazyPanel(title, load) {
   return h("section.panel", h("h2", title), body);
 }
 
-/** A button: button('Label', onClick, {kind: 'primary'|'danger'|'ghost', title}). */
-export function button(label, onClick, { kind = "", title, type = "button", disabled } = {}) {
-  return h(`button.btn${kind ? `.${kind}` : ""}`, { type, title, disabled, on: { click: onClick } }, label);
+/** A button: button('Label', onClick, {kind: 'primary'|'danger'|'ghost', title, label}); `label`
+ *  names it for assistive technology when the text alone is ambiguous (a row's "Revoke"). */
+export function button(text, onClick, { kind = "", title, label, type = "button", disabled } = {}) {
+  return h(`button.btn${kind ? `.${kind}` : ""}`, { type, title, "aria-label": label, disabled, on: { click: onClick } }, text);
 }
 
 export function pageHeader(crumbs, title, ...actions) {

@@ -5,7 +5,7 @@ import {
   RESOURCE_TYPES, addRolePermission, assignRole, getRole, removeRolePermission, roleUsers, unassignRole, updateRole,
   updateRolePermission,
 } from "../auth/auth-api.js";
-import { resourceCell, typeLabel } from "../auth/grant-table.js";
+import { resourceCell, resourceText, typeLabel } from "../auth/grant-table.js";
 import { permissionSelect, usernameInput } from "../auth/inputs.js";
 import { confirm } from "../components/dialog.js";
 import { attempt, button, errorText, pageHeader } from "../components/widgets.js";
@@ -50,13 +50,13 @@ function rolePermissionsPanel(role) {
       h("tbody", permissions.map((p) => h("tr",
         h("td", typeLabel(p.resource_type)),
         h("td", resourceCell(p.resource_type, p.resource_pattern)),
-        h("td", permissionSelect(p.permission, `Permission on ${p.resource_type} ${p.resource_pattern}`, async (value) => {
+        h("td", permissionSelect(p.permission, `Permission on ${resourceText(p.resource_type, p.resource_pattern)}`, async (value) => {
           await attempt(() => updateRolePermission(p.id, value), "Permission changed");
           load();
         })),
         h("td.actions", button("Remove", async () => {
           if (await attempt(() => removeRolePermission(p.id), "Permission removed") !== undefined) load();
-        }, { kind: "ghost danger", title: `Remove the permission on ${p.resource_type} ${p.resource_pattern}` })))))))
+        }, { kind: "ghost danger", label: `Remove the grant on ${resourceText(p.resource_type, p.resource_pattern)}` })))))))
       : h("p.muted", "This role grants nothing yet."));
   }
 
@@ -89,7 +89,7 @@ function roleUsersPanel(role) {
       const assignments = await roleUsers(role.id);
       replace(list, assignments.length ? h("ul.plain", { "aria-label": "Users with the role" }, assignments.map((a) => h("li.role-row",
         h("a", { href: userHref(a.username) }, a.username),
-        button("Unassign", () => unassign(a.username), { kind: "ghost danger", title: `Unassign ${a.username}` }))))
+        button("Unassign", () => unassign(a.username), { kind: "ghost danger", label: `Unassign ${a.username}` }))))
         : h("p.muted", "No user has this role."));
     } catch (error) {
       replace(list, h("p.error-box", errorText(error)));

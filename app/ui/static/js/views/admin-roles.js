@@ -44,7 +44,7 @@ export async function adminRolesView(main) {
           h("td", role.permissions.length ? role.permissions.map((p) => h("span.chip", resourceCell(p.resource_type, p.resource_pattern), `: ${p.permission}`))
             : h("span.muted", "none")),
           h("td.actions", button("Delete", async () => { if (await removeRole(role)) load(); },
-            { kind: "ghost danger", title: `Delete ${role.name}` })))))))
+            { kind: "ghost danger", label: `Delete ${role.name}` })))))))
         : h("p.muted", "No roles yet."));
     } catch (error) {
       replace(body, h("p.error-box", errorText(error)));

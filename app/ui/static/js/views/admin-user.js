@@ -45,7 +45,7 @@ function rolesPanel(username) {
       replace(body, roles.length ? h("ul.plain", roles.map((role) => h("li.role-row",
         h("a", { href: `#/admin/roles/${enc(role.id)}` }, role.name),
         role.description ? h("span.muted", ` — ${role.description}`) : null,
-        button("Unassign", () => unassign(role), { kind: "ghost danger", title: `Unassign ${role.name}` }))))
+        button("Unassign", () => unassign(role), { kind: "ghost danger", label: `Unassign ${role.name}` }))))
         : h("p.muted", "No roles."));
     } catch (error) {
       replace(body, h("p.error-box", errorText(error)));

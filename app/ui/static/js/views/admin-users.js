@@ -65,7 +65,7 @@ export function userActions(user, me, done, { afterDelete = done } = {}) {
       ], "Set password");
       if (values) await attempt(() => setPassword(user.username, values.password, values.current),
         self ? "Password changed. Your browser will ask you to sign in with the new one." : `Password of ${user.username} set`);
-    }, { kind: "ghost", title: `Set the password of ${user.username}` }),
+    }, { kind: "ghost", label: `Set password of ${user.username}` }),
     user.is_admin
       ? button("Remove admin", async () => {
         const text = self ? "You will no longer be an admin, and lose this page." : `${user.username} will have only what their roles grant.`;
@@ -73,14 +73,14 @@ export function userActions(user, me, done, { afterDelete = done } = {}) {
         if (await attempt(() => setAdmin(user.username, false), `${user.username} is no longer an admin`) !== undefined) {
           if (self) restart(); else done();
         }
-      }, { kind: "ghost", title: `Remove admin from ${user.username}` })
+      }, { kind: "ghost", label: `Remove admin: ${user.username}` })
       : button("Make admin", async () => {
         if (!await confirm("Make admin", `${user.username} will be able to do everything: every resource, users and roles.`, "Make admin")) return;
         if (await attempt(() => setAdmin(user.username, true), `${user.username} is now an admin`) !== undefined) done();
-      }, { kind: "ghost", title: `Make ${user.username} an admin` }),
+      }, { kind: "ghost", label: `Make admin: ${user.username}` }),
     button("Delete", async () => {
       if (!await confirm("Delete user", `Delete ${user.username}? They can no longer sign in, and their access tokens stop working.`)) return;
       if (await attempt(() => deleteUser(user.username), `Deleted ${user.username}`) !== undefined) afterDelete();
-    }, { kind: "ghost danger", title: self ? "You cannot delete yourself" : `Delete ${user.username}`, disabled: self }),
+    }, { kind: "ghost danger", label: `Delete ${user.username}`, title: self ? "You cannot delete yourself" : null, disabled: self }),
   ];
 }
