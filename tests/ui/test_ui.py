@@ -330,6 +330,26 @@ def test_served_under_the_static_prefix(page, tmp_path):
         server.stop()
 
 
+def test_no_sign_in_or_permission_controls_without_auth(page, seeded):
+    """Without auth the page asks users/current once (404) and shows nothing of auth."""
+    server, data = seeded
+    open_page(page, server, f"/experiments/{data.experiment_id}")
+    grid_ready(page)
+    page.wait_for_load_state("networkidle")
+    expect(page.locator(".user-menu")).to_have_count(0)
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(["Experiments", "Models"])
+    expect(page.get_by_role("navigation", name="Sections").get_by_role("link")).to_have_text(["Runs", "Logged models"])
+    for route in ("/account", "/admin", "/admin/roles/1"):
+        open_page(page, server, route)
+        expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    open_page(page, server, f"/experiments/{data.experiment_id}/permissions")  # an official UI section: the runs
+    grid_ready(page)
+    open_page(page, server, f"/models/{MODEL_NAME}")
+    expect(page.get_by_role("heading", name="Tags")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    expect(page.locator(".permissions-panel")).to_have_count(0)
+
+
 # ---------------------------------------------------------------- narrow window and keyboard
 
 def test_narrow_window_and_keyboard(page, seeded):

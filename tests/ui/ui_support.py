@@ -3,16 +3,19 @@ module, Debian's Chromium driven by Playwright, and a page that fails its test o
 error, a JavaScript dialog or a payload that ran. Screenshots go to test-output/ui-screenshots/ (gitignored)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from conftest import CI, ROOT, Server
 
 CHROMIUM = "/usr/bin/chromium"
+TIMEOUT_MS = 10_000  # of actions and of expect(): a busy machine may take seconds to draw a page
 SCREENSHOTS = ROOT / "test-output" / "ui-screenshots"
 # The browser's own report that the sandboxed HTML preview's script was not run.
 EXPECTED_CONSOLE = ("Blocked script execution in 'about:srcdoc'",)
@@ -25,18 +28,32 @@ def expected(message) -> bool:
         "status of 404" in message.text and (message.location.get("url") or "").endswith(AUTH_PROBE))
 
 
+expect.set_options(timeout=TIMEOUT_MS)
+_shared: dict = {}  # one Playwright and one Chromium per test process, however many modules import the fixture
+
+
 @pytest.fixture(scope="session")
 def browser():
+    """Chromium. Each test module that imports this fixture holds its own (session) instance of
+    it, but they share one browser: Playwright's sync API runs one at a time in a process."""
     if not os.access(CHROMIUM, os.X_OK):
         message = f"{CHROMIUM} is missing (tests/servers/install-chromium.sh installs it)"
         if CI:
             pytest.fail(message)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        yield browser
-        browser.close()
+    if not _shared:
+        from playwright.sync_api import sync_playwright
+        playwright = sync_playwright().start()
+        _shared.update(playwright=playwright, browser=playwright.chromium.launch(executable_path=CHROMIUM), users=0)
+    _shared["users"] += 1
+    try:
+        yield _shared["browser"]
+    finally:
+        _shared["users"] -= 1
+        if not _shared["users"]:
+            _shared["browser"].close()
+            _shared["playwright"].stop()
+            _shared.clear()
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +70,13 @@ def seeded(tmp_path_factory):
         server.stop()
 
 
-@pytest.fixture
-def page(browser, request):
-    """A fresh browser page; at teardown no page error, console error or dialog may have
-    happened and no seeded payload may have set window.__xss. A test may allow console
-    errors that contain given text: page.allowed_console = ("...",)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
+@contextlib.contextmanager
+def watched_page(browser, **context_options):
+    """A fresh browser page (context_options as browser.new_context takes them, such as
+    http_credentials); at the end no page error, console error or dialog may have happened
+    and no seeded payload may have set window.__xss. A test may allow console errors that
+    contain given text: page.allowed_console = ("...",)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True, **context_options)
     page = context.new_page()
     problems = []
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
@@ -66,12 +84,20 @@ def page(browser, request):
             and not any(text in m.text for text in getattr(page, "allowed_console", ()))
             and problems.append(f"console error: {m.text}"))
     page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
-    page.set_default_timeout(10_000)
-    yield page
-    if not page.is_closed() and page.url.startswith("http"):
-        problems += [f"window.__xss = {page.evaluate('window.__xss')}"] if page.evaluate("window.__xss") else []
-    context.close()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield page
+        if not page.is_closed() and page.url.startswith("http"):
+            problems += [f"window.__xss = {page.evaluate('window.__xss')}"] if page.evaluate("window.__xss") else []
+    finally:
+        context.close()
     assert not problems, problems
+
+
+@pytest.fixture
+def page(browser):
+    with watched_page(browser) as page:
+        yield page
 
 
 def shot(page, name: str) -> Path:
