@@ -19,7 +19,8 @@ pytestmark = pytest.mark.ui
 
 ADMIN, ADMIN_PASSWORD = "admin", "admin-password-0001"
 MANAGER, EDITOR, READER = "alice", "bob", "carol"  # alice creates the experiment and the model
-EXPERIMENT, MODEL = "alice-experiment", "alice-model"
+EXPERIMENT, MODEL, PROMPT = "alice-experiment", "alice-model", "alice-prompt"
+XSS_USER = '<img src=x onerror="window.__xss=7">'  # a username is any text without ':'
 
 
 def password(user: str) -> str:
@@ -53,7 +54,7 @@ def seeded(tmp_path_factory):
                      "MLFLOW_ARTIFACTS_DESTINATION": str(tmp / "artifacts")}, tmp)
     try:
         server.wait_ready()
-        for user in (MANAGER, EDITOR, READER):
+        for user in (MANAGER, EDITOR, READER, XSS_USER):
             response = requests.post(f"{server.url}/api/2.0/mlflow/users/create", auth=(ADMIN, ADMIN_PASSWORD),
                                      json={"username": user, "password": password(user)}, timeout=30)
             assert response.status_code == 200, response.text
@@ -66,7 +67,11 @@ def seeded(tmp_path_factory):
             experiment_id = client.create_experiment(EXPERIMENT)
             run = client.create_run(experiment_id, run_name="first")
             client.create_registered_model(MODEL, description="Made by alice.")
-        yield Seeded(server, experiment_id, run.info.run_id)
+        seeded = Seeded(server, experiment_id, run.info.run_id)
+        response = seeded.http(MANAGER, "POST", "registered-models/create", json={  # as the prompt APIs make one
+            "name": PROMPT, "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}]})
+        assert response.status_code == 200, response.text
+        yield seeded
     finally:
         server.stop()
 
@@ -149,6 +154,8 @@ def test_the_admin_creates_a_user_and_a_role_and_assigns_it(browser, seeded):
         dialog.get_by_role("button", name="Create").click()
         users = page.get_by_role("table", name="Users")
         expect(users.get_by_role("link", name="dana")).to_be_visible()
+        expect(users.get_by_role("link", name=XSS_USER)).to_be_visible()  # as text: the page fails on window.__xss
+        assert page.locator("main img").count() == 0
         assert seeded.http("dana", "GET", "users/current").json()["user"]["username"] == "dana"
 
         # make and unmake an admin, set a password
@@ -328,6 +335,19 @@ def test_a_manager_grants_on_the_registered_model(browser, seeded):
         page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
         expect(panel.get_by_label(f"Permission of {READER}")).to_have_count(0)
     assert seeded.http(READER, "GET", "registered-models/get", params={"name": MODEL}).status_code == 200
+
+
+def test_a_prompt_has_the_permissions_panel_of_a_prompt(browser, seeded):
+    with signed_in(browser, MANAGER) as page:
+        open_page(page, seeded, f"/models/{PROMPT}")
+        panel = page.locator(".permissions-panel")
+        expect(panel).to_contain_text("on this prompt")
+        panel.get_by_label("User to grant a permission to").fill(EDITOR)
+        panel.get_by_role("button", name="Grant").click()  # READ, the level offered first
+        expect(panel.get_by_label(f"Permission of {EDITOR}")).to_have_value("READ")
+    grants = seeded.http(ADMIN, "GET", "permissions/list", v3=True,
+                         params={"resource_type": "prompt", "resource_id": PROMPT}).json()["permissions"]
+    assert {"username": EDITOR, "permission": "READ"} in grants
 
 
 def test_a_reader_sees_no_permissions_panel(browser, seeded):
