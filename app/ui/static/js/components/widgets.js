@@ -24,7 +24,9 @@ export async function attempt(action, done) {
 /** An error as the user reads it: a refusal (403, with auth on) says so first. */
 export function errorText(error) {
   const message = error.message || String(error);
-  return error.status === 403 && !/^permission denied/i.test(message) ? `Permission denied: ${message}` : message;
+  if (error.status !== 403) return message;
+  if (/^permission denied\.?$/i.test(message)) return "Permission denied: you may not do this here. Ask an admin or whoever manages it.";
+  return /^permission denied/i.test(message) ? message : `Permission denied: ${message}`;
 }
 
 /** Tabs as links: [{label, href}], the one with `current` marked. */
