@@ -4,9 +4,9 @@ access tokens and a trusted proxy's word beyond it.
 Passwords are hashed with argon2id. Checking one costs about 40 ms of CPU by design, so each
 worker remembers the credentials it has checked, keyed by the stored hash and a keyed digest of
 the password (never the password): a new password or a deleted user no longer matches. The
-users, grants and tokens each worker reads are kept while auth_state.generation stays the same,
-which every change raises; each request reads it once, so a change made through any worker
-applies to the next request on every worker.
+users, grants and tokens each worker reads are kept in a snapshot while nothing changes (see
+refresh): a change made through any worker applies to the next request on every worker, with
+no query per request.
 """
 from __future__ import annotations
 
