@@ -62,7 +62,7 @@ def create_app(settings: Settings, auth_changes=None) -> Flask:
         registry = RegistryService(RegistryStore(registry_database), tracking, models, sources)
         api.register(app, tracking_http.routes(tracking) + artifact_http.routes(tracking, artifacts)
                      + model_http.routes(models) + registry_http.routes(registry), prefix)
-        ui_http.register(app, prefix)
+        ui_http.register(app, prefix, settings.app_name)
         databases = [database, registry_database]
         if settings.app_name == "basic-auth":
             shared = {settings.backend_store_uri: database, settings.registry_store_uri: registry_database}

@@ -26,14 +26,17 @@ def _digest(directory: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def register(app: Flask, prefix: str) -> None:
+def register(app: Flask, prefix: str, auth: str = "") -> None:
+    """auth: the app name when authentication is on (basic-auth), which the page reads from
+    its body's data-auth instead of asking the server."""
     version = _digest(STATIC_DIR)
     assets = f"static-files/{version}"
     # Every module is announced up front, so the browser fetches them in parallel instead of
     # discovering the import graph one level at a time.
     preload = "\n".join(f'<link rel="modulepreload" href="{assets}/{path.relative_to(STATIC_DIR).as_posix()}">'
                         for path in sorted(STATIC_DIR.rglob("*.js")))
-    shell = (UI_DIR / "index.html").read_text().replace("{{assets}}", assets).replace("{{preload}}", preload)
+    shell = (UI_DIR / "index.html").read_text().replace("{{assets}}", assets).replace("{{preload}}", preload) \
+        .replace("{{auth}}", auth)
 
     def index():
         if not request.path.endswith("/"):  # the page's relative URLs must resolve under the prefix

@@ -331,8 +331,10 @@ def test_served_under_the_static_prefix(page, tmp_path):
 
 
 def test_no_sign_in_or_permission_controls_without_auth(page, seeded):
-    """Without auth the page asks users/current once (404) and shows nothing of auth."""
+    """Without auth the page asks nothing about users and shows nothing of auth."""
     server, data = seeded
+    asked = []
+    page.on("request", lambda request: "/users/" in request.url and asked.append(request.url))
     open_page(page, server, f"/experiments/{data.experiment_id}")
     grid_ready(page)
     page.wait_for_load_state("networkidle")
@@ -348,6 +350,7 @@ def test_no_sign_in_or_permission_controls_without_auth(page, seeded):
     expect(page.get_by_role("heading", name="Tags")).to_be_visible()
     page.wait_for_load_state("networkidle")
     expect(page.locator(".permissions-panel")).to_have_count(0)
+    assert asked == []
 
 
 # ---------------------------------------------------------------- narrow window and keyboard

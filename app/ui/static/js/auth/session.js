@@ -1,5 +1,5 @@
-// Who is signed in. The server has auth on when users/current answers; without auth it is
-// 404 (ENDPOINT_NOT_FOUND) and the page shows no sign-in or permission controls at all.
+// Who is signed in. The server has auth on when the page's body says so (data-auth, written by
+// the server); without auth the page asks nothing and shows no sign-in or permission controls.
 // The browser itself asks for the username and password (HTTP Basic) and sends them along.
 
 import { currentUser, permissionOn } from "./auth-api.js";
@@ -8,8 +8,8 @@ let pending = null;
 
 /** The signed-in user {id, username, is_admin}, or null when the server has no auth. */
 export function signedIn() {
+  if (!document.body.dataset.auth) return Promise.resolve(null);
   pending ||= currentUser().catch((error) => {
-    if (error.status === 404) return null;
     pending = null;  // asked again next time
     throw error;
   });
