@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import kubernetes_validate
 import pytest
@@ -57,6 +58,14 @@ def container_of(manifests: dict, key: str) -> dict:
     return manifests[key]["spec"]["template"]["spec"]["containers"][0]
 
 
+def env_of(container: dict) -> dict[str, dict]:
+    return {entry["name"]: entry for entry in container.get("env", [])}
+
+
+def decoded(secret: dict) -> dict[str, str]:
+    return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+
+
 def test_sqlite():
     manifests = checked(values_file("sqlite"))
     deployment = manifests["Deployment/mlflow-mlflow-server"]
@@ -67,6 +76,7 @@ def test_sqlite():
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert container["startupProbe"]["httpGet"]["path"] == container["livenessProbe"]["httpGet"]["path"] == "/health"
     assert not any(key.startswith(("Job/", "Secret/", "PodDisruptionBudget/")) for key in manifests)
+    assert "MLFLOW_APP_NAME" not in manifests["ConfigMap/mlflow-mlflow-server"]["data"]  # auth is off by default
 
 
 def test_postgresql_and_s3_with_replicas():
@@ -124,6 +134,66 @@ def test_credentials_from_existing_secrets():
     assert manifests["ServiceMonitor/mlflow-mlflow-server"]["spec"]["endpoints"][0]["port"] == "http"
 
 
+def test_auth_with_an_existing_secret():
+    """basic-auth on PostgreSQL: the ConfigMap turns it on, the admin's password reaches the server
+    only, from the existing Secret; the hook Job creates the auth schema in its own database."""
+    manifests = checked(values_file("auth"))
+    config = manifests["ConfigMap/mlflow-mlflow-server"]["data"]
+    assert config["MLFLOW_APP_NAME"] == "basic-auth"
+    assert {key: value for key, value in config.items() if key.startswith("MLFLOW_AUTH_")} == {
+        "MLFLOW_AUTH_ADMIN_USERNAME": "mlflow-admin", "MLFLOW_AUTH_DEFAULT_PERMISSION": "NO_PERMISSIONS",
+        "MLFLOW_AUTH_PROXY_HEADER": "X-Forwarded-User", "MLFLOW_AUTH_TRUSTED_PROXIES": "10.42.0.0/16"}
+    server = container_of(manifests, "Deployment/mlflow-mlflow-server")
+    assert env_of(server)["MLFLOW_AUTH_ADMIN_PASSWORD"]["valueFrom"] == {
+        "secretKeyRef": {"name": "mlflow-admin", "key": "password"}}
+    # the probes stay open: no credentials needed
+    assert server["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    assert server["startupProbe"]["httpGet"] == server["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    secret = decoded(manifests["Secret/mlflow-mlflow-server"])
+    assert secret["MLFLOW_AUTH_DATABASE_URI"] == "postgresql://mlflow_auth:change-me@postgres.db.svc:5432/mlflow_auth"
+    assert "MLFLOW_AUTH_ADMIN_PASSWORD" not in secret
+    # `db upgrade` with MLFLOW_APP_NAME creates the auth schema too, in MLFLOW_AUTH_DATABASE_URI
+    job = container_of(manifests, "Job/mlflow-mlflow-server-migrate")
+    assert job["command"] == ["python", "-m", "app", "db", "upgrade"]
+    assert env_of(job)["MLFLOW_APP_NAME"] == {"name": "MLFLOW_APP_NAME", "value": "basic-auth"}
+    assert "MLFLOW_AUTH_ADMIN_PASSWORD" not in env_of(job)
+    assert {"secretRef": {"name": "mlflow-mlflow-server-migrate"}} in job["envFrom"]
+    assert decoded(manifests["Secret/mlflow-mlflow-server-migrate"]) == secret
+
+
+def test_auth_password_kept_in_the_chart_secret():
+    """auth.adminPassword is in the chart's Secret and nowhere else: not in the ConfigMap, the
+    pod specs or the migration Job's copy of the Secret."""
+    password = "a-long-secret-of-the-admin"
+    manifests = checked({"auth": {"enabled": True, "adminPassword": password},
+                         "database": {"uri": "postgresql://mlflow:pw@db/mlflow"}})
+    secret = decoded(manifests["Secret/mlflow-mlflow-server"])
+    assert secret["MLFLOW_AUTH_ADMIN_PASSWORD"] == password
+    assert "MLFLOW_AUTH_DATABASE_URI" not in secret  # the backend store's database by default
+    server = container_of(manifests, "Deployment/mlflow-mlflow-server")
+    assert {"secretRef": {"name": "mlflow-mlflow-server"}} in server["envFrom"]
+    assert "MLFLOW_AUTH_ADMIN_PASSWORD" not in env_of(server)
+    config = manifests["ConfigMap/mlflow-mlflow-server"]["data"]
+    assert config["MLFLOW_APP_NAME"] == "basic-auth" and config["MLFLOW_AUTH_ADMIN_USERNAME"] == "admin"
+    assert "MLFLOW_AUTH_ADMIN_PASSWORD" not in decoded(manifests["Secret/mlflow-mlflow-server-migrate"])
+    encoded = base64.b64encode(password.encode()).decode()
+    for key, manifest in manifests.items():
+        if key != "Secret/mlflow-mlflow-server":
+            text = yaml.safe_dump(manifest)
+            assert password not in text and encoded not in text, key
+
+
+def test_auth_values_ignored_when_off():
+    manifests = checked({"auth": {"adminPassword": "a-long-secret-of-the-admin", "existingSecret": "admin"}})
+    assert not any(key.startswith("Secret/") for key in manifests)
+    assert not any(key.startswith(("MLFLOW_APP_NAME", "MLFLOW_AUTH_"))
+                   for key in manifests["ConfigMap/mlflow-mlflow-server"]["data"])
+    assert "MLFLOW_AUTH_ADMIN_PASSWORD" not in env_of(container_of(manifests, "Deployment/mlflow-mlflow-server"))
+
+
+AUTH = {"enabled": True, "adminPassword": "a-long-secret-of-the-admin"}
+
+
 @pytest.mark.parametrize("values, refusal", [
     ({"replicaCount": 2}, "replicaCount > 1 needs a database"),
     ({"replicaCount": 2, "database": {"uri": "postgresql://u:p@db/mlflow"}}, "needs a remote artifact store"),
@@ -131,25 +201,52 @@ def test_credentials_from_existing_secrets():
     ({"replicaCount": "two"}, "replicaCount"),
     ({"replicas": 2}, "replicas"),  # a misspelt key is refused, not ignored
     ({"database": {"uri": "sqlite:///mlflow.db"}}, "uri"),
-], ids=["sqlite-replicas", "local-artifacts-replicas", "two-database-sources", "type", "unknown-key", "uri-scheme"])
+    ({"auth": {"enabled": True}}, "auth.enabled needs the admin's password for the first start: auth.adminPassword"),
+    ({"auth": {**AUTH, "adminPassword": "too-short"}}, "auth.adminPassword: at least 12 characters"),
+    ({"auth": {**AUTH, "existingSecret": "admin"}}, "auth: set adminPassword or existingSecret, not both"),
+    ({"auth": {**AUTH, "proxyHeader": "X-Forwarded-User"}}, "auth.proxyHeader needs auth.trustedProxies"),
+    ({"auth": {**AUTH, "defaultPermission": "WRITE"}}, "defaultPermission"),
+    ({"auth": {**AUTH, "trustedProxies": ["proxy.example.com"]}}, "trustedProxies"),
+    ({"config": {"MLFLOW_APP_NAME": "basic-auth"}}, "config.MLFLOW_APP_NAME: set authentication with the auth values"),
+    ({"secretEnv": {"MLFLOW_AUTH_ADMIN_PASSWORD": "a-long-secret"}}, "secretEnv.MLFLOW_AUTH_ADMIN_PASSWORD: set auth"),
+], ids=["sqlite-replicas", "local-artifacts-replicas", "two-database-sources", "type", "unknown-key", "uri-scheme",
+        "auth-without-password", "auth-short-password", "auth-two-password-sources", "auth-proxy-header-alone",
+        "auth-permission", "auth-proxy-names", "auth-in-config", "auth-in-secret-env"])
 def test_refuses_values_that_cannot_work(values, refusal):
     with pytest.raises(Exception, match=refusal):
         render(values)
 
 
-def test_rendered_deployment_serves_under_podman_kube_play(podman, server_image, tmp_path):
+ADMIN = ("admin", "kube-admin-password")
+
+
+@pytest.mark.parametrize("auth", [False, True], ids=["open", "basic-auth"])
+def test_rendered_deployment_serves_under_podman_kube_play(podman, server_image, tmp_path, auth):
     """The SQLite install as Kubernetes would run it: ConfigMap, PersistentVolumeClaim and
-    Deployment (probes, security context, /tmp volume) from the chart, the image built here."""
+    Deployment (probes, security context, /tmp volume) from the chart, the image built here.
+    With auth on, the admin's password from the chart's Secret: the probes stay open, the API
+    answers 401 without credentials and 200 with the admin's."""
     name = unique("kube")
     repository, tag = server_image.rsplit(":", 1)
-    manifests = render({"image": {"repository": repository, "tag": tag, "pullPolicy": "Never"}}, name=name)
+    values = {"image": {"repository": repository, "tag": tag, "pullPolicy": "Never"}}
+    if auth:
+        values["auth"] = {"enabled": True, "adminPassword": ADMIN[1]}
+    manifests = render(values, name=name)
     wanted = [m for m in manifests.values() if m["kind"] in ("ConfigMap", "PersistentVolumeClaim", "Deployment")]
+    # podman 4.3's kube play stores a Secret document as YAML, then fails to read it as JSON:
+    # each Secret becomes a podman secret holding the JSON of its data, which kube play reads
+    # for envFrom and secretKeyRef
+    secrets = [m for m in manifests.values() if m["kind"] == "Secret"]
+    assert bool(secrets) == auth
     deployment = next(m for m in wanted if m["kind"] == "Deployment")
     port = free_port()
     deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0].update(hostPort=port, hostIP="127.0.0.1")
     kube = tmp_path / "kube.yaml"
     kube.write_text(yaml.safe_dump_all(wanted))
     try:
+        for secret in secrets:
+            (tmp_path / "secret.json").write_text(json.dumps(secret["data"]))
+            podman("secret", "create", secret["metadata"]["name"], str(tmp_path / "secret.json"))
         podman("kube", "play", str(kube))
         running = podman("ps", "--format", "{{.Names}}").stdout.split()
         prefix = deployment["metadata"]["name"]  # podman names it <deployment>-pod-<n>-<container>
@@ -157,7 +254,23 @@ def test_rendered_deployment_serves_under_podman_kube_play(podman, server_image,
         server.wait_healthy(timeout=60)
         assert requests.get(f"{server.url}/ready", timeout=10).text == "OK"
         api = f"{server.url}/api/2.0/mlflow"
-        assert requests.post(f"{api}/experiments/create", json={"name": "kube"}, timeout=10).status_code == 200
+        if auth:
+            refused = requests.post(f"{api}/experiments/create", json={"name": "kube"}, timeout=10)
+            assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == 'Basic realm="mlflow"'
+            wrong = requests.post(f"{api}/experiments/create", json={"name": "kube"}, auth=(ADMIN[0], "not-the-password"), timeout=10)
+            assert wrong.status_code == 401
+        created = requests.post(f"{api}/experiments/create", json={"name": "kube"}, auth=ADMIN if auth else None, timeout=10)
+        assert created.status_code == 200, created.text
+        if auth:  # a lost password, reset in the pod (kubectl exec deploy/<name> -- python -m app auth set-password)
+            reset = podman("exec", server.name, "sh", "-c", "echo 'a-new-admin-password' | python -m app auth set-password admin")
+            assert "the password of 'admin' is set" in reset.stdout
+            for _ in range(8):  # the server's workers see it within 2 s
+                time.sleep(1)
+                got = requests.get(f"{api}/experiments/get-by-name", params={"experiment_name": "kube"},
+                                   auth=(ADMIN[0], "a-new-admin-password"), timeout=10)
+                if got.status_code == 200:
+                    break
+            assert got.status_code == 200, got.text
         inspected = json.loads(podman("inspect", server.name).stdout)[0]
         assert inspected["Config"]["User"] == "10001:10001" and inspected["HostConfig"]["ReadonlyRootfs"] is True
         assert podman("exec", server.name, "ls", "/data/mlflow.db").returncode == 0
@@ -165,3 +278,5 @@ def test_rendered_deployment_serves_under_podman_kube_play(podman, server_image,
         podman("kube", "down", str(kube), check=False)
         for claim in (m for m in wanted if m["kind"] == "PersistentVolumeClaim"):
             podman("volume", "rm", "--force", claim["metadata"]["name"], check=False)
+        for secret in secrets:
+            podman("secret", "rm", secret["metadata"]["name"], check=False)

@@ -55,18 +55,67 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- fail "replicaCount > 1 needs a remote artifact store (artifacts.destination, or artifacts.defaultRoot when artifacts.serve is false, such as s3://bucket/path): local artifacts serve one replica" }}
 {{- end }}
 {{- end }}
+{{- range $values := list "config" "secretEnv" }}
+{{- range $name := list "MLFLOW_APP_NAME" "MLFLOW_AUTH_ADMIN_USERNAME" "MLFLOW_AUTH_ADMIN_PASSWORD" "MLFLOW_AUTH_DEFAULT_PERMISSION" "MLFLOW_AUTH_DATABASE_URI" "MLFLOW_AUTH_PROXY_HEADER" "MLFLOW_AUTH_TRUSTED_PROXIES" }}
+{{- if hasKey (index $.Values $values) $name }}
+{{- fail (printf "%s.%s: set authentication with the auth values (auth.enabled, auth.adminPassword or auth.existingSecret, ...), which also reach the migration Job and keep the secrets out of the ConfigMap" $values $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- with .Values.auth }}
+{{- if .enabled }}
+{{- if and .adminPassword .existingSecret }}
+{{- fail "auth: set adminPassword or existingSecret, not both" }}
+{{- end }}
+{{- if not (or .adminPassword .existingSecret) }}
+{{- fail "auth.enabled needs the admin's password for the first start: auth.adminPassword (kept in the chart's Secret) or auth.existingSecret (an existing Secret holding it under auth.existingSecretKey)" }}
+{{- end }}
+{{- if and .adminPassword (lt (len (splitList "" .adminPassword)) 12) }}
+{{- fail "auth.adminPassword: at least 12 characters" }}
+{{- end }}
+{{- if and .proxyHeader (not .trustedProxies) }}
+{{- fail "auth.proxyHeader needs auth.trustedProxies: the addresses or networks of the proxies whose header is believed (from anywhere else anybody could send it)" }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 
-{{/* The chart's secret data: database URIs and secretEnv. */}}
-{{- define "mlflow-server.secretData" -}}
+{{/* Secret data of the migration Job too: database URIs (the auth database's with auth on) and secretEnv. */}}
+{{- define "mlflow-server.migrateSecretData" -}}
 {{- with .Values.database.uri }}
 MLFLOW_BACKEND_STORE_URI: {{ . | b64enc | quote }}
 {{- end }}
 {{- with .Values.database.registryUri }}
 MLFLOW_REGISTRY_STORE_URI: {{ . | b64enc | quote }}
 {{- end }}
+{{- if .Values.auth.enabled }}
+{{- with .Values.auth.databaseUri }}
+MLFLOW_AUTH_DATABASE_URI: {{ . | b64enc | quote }}
+{{- end }}
+{{- end }}
 {{- range $name, $value := .Values.secretEnv }}
 {{ $name }}: {{ toString $value | b64enc | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The chart's secret data: the Job's, and the admin's password with auth on (the server's only). */}}
+{{- define "mlflow-server.secretData" -}}
+{{- include "mlflow-server.migrateSecretData" . }}
+{{- if .Values.auth.enabled }}
+{{- with .Values.auth.adminPassword }}
+MLFLOW_AUTH_ADMIN_PASSWORD: {{ . | b64enc | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Environment of the server only: the admin's password from an existing Secret. */}}
+{{- define "mlflow-server.authEnv" -}}
+{{- if and .Values.auth.enabled .Values.auth.existingSecret }}
+- name: MLFLOW_AUTH_ADMIN_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.auth.existingSecret }}
+      key: {{ .Values.auth.existingSecretKey }}
 {{- end }}
 {{- end }}
 
