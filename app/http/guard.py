@@ -94,8 +94,11 @@ def install(app: Flask, service: AuthService, proxy_header: str = "", trusted_pr
                                else service.model_scope(principal))
             return
         for resource_type, resource_id in resources(need, value, fields):
-            if not service.allowed(principal, resource_type, resource_id, need.action):
-                raise denied()
+            permission = service.permission(principal, resource_type, resource_id)
+            if not p.allows(permission, need.action):
+                what = f"{resource_type.replace('_', ' ')} '{resource_id}'" if resource_id else resource_type
+                raise denied(f"Permission denied: {need.action} on {what} needs {p.LEVEL_OF[need.action]}; "
+                             f"you have {permission}.")
 
     def resources(need: a.Need, value, fields: dict) -> list[tuple[str, str]]:
         """(resource type, id) of everything the need names; a run or logged model that does not

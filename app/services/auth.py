@@ -267,9 +267,6 @@ class AuthService:
             return p.MANAGE
         return p.resolve(self.grants_of(principal), resource_type, str(resource_id), self.default)
 
-    def allowed(self, principal: Principal, resource_type: str, resource_id, action: str) -> bool:
-        return p.allows(self.permission(principal, resource_type, resource_id), action)
-
     def model_type(self, name: str) -> str:
         """registered_model or prompt: which kind of grant a registered model's name takes."""
         return p.PROMPT if self.owners.prompts([name]) else p.REGISTERED_MODEL

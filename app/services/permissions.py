@@ -16,7 +16,7 @@ from ..errors import invalid
 NO_PERMISSIONS, READ, USE, EDIT, MANAGE, DENY = "NO_PERMISSIONS", "READ", "USE", "EDIT", "MANAGE", "DENY"
 LEVELS = {DENY: -1, NO_PERMISSIONS: 0, READ: 1, USE: 2, EDIT: 3, MANAGE: 4}
 # the level each action needs (the HTTP layer's access declarations name the actions)
-NEEDED = {"read": 1, "use": 2, "update": 3, "delete": 4, "manage": 4}
+LEVEL_OF = {"read": READ, "use": USE, "update": EDIT, "delete": MANAGE, "manage": MANAGE}
 
 EXPERIMENT, REGISTERED_MODEL, PROMPT, WORKSPACE = "experiment", "registered_model", "prompt", "workspace"
 RESOURCE_TYPES = (EXPERIMENT, REGISTERED_MODEL, PROMPT)
@@ -27,7 +27,7 @@ Grant = tuple[str, str, str]  # (resource_type, resource_pattern, permission)
 
 
 def allows(permission: str, action: str) -> bool:
-    return LEVELS[permission] >= NEEDED[action]
+    return LEVELS[permission] >= LEVELS[LEVEL_OF[action]]
 
 
 def resolve(grants: list[Grant], resource_type: str, resource_id: str, default: str) -> str:
