@@ -89,7 +89,7 @@ def auth():
 @_with_options({"backend_store_uri", "auth_config_path", "auth_database_uri", "db_wait_timeout"})
 def set_password(username, backend_store_uri, db_wait_timeout, **options):
     """Set a user's password (asked for, or read from standard input): for a lost admin
-    password. Takes effect on the running server's next request."""
+    password. A running server takes it within 2 seconds."""
     from .config import ConfigError, auth_database_url, database_url
     from .errors import MlflowError
     from .services.auth import reset_password

@@ -160,9 +160,6 @@ def _auth(s: Settings, backend: str) -> dict:
         if given := [o.flag for o in AUTH_OPTIONS if getattr(s, o.name)]:
             raise ConfigError(f"{', '.join(given)}: set --app-name basic-auth (MLFLOW_APP_NAME) to turn auth on")
         return {}
-    if s.artifacts_only:
-        raise ConfigError("--app-name basic-auth with --artifacts-only is not supported yet: put the artifacts "
-                          "proxy behind the tracking server's auth, or run it on a private network")
     ini = _auth_ini(s.auth_config_path)
     permission = (s.auth_default_permission or ini.get("default_permission") or "READ").strip().upper()
     if permission not in PERMISSION_DEFAULTS:

@@ -49,30 +49,33 @@ def create_app(settings: Settings, auth_changes=None) -> Flask:
     artifacts = ArtifactService(destination, settings.default_artifact_root, settings.presigned_urls)
     artifact_http.register_proxy(app, artifacts, prefix)
 
+    databases: dict[str, Database] = {}
+
+    def database_at(uri: str) -> Database:  # one per URI, whichever stores share it
+        if uri not in databases:
+            databases[uri] = Database(make_engine(uri, settings))
+        return databases[uri]
+
     if settings.artifacts_only:
         _refuse_tracking(app, prefix)
-        ready_http.register(app, [], prefix)
+        owners = Owners(None, None)  # paths are judged by their experiment ids alone
     else:
-        database = Database(make_engine(settings.backend_store_uri, settings))
+        database = database_at(settings.backend_store_uri)
         tracking = TrackingService(TrackingStore(database), settings.default_artifact_root)
         models = ModelService(LoggedModelStore(database))
-        registry_database = (database if settings.registry_store_uri == settings.backend_store_uri
-                             else Database(make_engine(settings.registry_store_uri, settings)))
+        registry_database = database_at(settings.registry_store_uri)
+        owners = Owners(database, registry_database)
         sources = SourcePolicy(settings.default_artifact_root, destination)
         registry = RegistryService(RegistryStore(registry_database), tracking, models, sources)
         api.register(app, tracking_http.routes(tracking) + artifact_http.routes(tracking, artifacts)
                      + model_http.routes(models) + registry_http.routes(registry), prefix)
         ui_http.register(app, prefix, settings.app_name)
-        databases = [database, registry_database]
-        if settings.app_name == "basic-auth":
-            shared = {settings.backend_store_uri: database, settings.registry_store_uri: registry_database}
-            auth_database = shared.get(settings.auth_database_uri) or Database(
-                make_engine(settings.auth_database_uri, settings))
-            databases.append(auth_database)
-            auth = AuthService(AuthStore(auth_database, auth_changes), Owners(database, registry_database),
-                               settings.auth_default_permission)
+    if settings.app_name == "basic-auth":
+        auth = AuthService(AuthStore(database_at(settings.auth_database_uri), auth_changes), owners,
+                           settings.auth_default_permission)
+        if not settings.artifacts_only:  # users and permissions are managed on the tracking server
             api.register(app, auth_http.routes(auth), prefix)
-        ready_http.register(app, list(dict.fromkeys(databases)), prefix)
+    ready_http.register(app, list(databases.values()), prefix)
 
     _register_info(app, settings, prefix)
     _register_errors(app)

@@ -11,7 +11,8 @@ from .schema import experiments, logged_models, registered_model_tags, registere
 
 
 class Owners:
-    def __init__(self, tracking: Database, registry: Database):
+    def __init__(self, tracking: Database | None, registry: Database | None):
+        """None, None: an artifacts-only server's, which knows no experiments' locations."""
         self.tracking = tracking
         self.registry = registry
 
@@ -31,6 +32,8 @@ class Owners:
 
     def experiment_at(self, locations: list[str]) -> int | None:
         """The experiment whose artifact location is one of `locations` (the longest wins)."""
+        if self.tracking is None:
+            return None
         query = (sa.select(experiments.c.experiment_id).where(experiments.c.artifact_location.in_(locations))
                  .order_by(sa.func.length(experiments.c.artifact_location).desc()).limit(1))
         with self.tracking.read() as conn:

@@ -156,3 +156,22 @@ def test_a_lost_password_is_set_from_the_servers_machine(tmp_path):
         eventually(lambda: [assert_ok(As(server, ADMIN, "a-recovered-password").get("users/current"))
                             for _ in range(4)])
         assert_error(As(server, ADMIN).get("users/current"), 401, "UNAUTHENTICATED")
+
+
+def test_an_artifacts_only_server_shares_the_tracking_servers_users(tmp_path):
+    with auth_server(tmp_path) as tracking:
+        user = make_user(tracking)
+        proxy = Server({"MLFLOW_APP_NAME": "basic-auth", "MLFLOW_ARTIFACTS_ONLY": "true",
+                        "MLFLOW_BACKEND_STORE_URI": tracking.database,
+                        "MLFLOW_ARTIFACTS_DESTINATION": str(tmp_path / "proxied")}, tmp_path)
+        try:
+            proxy.wait_ready()
+            in_experiment = "/api/2.0/mlflow-artifacts/artifacts/0/some-run/artifacts/notes.txt"
+            assert_error(As(proxy, None).request("PUT", in_experiment, data=b"x"), 401, "UNAUTHENTICATED")
+            assert_ok(As(proxy, ADMIN).request("PUT", in_experiment, data=b"by the admin"))
+            assert As(proxy, user).get(in_experiment).content == b"by the admin"  # READ by default
+            assert_error(As(proxy, user).request("PUT", in_experiment, data=b"x"), 403, "PERMISSION_DENIED")
+            assert_error(As(proxy, user).get("/api/2.0/mlflow-artifacts/artifacts/elsewhere/x"), 403)
+            assert_error(As(proxy, ADMIN).get("users/current"), 501, "NOT_IMPLEMENTED")  # managed on the tracking server
+        finally:
+            proxy.stop()

@@ -84,7 +84,7 @@ def test_up_down_up_keeps_runs_metrics_and_artifacts(compose, monkeypatch):
     assert requests.get(f"{server.url}/ready", timeout=10).text == "OK"
     session = try_mlflow(server.url)
 
-    # scenario 6, the artifacts-only proxy on the same bucket (not with basic-auth, below)
+    # scenario 6, the artifacts-only proxy on the same bucket
     compose("--profile", "artifacts-only", "up", "--detach", "mlflow-artifacts")
     proxy = compose.container("mlflow-artifacts", compose.artifacts_port)
     proxy.wait_healthy(timeout=60)
@@ -106,6 +106,11 @@ def test_up_down_up_keeps_runs_metrics_and_artifacts(compose, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", ADMIN[0])
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", ADMIN[1])
     check_persisted(server.url, session)
+    # the artifacts-only proxy signs users in against the same database
+    compose("--profile", "artifacts-only", "up", "--detach", "mlflow-artifacts")
+    proxy.wait_healthy(timeout=60)
+    assert requests.get(url, timeout=30).status_code == 401
+    assert requests.get(url, auth=ADMIN, timeout=30).content == b"proxied"
 
 
 def test_sqlite_profile_keeps_its_volume(compose):
