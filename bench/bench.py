@@ -3,10 +3,12 @@
 
     python bench/bench.py --target ours=http://127.0.0.1:5555 --target official=http://127.0.0.1:5600
     python bench/bench.py --start-ours --start-official [--quick]
+    python bench/bench.py --start-ours-auth --start-ours --start-official-auth   # basic-auth on
 
-Plain HTTP through one keep-alive requests.Session per target, against the REST API.
-Prints a table (one column per target, then ratios of the first target against each
-other one, oriented so that >1 means the first is better) and writes the results as
+Plain HTTP through one keep-alive requests.Session per target, against the REST API
+(with basic-auth, as a non-admin user sending HTTP Basic credentials). Prints a table (one
+column per target, then ratios of the first target against each other one, or of the
+--compare pairs, oriented so that >1 means the first is better) and writes the results as
 JSON to bench/results/<timestamp>.json. Only stdlib + requests. See bench/README.md.
 """
 
@@ -14,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import secrets
 import shutil
 import statistics
 import sys
@@ -22,8 +25,8 @@ import time
 
 from client import HISTORY_PAGE, Client, Deadline, fetch_history, now_ms, parse_target
 from report import fmt, print_table
-from servers import (BENCH_DIR, BenchError, interrupt_on_signals, official_server, ours_server, setup_official,
-                     tree_memory)
+from servers import (ADMIN_USERNAME, BENCH_DIR, BenchError, interrupt_on_signals, official_server, ours_server,
+                     setup_official, tree_memory)
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts/"
 MiB = 1024 * 1024
@@ -38,6 +41,7 @@ FULL = {
     "history_repeats": 3,
     "search_runs": 200,  # runs seeded before searching
     "search_repeats": 20,
+    "search_cpu_repeats": 1000,  # searches the server's CPU time is divided by (the timed ones, then more)
     "artifact_mib": 100,
     "artifact_repeats": 3,
     "budget": 300,
@@ -50,13 +54,17 @@ QUICK = {
     "history_repeats": 2,
     "search_runs": 50,
     "search_repeats": 5,
+    "search_cpu_repeats": 100,
     "artifact_mib": 10,
     "artifact_repeats": 1,
     "budget": 60,
 }
 WARMUP = 5  # untimed requests before each timed loop
+SEED_BUDGET_FACTOR = 3  # search_runs' seeding may take this many time budgets (it is not measured)
+SEARCH_CPU_SECONDS = 30  # at most this long searching for the CPU row after the timed searches
 SEARCH_PAGE = 100
 SEARCH_FILTER = "metrics.m > 0.5"
+BENCH_USER = "bench"  # the non-admin user the scenarios run as on servers started with basic-auth
 
 
 def rate(count, started, wanted, unit_per_request=1):
@@ -78,6 +86,20 @@ def metric_batch(first_step, size=1000, key="m"):
     ]
 
 
+def cpu_clock(context):
+    """CPU seconds of the server's process tree so far (servers the bench started), else None."""
+    clock = context.get("cpu_seconds")
+    return clock() if clock else None
+
+
+def with_cpu(results, key, before, context, count):
+    """Adds row `key`_cpu, the server's CPU time per request since `before` (ms), when known:
+    unlike a rate it hardly depends on what else the machine is doing."""
+    if before is not None and count:
+        results[f"{key}_cpu"] = ((cpu_clock(context) - before) * 1000 / count, {"requests": count})
+    return results
+
+
 # --------------------------------------------------------------------------- scenarios
 # Each scenario takes (client, sizes, deadline, context) and returns {row key: (value, detail)}.
 
@@ -87,11 +109,12 @@ def scenario_create_run(client, sizes, deadline, context):
     for i in range(WARMUP):
         client.new_run(experiment_id, f"warmup-{i}")
     wanted, done = sizes["create_run"], 0
+    cpu = cpu_clock(context)
     started = time.perf_counter()
     while done < wanted and not deadline.passed():
         client.new_run(experiment_id, f"run-{done}")
         done += 1
-    return {"create_run": rate(done, started, wanted)}
+    return with_cpu({"create_run": rate(done, started, wanted)}, "create_run", cpu, context, done)
 
 
 def scenario_log_metric(client, sizes, deadline, context):
@@ -106,11 +129,12 @@ def scenario_log_metric(client, sizes, deadline, context):
     for step in range(WARMUP):
         log(step)
     wanted, done = sizes["log_metric"], 0
+    cpu = cpu_clock(context)
     started = time.perf_counter()
     while done < wanted and not deadline.passed():
         log(WARMUP + done)
         done += 1
-    return {"log_metric": rate(done, started, wanted)}
+    return with_cpu({"log_metric": rate(done, started, wanted)}, "log_metric", cpu, context, done)
 
 
 def scenario_log_batch(client, sizes, deadline, context):
@@ -124,11 +148,13 @@ def scenario_log_batch(client, sizes, deadline, context):
     for body in bodies[:WARMUP]:
         client.post_raw("runs/log-batch", body)
     done = 0
+    cpu = cpu_clock(context)
     started = time.perf_counter()
     while done < wanted and not deadline.passed():
         client.post_raw("runs/log-batch", bodies[WARMUP + done])
         done += 1
-    return {"log_batch": rate(done, started, wanted, unit_per_request=1000)}
+    return with_cpu({"log_batch": rate(done, started, wanted, unit_per_request=1000)}, "log_batch", cpu, context,
+                    done)
 
 
 def scenario_get_metric_history(client, sizes, deadline, context):
@@ -161,8 +187,11 @@ def search_metric_value(i, count):
 def scenario_search_runs(client, sizes, deadline, context):
     experiment_id = client.new_experiment("search_runs")
     count = sizes["search_runs"]
+    # Seeding is not measured: it has a budget of its own, larger, so that a server that is slow
+    # to write (the official one with basic-auth: 2 requests per run) still gets searched.
+    seeding = Deadline(SEED_BUDGET_FACTOR * sizes["budget"])
     for i in range(count):
-        if deadline.passed():
+        if seeding.passed():
             raise BenchError(f"time budget used up while seeding ({i} of {count} runs)")
         run_id = client.new_run(experiment_id, f"search-{i}")
         m, timestamp = search_metric_value(i, count), now_ms()
@@ -196,17 +225,24 @@ def scenario_search_runs(client, sizes, deadline, context):
         if abs(first.get("m", -1) - matching[0]) > 1e-9:
             raise BenchError("runs/search: wrong order (first run is not the highest m)")
 
+    deadline = Deadline(sizes["budget"])
     for _ in range(2):
         search()
     times = []
+    cpu = cpu_clock(context)
     for _ in range(sizes["search_repeats"]):
         started = time.perf_counter()
         search()
         times.append(time.perf_counter() - started)
         if deadline.passed():
             break
+    searches, more = len(times), Deadline(SEARCH_CPU_SECONDS)
+    while cpu is not None and searches < sizes["search_cpu_repeats"] and not (more.passed() or deadline.passed()):
+        search()  # the CPU clock ticks in 10 ms per process: more searches than timed ones, for its row
+        searches += 1
     detail = {"seeded_runs": count, "results": expected, "ms": [round(t * 1000, 2) for t in times]}
-    return {"search_runs": (statistics.median(times) * 1000, detail)}
+    return with_cpu({"search_runs": (statistics.median(times) * 1000, detail)}, "search_runs", cpu, context,
+                    searches)
 
 
 def scenario_artifacts(client, sizes, deadline, context):
@@ -243,11 +279,11 @@ def scenario_artifacts(client, sizes, deadline, context):
 
 # (scenario name, function, rows it fills)
 SCENARIOS = [
-    ("create_run", scenario_create_run, ["create_run"]),
-    ("log_metric", scenario_log_metric, ["log_metric"]),
-    ("log_batch", scenario_log_batch, ["log_batch"]),
+    ("create_run", scenario_create_run, ["create_run", "create_run_cpu"]),
+    ("log_metric", scenario_log_metric, ["log_metric", "log_metric_cpu"]),
+    ("log_batch", scenario_log_batch, ["log_batch", "log_batch_cpu"]),
     ("get_metric_history", scenario_get_metric_history, ["get_metric_history"]),
-    ("search_runs", scenario_search_runs, ["search_runs"]),
+    ("search_runs", scenario_search_runs, ["search_runs", "search_runs_cpu"]),
     ("artifacts", scenario_artifacts, ["artifact_upload", "artifact_download"]),
 ]
 
@@ -260,10 +296,14 @@ def row_specs(sizes):
         "idle_pss": ("idle memory, PSS sum", "MiB", False),
         "processes": ("processes in the tree", "count", None),
         "create_run": (f"create_run x{sizes['create_run']}", "req/s", True),
+        "create_run_cpu": ("  server CPU per create_run", "ms", False),
         "log_metric": (f"log_metric x{sizes['log_metric']}", "req/s", True),
+        "log_metric_cpu": ("  server CPU per log_metric", "ms", False),
         "log_batch": (f"log_batch x{sizes['log_batch']} of 1000", "metrics/s", True),
+        "log_batch_cpu": ("  server CPU per log_batch", "ms", False),
         "get_metric_history": (f"get_metric_history {sizes['history_points']} pts, best", "s", False),
         "search_runs": (f"search_runs {sizes['search_runs']} runs, median", "ms", False),
+        "search_runs_cpu": ("  server CPU per search", "ms", False),
         "artifact_upload": (f"artifact upload {sizes['artifact_mib']} MiB, best", "MiB/s", True),
         "artifact_download": (f"artifact download {sizes['artifact_mib']} MiB, best", "MiB/s", True),
         "rss_after": ("memory after the run, RSS sum", "MiB", False),
@@ -286,12 +326,37 @@ def start_servers(servers, rows, unreachable):
             rows["startup"][server.name] = {"error": str(e)}
 
 
-def check_targets(targets, info, unreachable):
+def add_bench_users(servers, unreachable):
+    """On each server started with basic-auth, the admin creates the non-admin user the scenarios
+    run as (admins skip the permission checks); it creates their experiments, so it owns them
+    (MANAGE), as a user logging their own runs does. Returns {server name: (username, password)}."""
+    credentials = {}
+    for server in servers:
+        if server.admin_password is None or server.name in unreachable:
+            continue
+        user = (BENCH_USER, secrets.token_urlsafe(16))
+        admin, client = Client(server.url, (ADMIN_USERNAME, server.admin_password)), Client(server.url, user)
+        try:
+            admin.post("users/create", {"username": user[0], "password": user[1]})
+            current = client.json("GET", "users/current").get("user") or {}
+            if current.get("username") != user[0] or current.get("is_admin") is not False:
+                raise BenchError(f"users/current: expected the non-admin {user[0]}, got {current}")
+            credentials[server.name] = user
+        except BenchError as e:
+            unreachable[server.name] = f"auth setup failed: {e}"
+            print(f"  {server.name}: {unreachable[server.name]}", file=sys.stderr)
+        finally:
+            admin.session.close()
+            client.session.close()
+    return credentials
+
+
+def check_targets(targets, info, unreachable, credentials):
     """GET /health (and /version, for the record) of every target not known to be down."""
     for name, url in targets:
         if name in unreachable:
             continue
-        client = Client(url)
+        client = Client(url, credentials.get(name))
         try:
             client.call("GET", "/health", "/health", timeout=5)
             info[name]["version"] = client.call("GET", "/version", "/version", timeout=5).text.strip()[:40]
@@ -303,7 +368,7 @@ def check_targets(targets, info, unreachable):
             client.session.close()
 
 
-def run_scenarios(targets, started, selected, sizes, specs, rows, unreachable, context):
+def run_scenarios(targets, started, selected, sizes, specs, rows, unreachable, context, credentials):
     for scenario, function, row_keys in SCENARIOS:
         if selected and scenario not in selected:
             continue
@@ -316,12 +381,14 @@ def run_scenarios(targets, started, selected, sizes, specs, rows, unreachable, c
                     rows[key][name] = {"error": unreachable[name]}
                 continue
             print(f"[{scenario}] {name} ...", file=sys.stderr, end=" ", flush=True)
-            client = Client(url)
+            client = Client(url, credentials.get(name))
+            clock = started[name].cpu_seconds if name in started else None
             try:
-                results = function(client, sizes, Deadline(sizes["budget"]), context)
+                results = function(client, sizes, Deadline(sizes["budget"]), {**context, "cpu_seconds": clock})
                 for key, (value, detail) in results.items():
                     rows[key][name] = {"value": value, "detail": detail}
-                print(", ".join(f"{fmt(v)} {specs[k][1]}" for k, (v, _) in results.items()), file=sys.stderr)
+                print(", ".join(f"{fmt(v)} {specs[k][1]}{' CPU' if k.endswith('_cpu') else ''}"
+                                for k, (v, _) in results.items()), file=sys.stderr)
             except Exception as e:  # one failing target must not stop the run
                 reason = str(e) if isinstance(e, BenchError) else f"{type(e).__name__}: {e}"
                 for key in row_keys:
@@ -346,6 +413,15 @@ def main():
                         help="start ./run.sh on a free port with a temporary sqlite database (first column)")
     parser.add_argument("--start-official", action="store_true",
                         help="start bench/official_server.sh on a free port (last column)")
+    parser.add_argument("--start-ours-auth", action="store_true",
+                        help="start ours with basic-auth (MLFLOW_APP_NAME=basic-auth) as 'ours-auth', the first "
+                             "column; the scenarios run as a non-admin user the admin creates")
+    parser.add_argument("--start-official-auth", action="store_true",
+                        help="start the official server with --app-name basic-auth as 'official-auth', before "
+                             "'official'; the scenarios run as a non-admin user the admin creates")
+    parser.add_argument("--compare", action="append", default=[], metavar="A/B",
+                        help="ratio columns of these pairs of names (repeatable), instead of the first "
+                             "column against each other one")
     parser.add_argument("--workers", type=int, default=4,
                         help="worker processes for started servers: MLFLOW_WORKERS for ours, "
                              "--workers for the official one (default 4, mlflow's default)")
@@ -361,17 +437,29 @@ def main():
     sizes = QUICK if args.quick else FULL
     specs = row_specs(sizes)
     Client.new_connections = args.new_connections
-    names = (["ours"] if args.start_ours else []) + [name for name, _ in args.target]
-    names += ["official"] if args.start_official else []
+    # Columns: ours-auth, ours, the --targets, official-auth, official.
+    password = secrets.token_urlsafe(16)  # the admin's, on servers started with basic-auth
+    servers, official = [], []
+    if args.start_ours_auth:
+        servers.append(ours_server(args.workers, admin_password=password, name="ours-auth"))
+    if args.start_ours:
+        servers.append(ours_server(args.workers))
+    if args.start_official_auth:
+        official.append(official_server(args.workers, admin_password=password, name="official-auth"))
+    if args.start_official:
+        official.append(official_server(args.workers))
+    names = [s.name for s in servers] + [name for name, _ in args.target] + [s.name for s in official]
+    servers += official
     if not names:
-        parser.error("give at least one --target, --start-ours or --start-official")
+        parser.error("give at least one --target, --start-ours(-auth) or --start-official(-auth)")
     if len(set(names)) != len(names):
         parser.error(f"target names must differ: {names}")
+    pairs = [tuple(pair.split("/", 1)) for pair in args.compare] or [(names[0], name) for name in names[1:]]
+    if unknown := {name for pair in pairs for name in pair} - set(names):
+        parser.error(f"--compare: no target named {', '.join(sorted(unknown))} (names: {', '.join(names)})")
 
-    if args.start_official:
+    if official:
         setup_official()
-    servers = ([ours_server(args.workers)] if args.start_ours else [])
-    servers += [official_server(args.workers)] if args.start_official else []
 
     interrupt_on_signals()
 
@@ -382,17 +470,19 @@ def main():
     big_dir = tempfile.mkdtemp(prefix="mlflow-bench-")
     try:
         start_servers(servers, rows, unreachable)
+        credentials = add_bench_users(servers, unreachable)
         for server in servers:
-            info[server.name] = {"url": server.url, "started": True, "command": server.command}
+            info[server.name] = {"url": server.url, "started": True, "command": server.command,
+                                 "auth": server.admin_password is not None}
         urls = {name: entry["url"] for name, entry in info.items()}
         targets = [(name, urls[name]) for name in names]
-        check_targets(targets, info, unreachable)
+        check_targets(targets, info, unreachable, credentials)
 
         context = {"big_file": os.path.join(big_dir, "big.bin")}
         if not args.scenario or "artifacts" in args.scenario:
             write_big_file(context["big_file"], sizes["artifact_mib"])
         started = {server.name: server for server in servers}
-        run_scenarios(targets, started, args.scenario, sizes, specs, rows, unreachable, context)
+        run_scenarios(targets, started, args.scenario, sizes, specs, rows, unreachable, context, credentials)
 
         for server in servers:
             if server.name not in unreachable and not server.exit_reason():
@@ -406,7 +496,7 @@ def main():
         shutil.rmtree(big_dir, ignore_errors=True)
 
     print()
-    print_table(names, rows, specs)
+    print_table(names, rows, specs, pairs)
 
     results_dir = os.path.join(BENCH_DIR, "results")
     os.makedirs(results_dir, exist_ok=True)
@@ -419,6 +509,7 @@ def main():
         "workers_for_started_servers": args.workers,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "targets": info,
+        "ratios": [f"{a}/{b}" for a, b in pairs],
         "rows": [
             {"key": key, "label": spec[0], "unit": spec[1], "higher_is_better": spec[2], "results": rows[key]}
             for key, spec in specs.items() if rows[key]

@@ -30,10 +30,12 @@ class Client:
 
     new_connections = False  # --new-connections: one TCP connection per request
 
-    def __init__(self, url):
+    def __init__(self, url, auth=None):
+        """auth: (username, password), sent as HTTP Basic with every request."""
         self.url = url.rstrip("/")
         self.session = requests.Session()
         self.session.trust_env = False  # never route 127.0.0.1 through a proxy
+        self.session.auth = auth
         if self.new_connections:
             self.session.headers["Connection"] = "close"
 

@@ -28,17 +28,18 @@ def ratio(first, other, higher_is_better):
     return f"{(a / b if higher_is_better else b / a):.2f}x"
 
 
-def print_table(names, rows, specs):
-    header = ["scenario", "unit", *names, *[f"{names[0]} vs {n}" for n in names[1:]]]
+def print_table(names, rows, specs, pairs=None):
+    """pairs: the ratio columns, (a, b) for 'a vs b'; default the first name against each other one."""
+    pairs = [(names[0], n) for n in names[1:]] if pairs is None else pairs
+    header = ["scenario", "unit", *names, *[f"{a} vs {b}" for a, b in pairs]]
     lines = []
     for key, spec in specs.items():
         results = rows.get(key, {})
         if not any(results.get(n) for n in names):
             continue
         label, unit, higher = spec
-        first = results.get(names[0])
         lines.append([label, unit, *[cell(results.get(n)) for n in names],
-                      *[ratio(first, results.get(n), higher) for n in names[1:]]])
+                      *[ratio(results.get(a), results.get(b), higher) for a, b in pairs]])
     widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(len(header))]
 
     def render(line):
@@ -48,5 +49,5 @@ def print_table(names, rows, specs):
     print("  ".join("-" * w for w in widths))
     for line in lines:
         print(render(line))
-    if len(names) > 1:
-        print(f"\nratios: >1 means {names[0]} is better (faster, or less memory).")
+    if pairs:
+        print("\nratios 'a vs b': >1 means a is better (faster, or less memory).")

@@ -88,10 +88,12 @@ def interrupt_on_signals():
 class StartedServer:
     """A server process started by the bench, in its own process group."""
 
-    def __init__(self, name, launch):
-        """launch(port, data_dir) -> (command, extra environment)."""
+    def __init__(self, name, launch, admin_password=None):
+        """launch(port, data_dir) -> (command, extra environment); admin_password: the admin's,
+        when it runs with basic-auth."""
         self.name = name
         self.launch = launch
+        self.admin_password = admin_password
         self.data_dir = tempfile.mkdtemp(prefix=f"mlflow-bench-{name}-")
         self.log_path = os.path.join(self.data_dir, "server.log")
         self.port = self.url = self.command = self.process = None
@@ -198,10 +200,22 @@ class StartedServer:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-def ours_server(workers, backend_uri=None, artifacts_destination=None, env=None):
+ADMIN_USERNAME = "admin"  # of the servers started with basic-auth
+
+
+def auth_env(admin_password):
+    """The environment that turns basic-auth on, for either server (both read these two), or
+    keeps it off (None)."""
+    if admin_password is None:
+        return {}
+    return {"MLFLOW_AUTH_ADMIN_USERNAME": ADMIN_USERNAME, "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password}
+
+
+def ours_server(workers, backend_uri=None, artifacts_destination=None, env=None, admin_password=None,
+                name="ours"):
     """backend_uri: a database URI; None for a SQLite file in the server's data dir.
     artifacts_destination: a store's location, None for a folder in the data dir; env: more
-    environment (the store's settings)."""
+    environment (the store's settings). admin_password: basic-auth on, with this admin."""
     def launch(port, data_dir):
         return ["./run.sh"], {
             "MLFLOW_HOST": "127.0.0.1",
@@ -209,10 +223,12 @@ def ours_server(workers, backend_uri=None, artifacts_destination=None, env=None)
             "MLFLOW_WORKERS": str(workers),
             "MLFLOW_BACKEND_STORE_URI": backend_uri or f"sqlite:///{data_dir}/mlflow.db",
             "MLFLOW_ARTIFACTS_DESTINATION": artifacts_destination or f"{data_dir}/mlartifacts",
+            "MLFLOW_APP_NAME": "basic-auth" if admin_password else "",
+            **auth_env(admin_password),
             **(env or {}),
         }
 
-    return StartedServer("ours", launch)
+    return StartedServer(name, launch, admin_password)
 
 
 OFFICIAL_SCRIPT = os.path.join(BENCH_DIR, "official_server.sh")
@@ -225,13 +241,16 @@ def setup_official():
         raise SystemExit("bench/official_server.sh --setup failed")
 
 
-def official_server(workers, backend_uri=None):
+def official_server(workers, backend_uri=None, admin_password=None, name="official"):
+    """admin_password: --app-name basic-auth, with this admin (official_server.sh writes its ini
+    file, users database in the data dir)."""
     script = OFFICIAL_SCRIPT
 
     def launch(port, data_dir):
-        env = {"OFFICIAL_WORKERS": str(workers)}
+        env = {"OFFICIAL_WORKERS": str(workers), "OFFICIAL_APP_NAME": "basic-auth" if admin_password else "",
+               **auth_env(admin_password)}
         if backend_uri:
             env["OFFICIAL_BACKEND_STORE_URI"] = backend_uri
         return [script, str(port), data_dir], env
 
-    return StartedServer("official", launch)
+    return StartedServer(name, launch, admin_password)
