@@ -438,18 +438,10 @@ def main():
     specs = row_specs(sizes)
     Client.new_connections = args.new_connections
     # Columns: ours-auth, ours, the --targets, official-auth, official.
-    password = secrets.token_urlsafe(16)  # the admin's, on servers started with basic-auth
-    servers, official = [], []
-    if args.start_ours_auth:
-        servers.append(ours_server(args.workers, admin_password=password, name="ours-auth"))
-    if args.start_ours:
-        servers.append(ours_server(args.workers))
-    if args.start_official_auth:
-        official.append(official_server(args.workers, admin_password=password, name="official-auth"))
-    if args.start_official:
-        official.append(official_server(args.workers))
-    names = [s.name for s in servers] + [name for name, _ in args.target] + [s.name for s in official]
-    servers += official
+    ours = [name for name, on in (("ours-auth", args.start_ours_auth), ("ours", args.start_ours)) if on]
+    official = [name for name, on in (("official-auth", args.start_official_auth), ("official", args.start_official))
+                if on]
+    names = ours + [name for name, _ in args.target] + official
     if not names:
         parser.error("give at least one --target, --start-ours(-auth) or --start-official(-auth)")
     if len(set(names)) != len(names):
@@ -460,6 +452,13 @@ def main():
 
     if official:
         setup_official()
+    password = secrets.token_urlsafe(16)  # the admin's, on servers started with basic-auth
+
+    def server(name):
+        start = ours_server if name in ours else official_server
+        return start(args.workers, admin_password=password if name.endswith("-auth") else None, name=name)
+
+    servers = [server(name) for name in ours + official]
 
     interrupt_on_signals()
 
