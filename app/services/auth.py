@@ -11,6 +11,7 @@ no query per request.
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import hmac
 import secrets
@@ -113,6 +114,12 @@ class _Failures:
 _MISSING = object()
 
 
+@functools.cache
+def _no_user_hash() -> str:
+    """A hash to check the passwords of unknown users against, made on first use."""
+    return _HASHER.hash(secrets.token_hex(16))
+
+
 def _cached(cache: dict, key, load):
     """cache[key], loaded first if missing; a full cache starts over."""
     value = cache.get(key, _MISSING)
@@ -169,7 +176,6 @@ class AuthService:
         self.store = store
         self.owners = owners
         self.default = p.check_permission(default_permission)
-        self._no_user_hash = _HASHER.hash(secrets.token_hex(16))  # checked for unknown users: same time
         self._digest_key = secrets.token_bytes(32)
         self._verified: dict[tuple, bool] = {}
         self._failures = _Failures()
@@ -225,7 +231,7 @@ class AuthService:
         self.refresh()
         user = self._user(username)
         if user is None or user.password_hash is None:
-            self._password_matches(self._no_user_hash, password)  # as long as for a user who exists
+            self._password_matches(_no_user_hash(), password)  # as long as for a user who exists
             raise self._failed(keys)
         if not self._password_matches(user.password_hash, password):
             raise self._failed(keys)
