@@ -96,6 +96,8 @@ def resolve(settings: Settings) -> Settings:
         raise ConfigError(f"--port: {s.port} is out of range (1-65535)")
     if s.workers < 1 or s.threads < 1:
         raise ConfigError("--workers and --threads must be at least 1")
+    if s.header_timeout < 1 or s.body_timeout < 1:
+        raise ConfigError("--header-timeout and --body-timeout must be at least 1 second")
     if s.sqlalchemystore_pool_size < 1 or s.sqlalchemystore_max_overflow < 0:
         raise ConfigError("--sqlalchemystore-pool-size must be >= 1 and --sqlalchemystore-max-overflow >= 0")
     for option in OPTIONS:

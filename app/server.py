@@ -112,7 +112,7 @@ class GunicornServer(BaseApplication):
         s = self.settings
         self.cfg.set("bind", [f"[{s.host}]:{s.port}" if ":" in s.host else f"{s.host}:{s.port}"])
         self.cfg.set("workers", s.workers)
-        self.cfg.set("worker_class", "gthread")
+        self.cfg.set("worker_class", "app.worker.Worker")  # gthread behind a front: see worker.py
         self.cfg.set("threads", s.threads)
         self.cfg.set("timeout", 120)
         self.cfg.set("graceful_timeout", 20)
@@ -120,10 +120,15 @@ class GunicornServer(BaseApplication):
         self.cfg.set("loglevel", s.log_level)
         self.cfg.set("proc_name", "mlflow-server")
         self.cfg.set("control_socket_disable", True)  # no management socket in $HOME
-        self.cfg.set("limit_request_line", 8190)  # the UI asks for 100 run ids in one query string
+        self.cfg.set("limit_request_line", 0)  # the front bounds the whole head (worker.MAX_HEAD)
         self.cfg.set("post_worker_init", _take_stop_signals)
         for name, value in parse_gunicorn_opts(s.gunicorn_opts).items():
             self.cfg.set(name, value)
+        if self.cfg.is_ssl:  # the front reads plain HTTP only
+            log.warning("TLS in gunicorn: plain gthread workers, without the time limits on slow "
+                        "clients; terminate TLS in a proxy in front of the server instead")
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("limit_request_line", 8190)
 
     def load(self):
         return create_app(self.settings, self.auth_changes)

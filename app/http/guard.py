@@ -22,7 +22,6 @@ from .api import error_response, request_fields
 
 log = logging.getLogger(__name__)
 
-MAX_DRAINED_BODY = 1024 * 1024  # an unread body up to this size is read, so the connection stays usable
 
 
 def install(app: Flask, service: AuthService, proxy_header: str = "", trusted_proxies: str = "") -> None:
@@ -69,7 +68,7 @@ def install(app: Flask, service: AuthService, proxy_header: str = "", trusted_pr
             fields = request_fields(route) if route else {**request.args.to_dict(), **(request.view_args or {})}
             authorize(principal, access, fields)
         except MlflowError as error:
-            return early_answer(error)
+            return error_response(error)  # the worker drops or refuses the unread body
         return None
 
     @app.after_request
@@ -155,18 +154,6 @@ def install(app: Flask, service: AuthService, proxy_header: str = "", trusted_pr
         elif follow_up == a.RENAMED_MODEL:
             fields = request_fields(routes[request.endpoint])
             service.model_renamed(fields["name"], answer["registered_model"]["name"])
-
-
-def early_answer(error: MlflowError) -> Response:
-    """The error, as MLflow's JSON. An unread request body is read first (or the connection
-    closed), so that it is not taken for the next request on a kept-alive connection."""
-    response = error_response(error)
-    if "fields" not in g and (request.content_length or request.headers.get("Transfer-Encoding")):
-        if request.content_length and request.content_length <= MAX_DRAINED_BODY:
-            request.stream.read()
-        else:
-            response.headers["Connection"] = "close"
-    return response
 
 
 def caller() -> Principal:
