@@ -1,6 +1,7 @@
 """Tracking routes: experiments, runs, params, metrics, tags, search."""
 from __future__ import annotations
 
+from ..errors import MlflowError, invalid
 from ..services.tracking import TrackingService
 from ..services.validation import MAX_BATCH_REQUEST_BYTES
 from .access import (
@@ -14,6 +15,8 @@ METRIC = {"key": STR, "value": DOUBLE, "timestamp": INT, "step": INT,
 RUN_ID = {"run_id": STR, "run_uuid": STR}
 EXPERIMENT_ID = {"experiment_id": STR}
 DATASET = {"name": STR, "digest": STR, "source_type": STR, "source": STR, "schema": STR, "profile": STR}
+# the official UI's get-history-bulk: at most this many runs, and points in all
+MAX_BULK_RUNS, MAX_BULK_POINTS = 100, 25_000
 
 
 def _run_id(req: dict):
@@ -40,6 +43,29 @@ def routes(service: TrackingService) -> list[Route]:
         found, token = s.metric_history(_run_id(r), r.get("metric_key"), r.get("max_results"),
                                         r.get("page_token"))
         return page("metrics", found, token)
+
+    def metric_history_bulk(r):
+        """Each run's points in (timestamp, step, value) order, runs by id, as the official server
+        answers; runs that do not exist have none."""
+        run_ids, key = sorted(set(r.get("run_id") or [])), r.get("metric_key")
+        if not run_ids or len(run_ids) > MAX_BULK_RUNS:
+            raise invalid(f"GetMetricHistoryBulk request must specify 1 to {MAX_BULK_RUNS} run_ids; "
+                          f"received {len(run_ids)}.")
+        if key is None:
+            raise invalid("GetMetricHistoryBulk request must specify a metric_key.")
+        limit = min(r.get("max_results") or MAX_BULK_POINTS, MAX_BULK_POINTS)
+        metrics = []
+        for run_id in run_ids:
+            if len(metrics) >= limit:
+                break
+            try:
+                points, _ = s.metric_history(run_id, key, limit - len(metrics), None)
+            except MlflowError as error:
+                if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+                points = []
+            metrics += [{**point, "run_id": run_id} for point in points]
+        return {"metrics": metrics}
 
     search_experiments_shape = {"max_results": INT, "page_token": STR, "filter": STR,
                                 "order_by": [STR], "view_type": STR}
@@ -116,6 +142,8 @@ def routes(service: TrackingService) -> list[Route]:
               lambda r: page("metrics", s.metric_history_bulk_interval(
                   r.get("run_ids"), r.get("metric_key"), r.get("start_step"), r.get("end_step"),
                   r.get("max_results")), None), on(RUNS, "run_ids")),
+        Route("GET", "/mlflow/metrics/get-history-bulk", {"run_id": [STR], "metric_key": STR, "max_results": INT},
+              metric_history_bulk, on(RUNS, "run_id")),
         Route("POST", "/mlflow/runs/search",
               {"experiment_ids": [STR], "filter": STR, "run_view_type": STR, "max_results": INT,
                "order_by": [STR], "page_token": STR}, search_runs, search_experiments_access),

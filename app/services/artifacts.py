@@ -5,14 +5,19 @@ import os
 import posixpath
 import re
 from typing import BinaryIO
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from ..artifacts import STORES, FileInfo, repository_for
+from ..artifacts import STORES, ArtifactRepository, FileInfo, repository_for
+from ..artifacts.base import DENIED, FAILED, MISSING, UNAVAILABLE, store_error
 from ..artifacts.credentials import without_password
-from ..artifacts.paths import safe_relative_path
+from ..artifacts.paths import object_key, safe_relative_path
 from ..errors import MlflowError, invalid
 
 PROXY_SCHEME = "mlflow-artifacts"
+# Where a server's artifact proxy answers: an http(s) artifact root names it, e.g.
+# http://host:5000/api/2.0/mlflow-artifacts/artifacts/1/<run>/artifacts
+PROXY_ROUTE = "/api/2.0/mlflow-artifacts/artifacts"
+HTTP_SCHEMES = ("http", "https")
 MAX_PARTS = 10_000  # S3's limit, and the client's with its default 10 MB parts up to 100 GB
 # The official client falls back to a plain upload only on a NOT_IMPLEMENTED that starts so.
 MULTIPART_UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
@@ -26,16 +31,17 @@ class ArtifactService:
         self._proxy = repository_for(destination) if destination else None
         # Clients move big files straight to and from the destination when it can presign URLs.
         self.presigned = bool(presigned_urls and self._proxy and self._proxy.presigned)
-        # Runs in a remote default root (s3://bucket/root, ...) are listed with the server's
-        # own credentials, through one repository made on first use; their URIs name the root
-        # without its password.
+        # Runs in a remote default root (s3://bucket/root, ..., or another server's artifact
+        # proxy, http(s)://host/api/2.0/mlflow-artifacts/artifacts/root) are reached with the
+        # server's own credentials, through one repository made on first use; their URIs name
+        # the root without its password.
+        root = urlsplit(default_artifact_root)
         self._remote_root = (default_artifact_root.rstrip("/")
-                             if urlsplit(default_artifact_root).scheme in STORES else None)
+                             if root.scheme in STORES or _names_proxy(default_artifact_root) else None)
         self._remote_shown = self._remote_root and without_password(self._remote_root)
         self._remote = None
         # Run roots on this machine's disk are listed only below the default artifact root:
         # an experiment's artifact_location must not open the rest of the file system.
-        root = urlsplit(default_artifact_root)
         self._local_root = (os.path.realpath(root.path if root.scheme == "file" else default_artifact_root)
                             if root.scheme in ("", "file") else None)
 
@@ -103,22 +109,46 @@ class ArtifactService:
         return repository
 
     def list_under(self, root_uri: str, path: str | None) -> list[FileInfo]:
-        """Entries at `path` below a run's artifact root; names come back relative to that root."""
+        """Entries at `path` below a run's (or logged model's) artifact root; names come back
+        relative to that root."""
+        repository, rel = self._locate(root_uri, path)
+        shown = safe_relative_path(path)
+        return [FileInfo(posixpath.join(shown, e.name) if shown else e.name, e.is_dir, e.size)
+                for e in repository.list(rel)]
+
+    def open_under(self, root_uri: str, path: str) -> tuple[BinaryIO, int | None]:
+        """(stream, size) of the file at `path` below an artifact root."""
+        repository, rel = self._locate(root_uri, path)
+        return repository.open(rel)
+
+    def upload_under(self, root_uri: str, path: str, stream: BinaryIO, size: int | None) -> None:
+        repository, rel = self._locate(root_uri, path)
+        repository.write(rel, stream, size)
+
+    def _locate(self, root_uri: str, path: str | None) -> tuple[ArtifactRepository, str]:
+        """The repository that holds `path` below an artifact root, and the path inside it.
+        The proxy's store holds mlflow-artifacts: roots and, when this server serves artifacts,
+        http(s) roots that name a proxy, which the official server also takes for its own; a
+        local root must lie below the default artifact root, a remote one below the remote
+        default root (an object store, or the proxy of another server: its host is the only
+        one this server connects to)."""
         rel = safe_relative_path(path)
         parts = urlsplit(root_uri)
         if parts.scheme == PROXY_SCHEME:
-            base = safe_relative_path(parts.path.lstrip("/"))
-            entries = self.proxy.list(posixpath.join(base, rel) if base else rel)
+            repository, base = self.proxy, parts.path
+        elif self._proxy and _names_proxy(root_uri):
+            repository, base = self._proxy, parts.path.split(PROXY_ROUTE + "/", 1)[1]
         elif parts.scheme in ("", "file") and self._is_local_root(parts.path):
-            entries = repository_for(parts.path).list(rel)
+            repository, base = repository_for(parts.path), ""
         elif self._remote_root and (root_uri + "/").startswith(self._remote_shown + "/"):
-            base = safe_relative_path(root_uri[len(self._remote_shown):].lstrip("/"))
-            self._remote = self._remote or repository_for(self._remote_root)
-            entries = self._remote.list(posixpath.join(base, rel) if base else rel)
+            self._remote = self._remote or (RemoteProxy(self._remote_root) if _names_proxy(self._remote_root)
+                                            else repository_for(self._remote_root))
+            repository, base = self._remote, root_uri[len(self._remote_shown):]
         else:
             raise invalid(f"The server does not list artifacts at '{root_uri}': only proxied "
                           f"(mlflow-artifacts:/) roots and those below the default artifact root")
-        return [FileInfo(posixpath.join(rel, e.name) if rel else e.name, e.is_dir, e.size) for e in entries]
+        base = safe_relative_path(base.lstrip("/"))
+        return repository, posixpath.join(base, rel) if base else rel
 
     def _is_local_root(self, path: str) -> bool:
         real = os.path.realpath(path)
@@ -140,3 +170,60 @@ def _upload_target(directory: str, file_path: str | None) -> str:
 def _require_upload_id(upload_id: str | None) -> None:
     if not upload_id:
         raise invalid("Missing value for required parameter 'upload_id'")
+
+
+def _names_proxy(uri: str) -> bool:
+    """Whether an artifact root is an http(s) URL of a server's artifact proxy."""
+    parts = urlsplit(uri)
+    return parts.scheme in HTTP_SCHEMES and PROXY_ROUTE + "/" in parts.path
+
+
+class RemoteProxy(ArtifactRepository):
+    """Another server's artifact proxy below `root` (http(s)://host/api/2.0/mlflow-artifacts/
+    artifacts/<path>), the default artifact root of a tracking server that does not serve
+    artifacts itself; reached over HTTP without credentials."""
+
+    TIMEOUT = 60  # seconds to connect, and between two reads
+
+    def __init__(self, root: str):
+        self.location = root
+        self.url, _, prefix = root.partition(PROXY_ROUTE)
+        self.url += PROXY_ROUTE
+        self.prefix = safe_relative_path(prefix)
+
+    def list(self, rel: str) -> list[FileInfo]:
+        with self._request("GET", self.url, f"listing of '{rel}'",
+                           params={"path": object_key(self.prefix, rel)}) as response:
+            files = response.json().get("files", [])
+        return sorted((FileInfo(posixpath.basename(safe_relative_path(f["path"])), f["is_dir"], f.get("file_size"))
+                       for f in files), key=lambda f: f.name)
+
+    def open(self, rel: str) -> tuple[BinaryIO, int | None]:
+        response = self._request("GET", self._file_url(rel), f"download of '{rel}'", stream=True)
+        response.raw.decode_content = True
+        size = response.headers.get("Content-Length")
+        return response.raw, int(size) if size else None
+
+    def write(self, rel: str, stream: BinaryIO, size: int | None = None) -> None:
+        headers = {"Content-Length": str(size)} if size is not None else {}
+        self._request("PUT", self._file_url(rel), f"upload of '{rel}'", data=stream, headers=headers).close()
+
+    def _file_url(self, rel: str) -> str:
+        return f"{self.url}/{quote(object_key(self.prefix, rel))}"
+
+    def _request(self, method: str, url: str, action: str, **kwargs):
+        import requests  # only servers whose default root is another server's proxy need it
+
+        try:
+            response = requests.request(method, url, timeout=self.TIMEOUT, allow_redirects=False, **kwargs)
+        except requests.RequestException as error:
+            raise store_error(self.location, action, type(error).__name__, UNAVAILABLE) from None
+        if response.status_code != 200:
+            try:
+                cause = response.json().get("message") or response.reason
+            except (ValueError, AttributeError):  # not JSON, or not an object
+                cause = f"HTTP {response.status_code} {response.reason}"
+            response.close()
+            raise store_error(self.location, action, cause,
+                              {401: DENIED, 403: DENIED, 404: MISSING}.get(response.status_code, FAILED))
+        return response
