@@ -27,7 +27,10 @@ class MlflowError(Exception):
         self.headers = headers or {}  # e.g. WWW-Authenticate of a 401
 
     def to_json(self) -> dict:
-        return {"error_code": self.error_code, "message": self.message}
+        # a message may echo what a client sent: an unpaired surrogate in it is shown escaped,
+        # since JSON in UTF-8 cannot carry one
+        return {"error_code": self.error_code,
+                "message": self.message.encode("utf-8", "backslashreplace").decode("utf-8")}
 
 
 def invalid(message: str) -> MlflowError:

@@ -3,14 +3,15 @@ shape, proto3-style JSON responses, and MLflow's error format. Done once here, s
 handlers only map fields to service calls."""
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import orjson
 from flask import Flask, Response, g, request
 
 from ..errors import MlflowError, invalid
+from ..services.validation import INT64_MAX, INT64_MIN
 from .access import Access
 
 API_PREFIXES = ("/api", "/ajax-api")
@@ -19,101 +20,130 @@ API_PREFIXES = ("/api", "/ajax-api")
 # ---------------------------------------------------------------- message shapes
 # A shape is a dict {field: type}; a type is STR, INT, DOUBLE, BOOL, a nested shape, or
 # a one-element list [type] for a repeated field. Unknown fields are ignored, as proto does.
+#
+# A JSON body is read as proto3 JSON, as the official server parses it (json_format.ParseDict):
+# a string is a JSON string (a number is not one), an int64 a JSON number or a number's text
+# within 64 bits, a double a number or its text ("NaN", "Infinity"), a bool true or false, a
+# repeated field a list without nulls, a message an object; null is an absent field. A query
+# string carries text, read by the field's type (a bool is "true" or "false"). A string holds no
+# NUL (PostgreSQL cannot store one) and no unpaired surrogate (UTF-8 cannot encode one), whatever
+# the backend. Anything else is a 400 INVALID_PARAMETER_VALUE.
 
 STR, INT, DOUBLE, BOOL = "string", "int64", "double", "bool"
 TAG = {"key": STR, "value": STR}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-# Values that already have the wire type need no conversion (the common case, and the
-# hot path of log-batch with its 1000 metrics).
-_NATIVE = {STR: (str,), INT: (int,), DOUBLE: (float, int)}
-
-
-def _coerce(value: Any, kind: Any, name: str) -> Any:
-    if value is None:
-        return None
-    if isinstance(kind, str) and type(value) in _NATIVE.get(kind, ()):
-        return value
-    if isinstance(kind, list):
-        if not isinstance(value, list):
-            value = [value]
-        return [_coerce(item, kind[0], name) for item in value]
-    if isinstance(kind, dict):
-        if not isinstance(value, dict):
-            raise invalid(f"Invalid value for '{name}': expected an object")
-        result = {}
-        for field, item in value.items():
-            sub = kind.get(field)
-            if sub is None:
-                continue  # unknown field
-            native = _NATIVE.get(sub) if isinstance(sub, str) else None
-            result[field] = item if native and type(item) in native else _coerce(
-                item, sub, f"{name}.{field}" if name else field)
-        return result
-    if kind == STR:
-        if isinstance(value, (dict, list)):
-            raise invalid(f"Invalid value {_short(value)} for parameter '{name}': expected a string")
-        return value if isinstance(value, str) else _scalar_text(value)
-    if kind == INT:
-        if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
-            raise invalid(f"Invalid value {_short(value)} for parameter '{name}': expected an integer")
-        try:
-            return int(value)
-        except (TypeError, ValueError, OverflowError):
-            raise invalid(f"Invalid value {_short(value)} for parameter '{name}': expected an integer") from None
-    if kind == DOUBLE:
-        if isinstance(value, bool):
-            raise invalid(f"Invalid value {_short(value)} for parameter '{name}': expected a number")
-        if isinstance(value, (int, float)):
-            return value
-        try:
-            return float(value)  # accepts "NaN", "Infinity", "-Infinity" and numeric strings
-        except (TypeError, ValueError, OverflowError):
-            raise invalid(f"Invalid value {_short(value)} for parameter '{name}': expected a number") from None
-    if kind == BOOL:
-        if isinstance(value, bool):
-            return value
-        text = str(value).lower()
-        if text in ("true", "false"):
-            return text == "true"
-        raise invalid(f"Invalid value {_short(value)} for parameter '{name}': expected true or false")
-    raise AssertionError(kind)
-
-
-def _scalar_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _expected(value: Any, name: str, what: str) -> MlflowError:
+    return invalid(f"Invalid value {_short(value)} for parameter '{name}': expected {what}")
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    text = "null" if value is None else repr(value)  # repr escapes NULs and surrogates
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _string(value: Any, name: str) -> str:
+    if type(value) is not str:
+        raise _expected(value, name, "a string")
+    if "\x00" in value or not value.isascii() and _SURROGATE.search(value):
+        raise _expected(value, name, "text without NUL characters or unpaired surrogates")
+    return value
+
+
+def _int64(value: Any, name: str) -> int:
+    if type(value) is int and INT64_MIN <= value <= INT64_MAX:
+        return value
+    number = value
+    if type(number) is str:  # "12", also "1e3" and "2.0", as proto's parser reads them
+        try:
+            number = int(number)
+        except ValueError:
+            try:
+                number = float(number)
+            except ValueError:
+                pass
+    # orjson reads an integer below -2**63 as the float it rounds to: a float counts from within
+    if type(number) is float and number.is_integer() and abs(number) < 2**63:
+        number = int(number)
+    if type(number) is not int or not INT64_MIN <= number <= INT64_MAX:
+        raise _expected(value, name, "a 64-bit integer")
+    return number
+
+
+def _double(value: Any, name: str) -> float:
+    if type(value) is float:
+        return value
+    if type(value) in (int, str):
+        try:
+            return float(value)  # text: a number, "NaN", "Infinity", "-Infinity"
+        except (ValueError, OverflowError):
+            pass
+    raise _expected(value, name, "a number")
+
+
+def _bool(value: Any, name: str) -> bool:
+    if type(value) is not bool:
+        raise _expected(value, name, "true or false")
+    return value
+
+
+def _bool_text(value: str, name: str) -> bool:
+    text = value.lower()
+    if text not in ("true", "false"):
+        raise _expected(value, name, "true or false")
+    return text == "true"
+
+
+_JSON_SCALARS = {STR: _string, INT: _int64, DOUBLE: _double, BOOL: _bool}
+_QUERY_SCALARS = {**_JSON_SCALARS, BOOL: _bool_text}
+
+
+def _reader(kind: Any, scalars: dict) -> Callable[[Any, str], Any]:
+    """The function that reads a value of `kind` (not None; a list's null is refused by the
+    item's reader), given the name of its field for errors."""
+    if isinstance(kind, str):
+        return scalars[kind]
+    if isinstance(kind, list):
+        read_item = _reader(kind[0], scalars)
+
+        def read_list(value: Any, name: str) -> list:
+            if type(value) is not list:
+                raise _expected(value, name, "a list")
+            return [read_item(item, name) for item in value]
+        return read_list
+    readers = {field: _reader(sub, scalars) for field, sub in kind.items()}
+
+    def read_message(value: Any, name: str) -> dict:
+        if type(value) is not dict:
+            raise _expected(value, name, "an object")
+        return {field: read(item, field) for field, item in value.items()
+                if item is not None and (read := readers.get(field)) is not None}  # null: absent
+    return read_message
 
 
 def request_fields(route: "Route") -> dict:
     """The request's fields, parsed once per request: the guard reads them before the view."""
     fields = g.get("fields")
     if fields is None:
-        fields = g.fields = parse_request(route.shape, route.max_body)
-        fields.update(request.view_args or {})
+        fields = g.fields = parse_request(route)
+        fields.update({name: _string(value, name) for name, value in (request.view_args or {}).items()})
     return fields
 
 
-def parse_request(shape: dict, max_body: int) -> dict:
-    """The request's fields: JSON body for POST/PATCH/DELETE, else the query string."""
-    fields: dict = {}
-    for name, kind in shape.items():
-        if name in request.args:
-            fields[name] = request.args.getlist(name) if isinstance(kind, list) else request.args[name]
+def parse_request(route: "Route") -> dict:
+    """The request's fields: the query string's, and for POST/PATCH/DELETE the JSON body's over them."""
+    args = request.args
+    fields = route.read_query({name: args.getlist(name) if isinstance(kind, list) else args[name]
+                               for name, kind in route.shape.items() if name in args}, "")
     if request.method != "GET":
-        body = _read_body(request.stream, max_body)
+        body = _read_body(request.stream, route.max_body)
         if body.strip():
             data = _loads(body)
             if not isinstance(data, dict):
                 raise MlflowError("Request body must be a JSON object", "BAD_REQUEST")
-            fields.update(data)
-    return _coerce(fields, shape, "")
+            fields.update(route.read_json(data, ""))
+    return fields
 
 
 def _read_body(stream, limit: int) -> bytes:
@@ -163,7 +193,7 @@ def error_response(error: MlflowError) -> Response:
 
 # ---------------------------------------------------------------- the route table
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Route:
     method: str
     path: str  # below /api/2.0 or /api/3.0, e.g. /mlflow/runs/create; {name} is a path parameter
@@ -172,6 +202,12 @@ class Route:
     access: Access  # what the route asks of its caller (app/http/access.py)
     versions: tuple[str, ...] = ("2.0",)
     max_body: int = 16 * 1024 * 1024
+    read_json: Callable[[Any, str], dict] = dataclasses.field(init=False, repr=False, compare=False)
+    read_query: Callable[[Any, str], dict] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):  # the shape's readers, made once
+        object.__setattr__(self, "read_json", _reader(self.shape, _JSON_SCALARS))
+        object.__setattr__(self, "read_query", _reader(self.shape, _QUERY_SCALARS))
 
 
 # {name} matches one path segment, {name:path} the rest of the path (slashes included).

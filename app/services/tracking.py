@@ -1,11 +1,13 @@
 """Tracking rules: what a client may send, defaults, and which store calls it takes."""
 from __future__ import annotations
 
+import pathlib
 import time
+import urllib.parse
 from dataclasses import replace
 
 from ..artifacts.credentials import refuse_password, without_password
-from ..errors import invalid
+from ..errors import invalid, not_found
 from ..store.tracking import ACTIVE, DELETED, RUN_NAME_TAG, VIEW_STAGES, TrackingStore
 from . import validation as v
 from .names import random_run_name
@@ -19,16 +21,33 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def experiment_id_arg(value) -> int:
+EXPERIMENT_IDS = range(2**31)  # what the experiments' id column holds (a 32-bit INTEGER)
+NO_EXPERIMENT = -1  # an id no experiment has
+
+
+def _experiment_number(value) -> int:
+    """An experiment id's text as its number (400 when it is not an integer's)."""
     if value is None or value == "":
         raise invalid("Missing value for required parameter 'experiment_id'.")
     try:
-        number = int(value)
+        return int(value)
     except (TypeError, ValueError):
-        raise invalid(f"Invalid experiment ID: '{value}'") from None
-    if not 0 <= number < 2**31:
-        raise invalid(f"Invalid experiment ID: '{value}'")
+        raise invalid(f"Invalid experiment ID '{value}'. Experiment ID must be a valid integer.") from None
+
+
+def experiment_id_arg(value) -> int:
+    """The experiment a request names; one that cannot be ours is not found (404), as on the
+    official server."""
+    number = _experiment_number(value)
+    if number not in EXPERIMENT_IDS:
+        raise not_found(f"No Experiment with id={number} exists")
     return number
+
+
+def searched_experiment_id(value) -> int:
+    """An experiment id a search names; one that cannot be ours matches nothing."""
+    number = _experiment_number(value)
+    return number if number in EXPERIMENT_IDS else NO_EXPERIMENT
 
 
 def _experiment_id_clause(clause: Clause) -> Clause:
@@ -37,10 +56,10 @@ def _experiment_id_clause(clause: Clause) -> Clause:
     if (clause.entity, clause.key) != ("attribute", "experiment_id") or clause.comparator not in ID_COMPARATORS:
         return clause
     if isinstance(clause.value, tuple):
-        return replace(clause, value=tuple(experiment_id_arg(value) for value in clause.value))
+        return replace(clause, value=tuple(searched_experiment_id(value) for value in clause.value))
     if not isinstance(clause.value, str):
         raise invalid(f"Expected a quoted string value for 'experiment_id', got {clause.value!r}")
-    return replace(clause, value=experiment_id_arg(clause.value))
+    return replace(clause, value=searched_experiment_id(clause.value))
 
 
 def _run_id(value) -> str:
@@ -85,6 +104,19 @@ def _metric_rows(items: list[dict]) -> tuple[list[tuple], list[tuple]]:
     return rows, model_rows
 
 
+def _absolute_if_local(location: str) -> str:
+    """A relative local path or file: URI made absolute against the server's working directory,
+    as the official server stores it (mlflow.utils.uri.resolve_uri_if_local, on POSIX)."""
+    parts = urllib.parse.urlsplit(location)
+    if parts.scheme not in ("", "file"):
+        return location
+    path = urllib.parse.unquote(parts.path if parts.scheme else location)
+    if path.startswith("/"):
+        return location
+    absolute = (pathlib.Path.cwd() / path).as_posix()
+    return urllib.parse.urlunsplit(("file", None, absolute, parts.query, parts.fragment)) if parts.scheme else absolute
+
+
 def _tag_pairs(items, limit: int, what: str) -> list[tuple[str, str]]:
     pairs = []
     for item in items or []:
@@ -103,10 +135,12 @@ class TrackingService:
     def create_experiment(self, name, artifact_location, tag_items) -> str:
         name = v.check_experiment_name(name)
         tag_pairs = _tag_pairs(tag_items, v.MAX_EXPERIMENT_TAG_VALUE_LENGTH, "experiment tag")
-        if artifact_location and not isinstance(artifact_location, str):
-            raise invalid("Invalid artifact_location")
         if artifact_location:
             refuse_password(artifact_location, "artifact_location")
+            artifact_location = _absolute_if_local(artifact_location)
+            if len(artifact_location) > v.MAX_ARTIFACT_LOCATION_LENGTH:
+                raise invalid(f"Invalid artifact path length. The length of the artifact path cannot be greater "
+                              f"than {v.MAX_ARTIFACT_LOCATION_LENGTH} characters.")
         return self.store.create_experiment(name, self.default_artifact_root, artifact_location or None,
                                             tag_pairs, now_ms())
 
@@ -238,12 +272,7 @@ class TrackingService:
     def log_outputs(self, run_id, model_items) -> None:
         if not model_items:
             raise invalid("Missing value for required parameter 'models'.")
-        outputs = []
-        for item in model_items:
-            step = item.get("step") or 0
-            if not v.INT64_MIN <= step <= v.INT64_MAX:
-                raise invalid(f"Invalid step {step} for model output: must be a 64-bit integer")
-            outputs.append((_model_id(item), step))
+        outputs = [(_model_id(item), item.get("step") or 0) for item in model_items]
         self.store.log_outputs(_run_id(run_id), outputs)
 
     def metric_history_bulk_interval(self, run_ids, key, start_step, end_step, max_results):
@@ -277,6 +306,6 @@ class TrackingService:
         """scope: a clause on experiment_id that keeps what the caller may read (with auth on)."""
         max_results = v.check_max_results(max_results, v.DEFAULT_SEARCH_RESULTS, v.MAX_SEARCH_RESULTS)
         # none: no runs, but a bad filter is a 400
-        ids = admitted(scope, [experiment_id_arg(e) for e in experiment_ids or []])
+        ids = admitted(scope, [searched_experiment_id(e) for e in experiment_ids or []])
         return self.store.search_runs(ids, parse_filter(filter_text), _view_type(view_type), max_results,
                                       parse_order_by(order_by), page_token)

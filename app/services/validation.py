@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import math
 import posixpath
 import re
 
@@ -19,6 +18,7 @@ MAX_RUN_TAG_VALUE_LENGTH = 8000
 MAX_EXPERIMENT_NAME_LENGTH = 500
 MAX_EXPERIMENT_TAG_VALUE_LENGTH = 5000
 MAX_RUN_NAME_LENGTH = 250
+MAX_ARTIFACT_LOCATION_LENGTH = 2000  # the column's (the official server's limit is 2048)
 MAX_SEARCH_RESULTS = 50000
 DEFAULT_SEARCH_RESULTS = 1000
 MAX_BULK_INTERVAL_RUNS = 100
@@ -73,8 +73,6 @@ def check_metric(key, value, timestamp, step) -> None:
     if not isinstance(step, int) or not INT64_MIN <= step <= INT64_MAX:
         raise invalid(f"Got invalid step {step!r} for metric '{key}' (value={value}). "
                       f"Step must be a valid long (64-bit integer).")
-    if isinstance(value, int) and not math.isfinite(float(value)):
-        raise invalid(f"Got invalid value {value!r} for metric '{key}'")
 
 
 def check_experiment_name(name) -> str:
