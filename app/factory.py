@@ -21,6 +21,7 @@ from .http import registry as registry_http
 from .http import security
 from .http import tracking as tracking_http
 from .http import ui as ui_http
+from .http import webhooks as webhook_http
 from .options import Settings
 from .services.artifacts import ArtifactService
 from .services.auth import AuthService
@@ -28,12 +29,15 @@ from .services.models import ModelService
 from .services.registry import RegistryService
 from .services.sources import SourcePolicy
 from .services.tracking import TrackingService
+from .services.webhook_delivery import WebhookSettings
+from .services.webhooks import WebhookService
 from .store.auth import AuthStore
 from .store.db import Database, make_engine
 from .store.models import LoggedModelStore
 from .store.owners import Owners
 from .store.registry import RegistryStore
 from .store.tracking import TrackingStore
+from .store.webhooks import WebhookStore
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +70,11 @@ def create_app(settings: Settings, auth_changes=None) -> Flask:
         registry_database = database_at(settings.registry_store_uri)
         owners = Owners(database, registry_database)
         sources = SourcePolicy(settings.default_artifact_root, destination)
-        registry = RegistryService(RegistryStore(registry_database), tracking, models, sources)
+        webhooks = WebhookService(WebhookStore(registry_database), WebhookSettings.from_environment())
+        registry = RegistryService(RegistryStore(registry_database), tracking, models, sources, webhooks)
         api.register(app, tracking_http.routes(tracking) + artifact_http.routes(tracking, artifacts)
-                     + model_http.routes(models) + registry_http.routes(registry), prefix)
+                     + model_http.routes(models) + registry_http.routes(registry) + webhook_http.routes(webhooks),
+                     prefix)
         ui_http.register(app, prefix, settings.app_name)
     if settings.app_name == "basic-auth":
         auth = AuthService(AuthStore(database_at(settings.auth_database_uri), auth_changes), owners,

@@ -29,6 +29,10 @@ rm, mv = registered_models.c, model_versions.c
 _VERSION_COLUMNS = (*model_versions.c, rm.name)
 _VERSION_FIELDS = ("description", "user_id", "run_id", "run_link", "status_message", "model_id")
 _CHUNK = 500  # versions whose tags one query reads: a search page may hold 200,000
+# read with a model or version row: writes report whether they changed a prompt (for webhooks)
+_IS_PROMPT = sa.exists().where(registered_model_tags.c.registered_model_id == rm.id,
+                               registered_model_tags.c.key == PROMPT_TAG,
+                               sa.func.lower(registered_model_tags.c.value) == "true").label("is_prompt")
 
 
 def _is_prompt(tags: dict) -> bool:
@@ -52,13 +56,13 @@ class RegistryStore:
 
     @staticmethod
     def _model(conn, name: str):
-        row = conn.execute(sa.select(registered_models).where(rm.name == name)).first()
+        row = conn.execute(sa.select(registered_models, _IS_PROMPT).where(rm.name == name)).first()
         if row is None:
             raise not_found(f"Registered Model with name={name} not found")
         return row
 
     def _version(self, conn, name: str, version: int):
-        row = conn.execute(sa.select(*_VERSION_COLUMNS).join_from(model_versions, registered_models)
+        row = conn.execute(sa.select(*_VERSION_COLUMNS, _IS_PROMPT).join_from(model_versions, registered_models)
                            .where(rm.name == name, mv.version == version)).first()
         if row is None:
             self._model(conn, name)
@@ -202,12 +206,14 @@ class RegistryStore:
             conn.execute(registered_models.delete().where(rm.id == self._model(conn, name).id))
         self.db.write(work)
 
-    def set_registered_model_tag(self, name: str, key: str, value: str | None) -> None:
-        """Set a tag, or delete it when value is None (a missing tag is no error, as officially)."""
+    def set_registered_model_tag(self, name: str, key: str, value: str | None) -> bool:
+        """Set a tag, or delete it when value is None (a missing tag is no error, as officially);
+        whether the model is a prompt."""
         def work(conn):
-            owner = {"registered_model_id": self._model(conn, name).id}
-            self._set_or_delete_tag(conn, registered_model_tags, owner, key, value)
-        self.db.write(work)
+            row = self._model(conn, name)
+            self._set_or_delete_tag(conn, registered_model_tags, {"registered_model_id": row.id}, key, value)
+            return bool(row.is_prompt)
+        return self.db.write(work)
 
     def search_registered_models(self, clauses: list[Clause], prompts: bool, order_by: list[OrderBy],
                                  max_results: int, page_token: str | None) -> tuple[list[dict], str | None]:
@@ -239,20 +245,24 @@ class RegistryStore:
 
     # ------------------------------------------------------------ aliases
 
-    def set_alias(self, name: str, alias: str, version: int) -> None:
+    def set_alias(self, name: str, alias: str, version: int) -> bool:
+        """Whether the model is a prompt."""
         def work(conn):
             row = self._version(conn, name, version)
             conn.execute(upsert(self.dialect, registered_model_aliases, ["registered_model_id", "alias"], ["version"]),
                          {"registered_model_id": row.registered_model_id, "alias": alias, "version": version})
-        self.db.write(work)
+            return bool(row.is_prompt)
+        return self.db.write(work)
 
-    def delete_alias(self, name: str, alias: str) -> None:
+    def delete_alias(self, name: str, alias: str) -> bool:
+        """Whether the model is a prompt."""
         a = registered_model_aliases.c
 
         def work(conn):
-            model_id = self._model(conn, name).id
-            conn.execute(registered_model_aliases.delete().where(a.registered_model_id == model_id, a.alias == alias))
-        self.db.write(work)
+            row = self._model(conn, name)
+            conn.execute(registered_model_aliases.delete().where(a.registered_model_id == row.id, a.alias == alias))
+            return bool(row.is_prompt)
+        return self.db.write(work)
 
     def version_by_alias(self, name: str, alias: str) -> dict:
         a = registered_model_aliases.c
@@ -332,13 +342,15 @@ class RegistryStore:
             conn.execute(registered_models.update().where(rm.id == model_id).values(last_updated_time=now))
         self.db.write(work)
 
-    def set_model_version_tag(self, name: str, version: int, key: str, value: str | None) -> None:
-        """Set a tag, or delete it when value is None (a missing tag is no error, as officially)."""
+    def set_model_version_tag(self, name: str, version: int, key: str, value: str | None) -> bool:
+        """Set a tag, or delete it when value is None (a missing tag is no error, as officially);
+        whether the model is a prompt."""
         def work(conn):
-            owner = {"registered_model_id": self._version(conn, name, version).registered_model_id,
-                     "version": version}
+            row = self._version(conn, name, version)
+            owner = {"registered_model_id": row.registered_model_id, "version": version}
             self._set_or_delete_tag(conn, model_version_tags, owner, key, value)
-        self.db.write(work)
+            return bool(row.is_prompt)
+        return self.db.write(work)
 
     def _set_or_delete_tag(self, conn, table: sa.Table, owner: dict, key: str, value: str | None) -> None:
         """owner: the tag table's columns naming the tagged row, with their values."""

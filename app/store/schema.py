@@ -266,3 +266,25 @@ registered_model_aliases = Table(
     ForeignKeyConstraint(["registered_model_id", "version"],
                          ["model_versions.registered_model_id", "model_versions.version"], ondelete="CASCADE"),
 )
+
+# Registry webhooks (MLflow 3.3+), in the registry's database. The secret is a Fernet token
+# (app/services/webhooks.py), never the secret itself; events are 'entity.action' names.
+webhooks = Table(
+    "webhooks", metadata,
+    Column("webhook_id", String(36), primary_key=True),
+    Column("name", String(63), nullable=False),
+    Column("description", String(1000)),
+    Column("url", String(500), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("secret", String(1000)),
+    Column("creation_timestamp", BigInteger, nullable=False),
+    Column("last_updated_timestamp", BigInteger, nullable=False),
+    Index("ix_webhooks_creation", "creation_timestamp", "webhook_id"),
+)
+
+webhook_events = Table(
+    "webhook_events", metadata,
+    Column("webhook_id", String(36), ForeignKey("webhooks.webhook_id", ondelete="CASCADE"), primary_key=True),
+    Column("event", String(50), primary_key=True),
+    Index("ix_webhook_events_event", "event"),
+)

@@ -65,7 +65,7 @@ REFUSED = [
     "runs:/{run}/../../../../etc/passwd", "runs:/{run}/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
     "runs:/{run}/model/..%2f..%2f..%2f..%2fetc", "runs:/{run}/%252e%252e/x", "runs:/{run}/..\\..\\x",
     "runs:/{run}/model;/../../x", "runs:/../{run}/model", "runs://{run}/model", "runs://localhost/{run}/model",
-    "runs:/{run}/model?x=/../..", "runs:/ffffffffffffffffffffffffffffffff/model", "runs:/", "runs:{run}/model",
+    "runs:/{run}/model?x=/../..", "runs:/", "runs:{run}/model",
     "models:/" + ZERO_MODEL_ID, "models:/m-xyz", "models:/../" + ZERO_MODEL_ID, "models://host/" + ZERO_MODEL_ID,
     "models:/" + ZERO_MODEL_ID + "/../../etc", "models:/{model}", "models:/{model}/1", "models:/no-such-model/1",
     "models:/{model}/x", "models:/{model}@champion", "models:/a/b/c",
