@@ -12,6 +12,8 @@ Contract for a store module (app/artifacts/<module>.py, imported only when its s
   paths.safe_relative_path; the store joins it under its root and never lets it escape.
 - One instance serves concurrent requests from many threads of one worker process.
 - Reads and writes stream in chunks: memory stays flat whatever the file size.
+- Stores that write an upload under a temporary name first (those with folders) stage it in
+  the root's STAGING folder and, when sweep_due() says so, remove its abandoned files there.
 - Failures of the store itself (credentials refused, bucket missing, host unreachable, ...)
   are raised with `store_error`, which names the store and the cause and never a secret.
   Programming errors may propagate; the server answers them as a 500 and logs them.
@@ -24,8 +26,9 @@ from __future__ import annotations
 import logging
 import posixpath
 import re
+import time
 import uuid
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, Callable, NamedTuple
 from urllib.parse import quote
 
 from ..errors import MlflowError, invalid
@@ -41,6 +44,18 @@ class FileInfo(NamedTuple):
 
 
 class ArtifactRepository:
+    _next_sweep = 0.0  # time.monotonic() of this instance's next sweep of abandoned uploads
+
+    def sweep_due(self) -> bool:
+        """Whether an upload starting now should first remove abandoned staged files (stores
+        that stage uploads): at the first upload of each process, so at start and in each
+        worker that replaces a killed one, then at most once every SWEEP_SECONDS."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return False
+        self._next_sweep = now + SWEEP_SECONDS
+        return True
+
     def write(self, rel: str, stream: BinaryIO, size: int | None = None) -> None:
         """Store a file from a stream read in chunks. With `size` (the request's
         Content-Length), a stream that ends early is an error (BAD_REQUEST). A failed
@@ -112,13 +127,50 @@ def download_url_seconds() -> int:
     return int(text)
 
 
-# Uploads go to a hidden temporary name beside the target and are renamed over it when
-# complete; listings leave such names out.
+# Stores with folders (local, FTP, SFTP, HDFS) write an upload to a hidden temporary name and
+# rename it to its path when complete; listings leave such names out. They stage uploads in
+# one folder at the root, so that the staged files of uploads that never finished (a worker
+# killed, a server stopped mid-upload) are found with one listing, never a walk of the store.
 TEMP_PREFIX = ".upload-"
+STAGING = f"{TEMP_PREFIX}staging"  # hidden itself
+# A staged file nothing has written to for this long belongs to no live upload. Sweeps (see
+# ArtifactRepository.sweep_due) remove such files; a local upload also holds a lock on its file.
+STALE_UPLOAD_SECONDS = 3600
+SWEEP_SECONDS = 600
+NAME_MAX = 255  # bytes in a file or folder name: the limit of common file systems and HDFS's default
 
 
-def temp_name(directory: str) -> str:
-    return posixpath.join(directory, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+def temp_name(root: str) -> str:
+    return posixpath.join(root, STAGING, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+
+
+def check_names(rel: str) -> None:
+    """Refuses a path that a store with folders cannot hold, or that names a staged upload."""
+    for name in rel.split("/"):
+        if len(name.encode()) > NAME_MAX:
+            raise invalid(f"Invalid path '{rel}': the name '{name[:40]}...' has {len(name.encode())} bytes; "
+                          f"file and folder names can have at most {NAME_MAX} bytes")
+        if name.startswith(TEMP_PREFIX):
+            raise invalid(f"Invalid path '{rel}': names starting with '{TEMP_PREFIX}' are reserved for "
+                          f"uploads in progress")
+
+
+def below_a_file(rel: str, is_file: Callable[[str], bool]) -> MlflowError | None:
+    """The error of an upload whose folder cannot be made because one of its folders, as
+    `is_file(folder)` tells, is a file; None when none is."""
+    folders = rel.split("/")[:-1]
+    for end in range(1, len(folders) + 1):
+        if is_file(folder := "/".join(folders[:end])):
+            return invalid(f"Cannot upload '{rel}': '{folder}' is a file, not a folder")
+    return None
+
+
+def no_space(rel: str) -> MlflowError:
+    """A full store. RESOURCE_EXHAUSTED is the protocol's code for it, but with WebDAV's 507
+    Insufficient Storage rather than the 429 the official client would retry for minutes
+    (it retries 408, 429 and 500-504): a retry does not help until space is freed."""
+    return MlflowError(f"No space left in the artifact store for '{rel}'; nothing was stored",
+                       "RESOURCE_EXHAUSTED", 507)
 
 
 def short_upload(rel: str, written: int, size: int) -> MlflowError:

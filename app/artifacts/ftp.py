@@ -2,23 +2,30 @@
 
 Passive mode, binary transfers, absolute paths under the location's path. Many servers
 (vsftpd among them) have no MLSD, so folders are listed with NLST, files sized with SIZE and
-folders told apart by CWD. Uploads go to a hidden temporary name beside the target and are
-renamed over it when complete, so a failed upload keeps the previous file. Each operation
-has its own connection: ftplib connections are not thread-safe.
+folders told apart by CWD. Uploads go to a hidden temporary name in the root's staging folder
+and are renamed over the target when complete, so a failed upload keeps the previous file;
+sweeps remove staged files whose modification time (MDTM) is STALE_UPLOAD_SECONDS old. Each
+operation has its own connection: ftplib connections are not thread-safe.
 """
 from __future__ import annotations
 
 import ftplib
 import io
+import logging
 import posixpath
+import time
 from contextlib import ExitStack, contextmanager, suppress
+from datetime import UTC, datetime
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from ..errors import MlflowError, invalid, not_found
 from .base import (
-    DENIED, FAILED, TEMP_PREFIX, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload, store_error, temp_name,
+    DENIED, FAILED, STAGING, STALE_UPLOAD_SECONDS, TEMP_PREFIX, UNAVAILABLE, ArtifactRepository, FileInfo,
+    below_a_file, check_names, short_upload, store_error, temp_name,
 )
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 TIMEOUT = 60  # seconds to connect, and for each reply or block of data
@@ -36,6 +43,7 @@ class FtpArtifactRepository(ArtifactRepository):
     def _path(self, rel: str) -> str:
         if "\r" in rel or "\n" in rel:
             raise invalid(f"Invalid path {rel!r}: FTP cannot name files with line breaks")
+        check_names(rel)
         return posixpath.join(self.root, rel) if rel else self.root
 
     def _error(self, action: str, cause: str, code: str) -> MlflowError:
@@ -69,11 +77,19 @@ class FtpArtifactRepository(ArtifactRepository):
             raise invalid("An artifact upload needs a file path")
         target = self._path(rel)
         directory = posixpath.dirname(target)
-        temp = temp_name(directory)
+        temp = temp_name(self.root)
         with self._session(f"upload of '{rel}'") as ftp:
             if _is_dir(ftp, target):
                 raise invalid(f"Cannot upload '{rel}': a directory of that name exists")
-            _makedirs(ftp, directory)
+            if self.sweep_due():
+                self._sweep(ftp)
+            try:
+                _makedirs(ftp, directory)
+            except ftplib.error_perm:
+                if error := below_a_file(rel, lambda folder: _size(ftp, self._path(folder)) is not None):
+                    raise error from None
+                raise
+            _makedirs(ftp, posixpath.dirname(temp))
             try:
                 written = 0
                 with ftp.transfercmd(f"STOR {temp}") as conn:
@@ -87,6 +103,22 @@ class FtpArtifactRepository(ArtifactRepository):
             except BaseException:
                 self._discard(temp)
                 raise
+
+    def _sweep(self, ftp: ftplib.FTP) -> None:
+        """Removes the abandoned files of the staging folder."""
+        staging = posixpath.join(self.root, STAGING)
+        stale = time.time() - STALE_UPLOAD_SECONDS
+        if not _is_dir(ftp, staging):  # which enters it
+            return
+        try:
+            for name in _names(ftp):
+                path = posixpath.join(staging, name)
+                modified = datetime.strptime(ftp.sendcmd(f"MDTM {path}")[4:18], "%Y%m%d%H%M%S")
+                if modified.replace(tzinfo=UTC).timestamp() < stale:
+                    ftp.delete(path)
+                    log.info("removed the staged file of an abandoned upload: %s", path)
+        except (ftplib.Error, ValueError) as error:  # no MDTM, or no right to delete
+            log.warning("cannot sweep the abandoned uploads of %s: %s", staging, error)
 
     def _discard(self, temp: str) -> None:
         # on a connection of its own: the failed one may still await the transfer's reply

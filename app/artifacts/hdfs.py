@@ -8,9 +8,10 @@ RPC port, which WebHDFS does not use.
 
 Simple authentication as MLFLOW_HDFS_USER (default: the server's OS user), or Kerberos when
 MLFLOW_KERBEROS_USER (the principal) or MLFLOW_KERBEROS_TICKET_CACHE is set, which needs the
-`hdfs[kerberos]` extra. Uploads go to a hidden temporary name beside the target and are
-renamed to it when complete, so a failed upload keeps the previous file (WebHDFS cannot rename
-over a file: the previous one is deleted just before).
+`hdfs[kerberos]` extra. Uploads go to a hidden temporary name in the root's staging folder and
+are renamed to the target when complete, so a failed upload keeps the previous file (WebHDFS
+cannot rename over a file: the previous one is deleted just before). Sweeps remove staged
+files older than STALE_SECONDS.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import io
 import logging
 import os
 import posixpath
+import time
 from contextlib import ExitStack, contextmanager, suppress
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
@@ -29,10 +31,16 @@ import requests
 from ..errors import MlflowError, invalid, not_found
 from ..options import environment
 from .base import (
-    DENIED, FAILED, TEMP_PREFIX, UNAVAILABLE, ArtifactRepository, FileInfo, short_upload, store_error, temp_name,
+    DENIED, FAILED, STAGING, TEMP_PREFIX, UNAVAILABLE, ArtifactRepository, FileInfo, below_a_file, check_names,
+    short_upload, store_error, temp_name,
 )
 
+log = logging.getLogger(__name__)
+
 CHUNK = 1024 * 1024
+# Longer than base.STALE_UPLOAD_SECONDS: HDFS sets a file's modification time when it is
+# created and closed, not as it grows, so this bounds the whole time of an upload.
+STALE_SECONDS = 24 * 3600
 TIMEOUT = (10, 120)  # seconds to connect, and to wait for each reply or block of data
 DEFAULT_HTTP_PORT = 9870
 _DENIED = ("AccessControlException", "SecurityException", "AuthorizationException")
@@ -59,6 +67,7 @@ class HdfsArtifactRepository(ArtifactRepository):
     def _path(self, rel: str) -> str:
         if "#LATEST" in rel:  # the hdfs package would expand it to the newest file of the folder
             raise invalid(f"Invalid path '{rel}': HDFS artifact paths cannot contain '#LATEST'")
+        check_names(rel)
         return posixpath.join(self.root, rel) if rel else self.root
 
     def _error(self, action: str, cause: str, code: str) -> MlflowError:
@@ -89,7 +98,7 @@ class HdfsArtifactRepository(ArtifactRepository):
         if not rel:
             raise invalid("An artifact upload needs a file path")
         target = self._path(rel)
-        temp = temp_name(posixpath.dirname(target))
+        temp = temp_name(self.root)
         written = 0
 
         def chunks():
@@ -102,8 +111,16 @@ class HdfsArtifactRepository(ArtifactRepository):
             existing = self._status(target)
             if existing and existing["type"] == "DIRECTORY":
                 raise invalid(f"Cannot upload '{rel}': a directory of that name exists")
+            if self.sweep_due():
+                self._sweep()
             try:
-                self._client.write(temp, data=chunks(), overwrite=True)  # creates the parent folders
+                self._client.makedirs(posixpath.dirname(target))
+            except hdfs.HdfsError:
+                if error := below_a_file(rel, self._is_file):
+                    raise error from None
+                raise
+            try:
+                self._client.write(temp, data=chunks(), overwrite=True)  # creates the staging folder
                 if size is not None and written != size:
                     raise short_upload(rel, written, size)
                 if existing:
@@ -113,6 +130,23 @@ class HdfsArtifactRepository(ArtifactRepository):
                 with suppress(hdfs.HdfsError, requests.RequestException):
                     self._client.delete(temp)
                 raise
+
+    def _is_file(self, rel: str) -> bool:
+        return (self._status(self._path(rel)) or {}).get("type") == "FILE"
+
+    def _sweep(self) -> None:
+        """Removes the abandoned files of the staging folder."""
+        staging = posixpath.join(self.root, STAGING)
+        stale = (time.time() - STALE_SECONDS) * 1000
+        try:
+            if not self._status(staging):
+                return
+            for name, status in self._client.list(staging, status=True):
+                if status["modificationTime"] < stale:
+                    self._client.delete(posixpath.join(staging, name))
+                    log.info("removed the staged file of an abandoned upload: %s/%s", staging, name)
+        except hdfs.HdfsError as error:
+            log.warning("cannot sweep the abandoned uploads of %s: %s", staging, error)
 
     def open(self, rel: str) -> tuple[BinaryIO, int]:
         path = self._path(rel)

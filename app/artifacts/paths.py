@@ -29,6 +29,13 @@ def safe_relative_path(path: str | None) -> str:
     return "" if clean == "." else clean
 
 
+KEY_MAX = 1024  # bytes in an object's name in S3 and GCS (characters in Azure)
+
+
 def object_key(prefix: str, rel: str) -> str:
     """The key of an artifact in an object store whose root is `prefix` ("" for the bucket's)."""
-    return "/".join(part for part in (prefix, safe_relative_path(rel)) if part)
+    key = "/".join(part for part in (prefix, safe_relative_path(rel)) if part)
+    if len(key.encode()) > KEY_MAX:
+        raise invalid(f"Invalid path '{rel}': with the store's root it names an object of {len(key.encode())} "
+                      f"bytes; object names can have at most {KEY_MAX} bytes")
+    return key

@@ -10,9 +10,10 @@ known_hosts with strict host-key checking: an unknown host is refused unless the
 `StrictHostKeyChecking no`. A password in the URI works but is discouraged.
 
 One SSH connection per server and login is shared by all threads of a process; each
-operation opens its own SFTP channel on it. Uploads go to a hidden temporary name beside the
-target and are renamed over it when complete (atomically where the server has OpenSSH's
-posix-rename), so a failed upload keeps the previous file.
+operation opens its own SFTP channel on it. Uploads go to a hidden temporary name in the
+root's staging folder and are renamed over the target when complete (atomically where the
+server has OpenSSH's posix-rename), so a failed upload keeps the previous file; sweeps remove
+staged files whose modification time is STALE_UPLOAD_SECONDS old.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import posixpath
 import socket
 import stat
 import threading
+import time
 from contextlib import ExitStack, contextmanager, suppress
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
@@ -33,8 +35,8 @@ from paramiko.sftp import CMD_DATA, CMD_READ, int64
 
 from ..errors import MlflowError, invalid, not_found
 from .base import (
-    DENIED, FAILED, TEMP_PREFIX, UNAVAILABLE, ArtifactRepository, FileInfo, describe, short_upload, store_error,
-    temp_name,
+    DENIED, FAILED, STAGING, STALE_UPLOAD_SECONDS, TEMP_PREFIX, UNAVAILABLE, ArtifactRepository, FileInfo,
+    below_a_file, check_names, describe, short_upload, store_error, temp_name,
 )
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ class SftpArtifactRepository(ArtifactRepository):
                         "~/.ssh/config) is safer", describe(location))
 
     def _path(self, rel: str) -> str:
+        check_names(rel)
         return posixpath.join(self.root, rel) if rel else self.root
 
     def _error(self, action: str, cause: str, code: str) -> MlflowError:
@@ -147,11 +150,19 @@ class SftpArtifactRepository(ArtifactRepository):
             raise invalid("An artifact upload needs a file path")
         target = self._path(rel)
         directory = posixpath.dirname(target)
-        temp = temp_name(directory)
+        temp = temp_name(self.root)
         with self._sftp(f"upload of '{rel}'") as sftp:
             if _is_dir(sftp, target):
                 raise invalid(f"Cannot upload '{rel}': a directory of that name exists")
-            _makedirs(sftp, directory)
+            if self.sweep_due():
+                self._sweep(sftp)
+            try:
+                _makedirs(sftp, directory)
+            except OSError:
+                if error := below_a_file(rel, lambda folder: _is_file(sftp, self._path(folder))):
+                    raise error from None
+                raise
+            _makedirs(sftp, posixpath.dirname(temp))
             try:
                 written = 0
                 with sftp.open(temp, "wb") as out:
@@ -166,6 +177,21 @@ class SftpArtifactRepository(ArtifactRepository):
                 with suppress(OSError, paramiko.SSHException):
                     sftp.remove(temp)
                 raise
+
+    def _sweep(self, sftp: paramiko.SFTPClient) -> None:
+        """Removes the abandoned files of the staging folder."""
+        staging = posixpath.join(self.root, STAGING)
+        stale = time.time() - STALE_UPLOAD_SECONDS
+        try:
+            for entry in sftp.listdir_attr(staging):
+                if entry.st_mtime < stale:
+                    with suppress(FileNotFoundError):  # an upload just done
+                        sftp.remove(posixpath.join(staging, entry.filename))
+                        log.info("removed the staged file of an abandoned upload: %s/%s", staging, entry.filename)
+        except FileNotFoundError:  # nothing staged yet
+            pass
+        except OSError as error:
+            log.warning("cannot sweep the abandoned uploads of %s: %s", staging, error)
 
     def open(self, rel: str) -> tuple[BinaryIO, int]:
         path = self._path(rel)
@@ -271,6 +297,13 @@ def _ssh_config() -> paramiko.SSHConfig:
 def _is_dir(sftp: paramiko.SFTPClient, path: str) -> bool:
     try:
         return stat.S_ISDIR(sftp.stat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _is_file(sftp: paramiko.SFTPClient, path: str) -> bool:
+    try:
+        return stat.S_ISREG(sftp.stat(path).st_mode)
     except FileNotFoundError:
         return False
 
