@@ -58,6 +58,11 @@ class WebhookSettings:
     max_retries: int = 3
     delivery_workers: int = 10
 
+    @property
+    def schemes(self) -> list[str]:
+        """The URL schemes webhooks may use: those allowed that this module speaks."""
+        return [scheme for scheme in self.allowed_schemes if scheme in ("http", "https")]
+
     @classmethod
     def from_environment(cls) -> "WebhookSettings":
         """Until app/options.py has these options: read from the environment directly."""
@@ -153,7 +158,7 @@ def post(url: str, body: str, headers: dict, settings: WebhookSettings) -> tuple
     """One attempt: (status, the start of the answer's body, its Retry-After)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme not in settings.allowed_schemes:  # allowed when the webhook was made, not since
+    if scheme not in settings.schemes:  # allowed when the webhook was made, not since
         raise Refused(f"the URL scheme '{scheme}' is not allowed (MLFLOW_WEBHOOK_ALLOWED_SCHEMES)")
     connection = (_TLSConnection if scheme == "https" else _Connection)(parts.hostname, parts.port, settings)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

@@ -121,6 +121,16 @@ def _json(row: dict) -> dict:
     return item
 
 
+def cipher(keys: str) -> MultiFernet | None:
+    """What MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY names: Fernet keys, comma-separated (None
+    without one). ValueError for a key that is not one."""
+    try:
+        return MultiFernet([Fernet(key.strip()) for key in keys.split(",") if key.strip()]) if keys.strip() else None
+    except ValueError:
+        raise ValueError("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY: not a Fernet key (32 url-safe base64-encoded "
+                         "bytes, e.g. from cryptography.fernet.Fernet.generate_key())") from None
+
+
 def envelope(event: str, data: dict) -> str:
     """The body of a delivery, as the official server writes it."""
     entity, action = event.split(".")
@@ -132,12 +142,7 @@ class WebhookService:
     def __init__(self, store: WebhookStore, settings: WebhookSettings):
         self.store = store
         self.settings = settings
-        keys = [k.strip() for k in settings.encryption_key.split(",") if k.strip()]
-        try:
-            self.cipher = MultiFernet([Fernet(k) for k in keys]) if keys else None
-        except ValueError:
-            raise ValueError("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY: not a Fernet key (32 url-safe base64-encoded "
-                             "bytes, e.g. from cryptography.fernet.Fernet.generate_key())") from None
+        self.cipher = cipher(settings.encryption_key)
         self.deliveries = Deliveries(settings.delivery_workers)
 
     # ------------------------------------------------------------ rules
@@ -152,16 +157,17 @@ class WebhookService:
             parts.port
         except ValueError as error:
             raise invalid(f"Invalid webhook URL: {error}") from None
-        if parts.scheme.lower() not in self.settings.allowed_schemes:
+        scheme = parts.scheme.lower()
+        if scheme not in self.settings.schemes:
             raise invalid(f"Invalid webhook URL scheme: '{parts.scheme}'. Allowed schemes are: "
-                          f"{', '.join(self.settings.allowed_schemes)}.")
+                          f"{', '.join(self.settings.schemes)}.")
         if "@" in parts.netloc:  # answers show the URL: credentials in it would leak
             raise invalid("Invalid webhook URL: it must not contain credentials; use the webhook's secret to "
                           "authenticate deliveries.")
         if not parts.hostname or any(c.isspace() or ord(c) < 32 for c in value):
             raise invalid("Invalid webhook URL: it needs a host and no spaces or control characters.")
         try:
-            resolve(parts.hostname, parts.port or (443 if parts.scheme.lower() == "https" else 80),
+            resolve(parts.hostname, parts.port or (443 if scheme == "https" else 80),
                     self.settings.allow_private_ips)
         except DeliveryError as error:
             raise invalid(f"Invalid webhook URL: {error}.") from None
