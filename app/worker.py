@@ -23,7 +23,7 @@ The body of a request answered without reading it (an unknown route, a refusal) 
 taken for the next request on the connection. A buffered body is dropped from memory; for a
 streamed one the answer says `Connection: close` (gthread kept the connection alive and then
 closed it, and the client's next request failed). Connections close as RFC 9112 asks (send
-FIN, read what the client still sends, then close), in the main loop rather than in it: a
+FIN, read what the client still sends, then close) in the main loop, without blocking it: a
 client that never closes its side holds a socket for LINGER seconds, not the loop.
 
 TLS (gunicorn's --certfile) and HTTP/2 are not read by this front: with them the server runs
@@ -46,8 +46,8 @@ from werkzeug.exceptions import ClientDisconnected
 MAX_HEAD = 128 * 1024
 BUFFERED_BODY = 1024 * 1024
 STREAM_THREADS_PER_THREAD = 4
-LINGER = 2.0  # seconds a closing connection may still send before it is cut
-LINGER_BYTES = 1024 * 1024  # ... and how much of it is read and dropped
+LINGER = 2.0  # seconds a closing connection may stay silent before it is cut
+LINGER_BYTES = 64 * 1024 * 1024  # what is read and dropped at most (a refused upload's rest)
 RECV_SIZE = 256 * 1024
 # the headers that say how a body is framed, or that its client waits for "100 Continue"
 _FRAMING = re.compile(rb"^(content-length|transfer-encoding|expect)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$",
@@ -200,7 +200,9 @@ class Worker(ThreadWorker):
 
     def linger(self, conn: Conn):
         """Close as RFC 9112 section 9.6 asks, without blocking the loop: FIN first, then what
-        the client still sends is read and dropped until it closes too, or LINGER passes."""
+        the client still sends (the rest of a body it was answered before sending) is read and
+        dropped until it closes too, stays silent for LINGER seconds, or sent LINGER_BYTES; the
+        client then reads its answer instead of failing to send."""
         try:
             conn.sock.shutdown(socket.SHUT_WR)
         except OSError:
@@ -220,6 +222,7 @@ class Worker(ThreadWorker):
         except OSError:
             data = b""
         conn.drained += len(data)
+        conn.deadline = time.monotonic() + LINGER
         if not data or conn.drained > LINGER_BYTES:
             self._cut(conn)
 
