@@ -189,7 +189,7 @@ class RemoteProxy(ArtifactRepository):
         self.location = root
         self.url, _, prefix = root.partition(PROXY_ROUTE)
         self.url += PROXY_ROUTE
-        self.prefix = safe_relative_path(prefix)
+        self.prefix = safe_relative_path(prefix.lstrip("/"))
 
     def list(self, rel: str) -> list[FileInfo]:
         with self._request("GET", self.url, f"listing of '{rel}'",
