@@ -42,7 +42,8 @@ def test_registry_rows_land_in_the_registry_database(start_server, tmp_path):
     download = requests.get(base + "model-versions/get-download-uri",
                             params={"name": "split-model", "version": "1"}, timeout=30)
     assert assert_ok(download)["artifact_uri"] == f"{run['artifact_uri']}/model"
-    # runs are looked up in the tracking database
-    refused = requests.post(base + "model-versions/create", timeout=30,
-                            json={"name": "split-model", "source": "runs:/" + "f" * 32 + "/model"})
+    # runs are looked up in the tracking database: one that is not there is refused when used
+    missing = post("model-versions/create", {"name": "split-model", "source": "runs:/" + "f" * 32 + "/model"})
+    refused = requests.get(base + "model-versions/get-download-uri", timeout=30,
+                           params={"name": "split-model", "version": missing["model_version"]["version"]})
     assert refused.status_code == 400 and refused.json()["error_code"] == "INVALID_PARAMETER_VALUE"
