@@ -1,30 +1,37 @@
 """GET /ready, the readiness probe: 200 when every database of the server answers, 503
 TEMPORARILY_UNAVAILABLE when one does not, so that an orchestrator sends no traffic to a replica
-that has lost its database. /health stays the liveness check and touches nothing."""
+that has lost its database. /health stays the liveness check and touches nothing.
+
+The databases share a budget of TIMEOUT seconds: one that accepts connections but does not
+answer (stopped, or a network that loses packets) makes /ready a 503 in that time rather than
+a request that hangs. Each check is a connection of its own with that time limit, closed
+after it (Database.probe), so that probes of a stalled database leave no thread or connection
+behind however often they come."""
 from __future__ import annotations
 
 import logging
+import time
 
-import sqlalchemy as sa
 from flask import Flask, Response
-from sqlalchemy.exc import DBAPIError
 
 from ..errors import MlflowError
-from ..store.db import Database
+from ..store.db import Database, first_line
 from .access import PUBLIC_ACCESS
 from .api import add_view
 
 log = logging.getLogger(__name__)
 
+TIMEOUT = 2.0
+
 
 def register(app: Flask, databases: list[Database], prefix: str) -> None:
     def ready():
+        deadline = time.monotonic() + TIMEOUT
         for database in databases:
             try:
-                with database.engine.connect() as conn:
-                    conn.execute(sa.text("SELECT 1"))
-            except DBAPIError as error:
-                log.warning("not ready: %s", str(error.orig or error).strip().splitlines()[0])
+                database.probe(deadline - time.monotonic())
+            except Exception as error:  # the drivers' errors, TimeoutError, OSError: not ready either way
+                log.warning("not ready: %s", first_line(error))
                 raise MlflowError("The database is unavailable", "TEMPORARILY_UNAVAILABLE") from None
         return Response("OK", mimetype="text/plain")
 
