@@ -25,7 +25,7 @@ MULTIPART_UNSUPPORTED = "Multipart upload is not supported for the current artif
 
 class ArtifactService:
     """The proxy (mlflow-artifacts:/) store under the artifacts destination, when serving
-    artifacts (destination given), and listings of runs' artifact roots."""
+    artifacts (destination given), and the files below runs' and logged models' artifact roots."""
 
     def __init__(self, destination: str | None, default_artifact_root: str, presigned_urls: bool = True):
         self._proxy = repository_for(destination) if destination else None
@@ -145,7 +145,7 @@ class ArtifactService:
                                             else repository_for(self._remote_root))
             repository, base = self._remote, root_uri[len(self._remote_shown):]
         else:
-            raise invalid(f"The server does not list artifacts at '{root_uri}': only proxied "
+            raise invalid(f"The server does not reach artifacts at '{root_uri}': only proxied "
                           f"(mlflow-artifacts:/) roots and those below the default artifact root")
         base = safe_relative_path(base.lstrip("/"))
         return repository, posixpath.join(base, rel) if base else rel
