@@ -115,6 +115,7 @@ def resolve(settings: Settings) -> Settings:
     if s.serve_artifacts and not s.artifacts_destination:
         raise ConfigError("--artifacts-destination is empty: nowhere to store proxied artifacts")
     _check_artifact_location(s.artifacts_destination, "--artifacts-destination")
+    _check_webhooks(s)
     default_root = s.default_artifact_root or ("mlflow-artifacts:/" if s.serve_artifacts else "./mlruns")
     root = urlsplit(default_root)
     if root.scheme.lower() == "mlflow-artifacts" and not root.netloc and not s.serve_artifacts:
@@ -135,6 +136,25 @@ def resolve(settings: Settings) -> Settings:
         default_artifact_root=default_root.rstrip("/") if default_root != "mlflow-artifacts:/" else default_root,
         **_auth(s, backend),
     )
+
+
+def webhook_schemes(s: Settings) -> tuple[str, ...]:
+    return tuple(scheme.strip().lower() for scheme in s.webhook_allowed_schemes.split(",") if scheme.strip())
+
+
+def _check_webhooks(s: Settings) -> None:
+    from .services.webhooks import cipher
+    try:
+        cipher(s.webhook_secret_encryption_key)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    unknown = set(webhook_schemes(s)) - {"http", "https"}
+    if unknown:
+        raise ConfigError(f"--webhook-allowed-schemes: {', '.join(sorted(unknown))}: webhooks speak "
+                          "http and https only")
+    if s.webhook_request_timeout < 1 or s.webhook_request_max_retries < 0 or s.webhook_delivery_max_workers < 1:
+        raise ConfigError("--webhook-request-timeout and --webhook-delivery-max-workers must be at least 1, "
+                          "--webhook-request-max-retries at least 0")
 
 
 AUTH_OPTIONS = [o for o in OPTIONS if o.name.startswith("auth_")]

@@ -8,7 +8,7 @@ from flask import Flask, Response, request
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from . import MLFLOW_API_VERSION, __version__
+from . import MLFLOW_API_VERSION, __version__, config
 from .errors import MlflowError
 from .http import api
 from .http.access import ANY_USER, PUBLIC_ACCESS
@@ -70,11 +70,12 @@ def create_app(settings: Settings, auth_changes=None) -> Flask:
         registry_database = database_at(settings.registry_store_uri)
         owners = Owners(database, registry_database)
         sources = SourcePolicy(settings.default_artifact_root, destination)
-        webhooks = WebhookService(WebhookStore(registry_database), WebhookSettings.from_environment())
+        webhooks = WebhookService(WebhookStore(registry_database), _webhook_settings(settings))
         registry = RegistryService(RegistryStore(registry_database), tracking, models, sources, webhooks)
         api.register(app, tracking_http.routes(tracking) + artifact_http.routes(tracking, artifacts)
                      + model_http.routes(models) + registry_http.routes(registry) + webhook_http.routes(webhooks),
                      prefix)
+        artifact_http.register_files(app, prefix, tracking, registry, models, artifacts)
         ui_http.register(app, prefix, settings.app_name)
     if settings.app_name == "basic-auth":
         auth = AuthService(AuthStore(database_at(settings.auth_database_uri), auth_changes), owners,
@@ -90,6 +91,12 @@ def create_app(settings: Settings, auth_changes=None) -> Flask:
     if settings.app_name == "basic-auth":  # after the host checks, and every route: it reads their declarations
         guard.install(app, auth, settings.auth_proxy_header, settings.auth_trusted_proxies)
     return app
+
+
+def _webhook_settings(s: Settings) -> WebhookSettings:
+    return WebhookSettings(s.webhook_secret_encryption_key, s.webhook_allow_private_ips,
+                           config.webhook_schemes(s), s.webhook_request_timeout,
+                           s.webhook_request_max_retries, s.webhook_delivery_max_workers)
 
 
 def _refuse_tracking(app: Flask, prefix: str) -> None:

@@ -56,11 +56,12 @@ class EnvVar:
     sdk: str = ""
 
 
-SERVER, BACKEND, ARTIFACTS, SECURITY, AUTH = "server", "backend store", "artifacts", "security", "auth"
+SERVER, BACKEND, ARTIFACTS, SECURITY, AUTH, WEBHOOKS = ("server", "backend store", "artifacts", "security", "auth",
+                                                      "registry webhooks")
 S3, AZURE, GCS, FTP, SFTP, NFS, HDFS = (f"{store} artifact store" for store in
                                          ("S3", "Azure", "GCS", "FTP", "SFTP", "NFS", "HDFS"))
 # The order of .env.tmpl and the README's tables.
-GROUPS = (SERVER, SECURITY, AUTH, BACKEND, ARTIFACTS, S3, AZURE, GCS, FTP, SFTP, NFS, HDFS)
+GROUPS = (SERVER, SECURITY, AUTH, WEBHOOKS, BACKEND, ARTIFACTS, S3, AZURE, GCS, FTP, SFTP, NFS, HDFS)
 # Stores configured by their URI alone, said in place of variables.
 GROUP_NOTES = {
     FTP: "No variables: user and password come from the URI (ftp://user:password@host:port/path); "
@@ -185,6 +186,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("auth_trusted_proxies", "MLFLOW_AUTH_TRUSTED_PROXIES", str, "",
            "Comma-separated addresses or networks (e.g. 10.0.0.5,10.1.0.0/16) whose proxy header is "
            "believed; from any other address it is ignored.", AUTH),
+    # registry webhooks (the official server's variables and defaults; see docs/webhooks.md)
+    Option("webhook_secret_encryption_key", "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY", str, "",
+           "Fernet key(s) webhook secrets are encrypted with; comma-separated to rotate (the first "
+           "encrypts, any decrypts). Empty: webhooks cannot have secrets.", WEBHOOKS, secret=True),
+    Option("webhook_allow_private_ips", "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", parse_bool, False,
+           "Let webhooks reach loopback, link-local and private addresses (otherwise refused at "
+           "creation and at each delivery).", WEBHOOKS),
+    Option("webhook_allowed_schemes", "MLFLOW_WEBHOOK_ALLOWED_SCHEMES", str, "https",
+           "Comma-separated URL schemes webhooks may use (http,https for plain HTTP).", WEBHOOKS),
+    Option("webhook_request_timeout", "MLFLOW_WEBHOOK_REQUEST_TIMEOUT", int, 30,
+           "Seconds a delivery waits to connect and for each read of the answer.", WEBHOOKS),
+    Option("webhook_request_max_retries", "MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES", int, 3,
+           "Retries of a failed delivery (connection errors, timeouts, 429, 5xx).", WEBHOOKS),
+    Option("webhook_delivery_max_workers", "MLFLOW_WEBHOOK_DELIVERY_MAX_WORKERS", int, 10,
+           "Delivery threads per worker process.", WEBHOOKS),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

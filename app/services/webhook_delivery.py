@@ -28,7 +28,6 @@ import hmac
 import http.client
 import ipaddress
 import logging
-import os
 import queue
 import random
 import socket
@@ -38,7 +37,6 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
-from ..options import parse_bool
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +60,6 @@ class WebhookSettings:
     def schemes(self) -> list[str]:
         """The URL schemes webhooks may use: those allowed that this module speaks."""
         return [scheme for scheme in self.allowed_schemes if scheme in ("http", "https")]
-
-    @classmethod
-    def from_environment(cls) -> "WebhookSettings":
-        """Until app/options.py has these options: read from the environment directly."""
-        env = os.environ
-        return cls(
-            encryption_key=env.get("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY", "").strip(),
-            allow_private_ips=parse_bool(env.get("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "false")),
-            allowed_schemes=tuple(s.strip().lower() for s in env.get("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "https")
-                                  .split(",") if s.strip()),
-            request_timeout=float(env.get("MLFLOW_WEBHOOK_REQUEST_TIMEOUT", "30")),
-            max_retries=int(env.get("MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES", "3")),
-            delivery_workers=int(env.get("MLFLOW_WEBHOOK_DELIVERY_MAX_WORKERS", "10")),
-        )
 
 
 class DeliveryError(Exception):
