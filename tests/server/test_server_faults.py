@@ -5,7 +5,8 @@ own (tests/servers/tcp_proxy.py), which plays the faults.
 - A restart (every connection dropped, new ones refused for a moment), several times under a
   load of raw HTTP requests and the official client's writes: no response is a 500 (a 503
   TEMPORARILY_UNAVAILABLE is allowed while it lasts), requests succeed again right after, and
-  every write that was answered 200 is there.
+  every write that was answered 200 is there. Then one while the server is idle: the next
+  requests do not see it.
 - A stall (connections accepted, nothing forwarded, like a stopped database): /ready answers
   503 within 2.5 s while it lasts and 200 after, without holding threads or connections."""
 from __future__ import annotations
@@ -144,6 +145,14 @@ def test_a_restart_of_the_database_is_503_at_worst_and_loses_nothing(proxied, mo
         assert steps <= {m["step"] for m in history.json().get("metrics", [])}  # a 503 may have written too
     history = load.client.get_metric_history(load.client_run, "official")
     assert set(load.client_steps) <= {m.step for m in history}
+
+    # a restart while the server is idle: every pooled connection is dead, and the first requests,
+    # reads (which are not run again), must not notice; each on a new connection, to reach both workers
+    proxy.drop()
+    time.sleep(0.2)
+    for _ in range(10):
+        run = requests.get(api + "runs/get", params={"run_id": load.client_run}, timeout=30)
+        assert run.status_code == 200, run.text
 
 
 def _threads(pid: int) -> int:
