@@ -147,4 +147,8 @@ def routes(service: TrackingService) -> list[Route]:
         Route("POST", "/mlflow/runs/search",
               {"experiment_ids": [STR], "filter": STR, "run_view_type": STR, "max_results": INT,
                "order_by": [STR], "page_token": STR}, search_runs, search_experiments_access),
+        # the official UI's; the official serves it under /ajax-api only, this table under both
+        Route("POST", "/mlflow/experiments/search-datasets", {"experiment_ids": [STR]},
+              lambda r: page("dataset_summaries", s.search_datasets(r.get("experiment_ids"), r.get(SCOPE)), None),
+              search_experiments_access),
     ]

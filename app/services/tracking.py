@@ -15,6 +15,8 @@ from .search import EXPERIMENT_ENTITY_ALIASES, ID_COMPARATORS, Clause, admitted,
 
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 USER_TAG = "mlflow.user"
+# experiments/search-datasets: experiment ids a request may name, summaries answered (as the official)
+MAX_DATASET_SEARCH_EXPERIMENTS, MAX_DATASET_SUMMARIES = 20, 1000
 
 
 def now_ms() -> int:
@@ -309,3 +311,15 @@ class TrackingService:
         ids = admitted(scope, [searched_experiment_id(e) for e in experiment_ids or []])
         return self.store.search_runs(ids, parse_filter(filter_text), _view_type(view_type), max_results,
                                       parse_order_by(order_by), page_token)
+
+    def search_datasets(self, experiment_ids, scope: Clause | None = None) -> list[dict]:
+        """The datasets the experiments' runs logged as inputs (the official UI's dataset
+        filter). scope: a clause on experiment_id that keeps what the caller may read."""
+        experiment_ids = experiment_ids or []
+        if not experiment_ids:
+            raise invalid("SearchDatasets request must specify at least one experiment_id.")
+        if len(experiment_ids) > MAX_DATASET_SEARCH_EXPERIMENTS:
+            raise invalid(f"SearchDatasets request cannot specify more than {MAX_DATASET_SEARCH_EXPERIMENTS} "
+                          f"experiment_ids. Received {len(experiment_ids)} experiment_ids.")
+        ids = admitted(scope, [searched_experiment_id(e) for e in experiment_ids])
+        return self.store.search_datasets(ids, MAX_DATASET_SUMMARIES)

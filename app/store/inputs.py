@@ -11,6 +11,7 @@ from .in_list import in_list
 from .schema import datasets, run_input_tags, run_inputs
 
 _DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile")
+CONTEXT_TAG = "mlflow.data.context"  # the input tag mlflow.log_input(..., context=) sets
 
 
 def log_dataset_inputs(conn, experiment_id: int, run_id: str, items: list[tuple[dict, list]]) -> None:
@@ -53,3 +54,24 @@ def dataset_inputs(conn, run_ids: list[str]) -> dict[str, list[dict]]:
         if tag_key is not None:
             entry.setdefault("tags", []).append({"key": tag_key, "value": tag_value})
     return {run_id: list(entries.values()) for run_id, entries in found.items()}
+
+
+_SUMMARIES = (
+    sa.select(datasets.c.experiment_id, datasets.c.name, datasets.c.digest, run_input_tags.c.value).distinct()
+    .select_from(datasets.join(run_inputs, run_inputs.c.dataset_uuid == datasets.c.dataset_uuid)
+                 .outerjoin(run_input_tags, sa.and_(run_input_tags.c.run_uuid == run_inputs.c.run_uuid,
+                                                    run_input_tags.c.dataset_uuid == run_inputs.c.dataset_uuid,
+                                                    run_input_tags.c.key == CONTEXT_TAG)))
+    .where(in_list(datasets.c.experiment_id, "ids"))
+    .order_by(datasets.c.experiment_id, datasets.c.name, datasets.c.digest, run_input_tags.c.value)
+)
+
+
+def dataset_summaries(conn, experiment_ids: list[int], limit: int) -> list[dict]:
+    """The distinct (experiment, name, digest, context) of the datasets that runs of the
+    experiments, deleted ones included, logged as inputs, the first `limit` in that order; the
+    context is the input's CONTEXT_TAG, absent when it has none."""
+    return [{"experiment_id": str(experiment_id), "name": name, "digest": digest,
+             **({"context": context} if context is not None else {})}
+            for experiment_id, name, digest, context
+            in fetch_tuples(conn, _SUMMARIES.limit(limit), {"ids": experiment_ids})]

@@ -320,6 +320,10 @@ class TrackingStore:
         with self.db.read() as conn:
             return run_reads.search_page(conn, experiment_ids, clauses, view_type, max_results, order_by, page_token)
 
+    def search_datasets(self, experiment_ids: list[int], limit: int) -> list[dict]:
+        with self.db.read() as conn:
+            return inputs.dataset_summaries(conn, experiment_ids, limit)
+
     def get_run(self, run_id: str) -> dict:
         with self.db.read() as conn:
             found = run_reads.runs_by_id(conn, [run_id])
