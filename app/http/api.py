@@ -18,18 +18,19 @@ API_PREFIXES = ("/api", "/ajax-api")
 
 
 # ---------------------------------------------------------------- message shapes
-# A shape is a dict {field: type}; a type is STR, INT, DOUBLE, BOOL, a nested shape, or
+# A shape is a dict {field: type}; a type is STR, INT, DOUBLE, BOOL, ENUM, a nested shape, or
 # a one-element list [type] for a repeated field. Unknown fields are ignored, as proto does.
 #
 # A JSON body is read as proto3 JSON, as the official server parses it (json_format.ParseDict):
 # a string is a JSON string (a number is not one), an int64 a JSON number or a number's text
-# within 64 bits, a double a number or its text ("NaN", "Infinity"), a bool true or false, a
-# repeated field a list without nulls, a message an object; null is an absent field. A query
-# string carries text, read by the field's type (a bool is "true" or "false"). A string holds no
-# NUL (PostgreSQL cannot store one) and no unpaired surrogate (UTF-8 cannot encode one), whatever
+# within 64 bits, a double a number or its text ("NaN", "Infinity"), a bool true or false, an
+# enum its value's name or number (passed on as text, "3", for the service to map), a repeated
+# field a list without nulls, a message an object; null is an absent field. A query string
+# carries text, read by the field's type (a bool is "true" or "false"). A string holds no NUL
+# (PostgreSQL cannot store one) and no unpaired surrogate (UTF-8 cannot encode one), whatever
 # the backend. Anything else is a 400 INVALID_PARAMETER_VALUE.
 
-STR, INT, DOUBLE, BOOL = "string", "int64", "double", "bool"
+STR, INT, DOUBLE, BOOL, ENUM = "string", "int64", "double", "bool", "enum"
 TAG = {"key": STR, "value": STR}
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -82,6 +83,10 @@ def _double(value: Any, name: str) -> float:
     raise _expected(value, name, "a number")
 
 
+def _enum(value: Any, name: str) -> str:
+    return str(value) if type(value) is int else _string(value, name)
+
+
 def _bool(value: Any, name: str) -> bool:
     if type(value) is not bool:
         raise _expected(value, name, "true or false")
@@ -95,7 +100,7 @@ def _bool_text(value: str, name: str) -> bool:
     return text == "true"
 
 
-_JSON_SCALARS = {STR: _string, INT: _int64, DOUBLE: _double, BOOL: _bool}
+_JSON_SCALARS = {STR: _string, INT: _int64, DOUBLE: _double, BOOL: _bool, ENUM: _enum}
 _QUERY_SCALARS = {**_JSON_SCALARS, BOOL: _bool_text}
 
 

@@ -70,7 +70,8 @@ def _run_id(value) -> str:
     return value
 
 
-_VIEW_TYPE_NUMBERS = {"1": "ACTIVE_ONLY", "2": "DELETED_ONLY", "3": "ALL"}  # the proto enum's numbers
+_VIEW_TYPE_NUMBERS = {"1": "ACTIVE_ONLY", "2": "DELETED_ONLY", "3": "ALL"}  # the proto enums' numbers
+_RUN_STATUS_NUMBERS = {str(number): status for number, status in enumerate(RUN_STATUSES, 1)}
 
 
 def _view_type(value) -> str:
@@ -205,6 +206,7 @@ class TrackingService:
         return self.store.get_run(_run_id(run_id))
 
     def update_run(self, run_id, status, end_time, run_name) -> dict:
+        status = _RUN_STATUS_NUMBERS.get(status, status)
         if status is not None and status not in RUN_STATUSES:
             raise invalid(f"Invalid run status '{status}': use one of {', '.join(RUN_STATUSES)}")
         if end_time is not None and end_time < 0:

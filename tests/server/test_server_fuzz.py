@@ -85,8 +85,8 @@ SURROGATES = ["\ud800", "a\udfffb", "\udc00\ud800"]
 
 
 def text(body: bool) -> st.SearchStrategy:
-    """Text of every kind: short and arbitrary, odd, long, and in a JSON body very long and with unpaired
-    surrogates (a URL cannot carry those, and gunicorn refuses request lines over 4094 bytes)."""
+    """Text of every kind: short and arbitrary, odd, with a NUL, long, and in a JSON body very long and
+    with unpaired surrogates (a URL cannot carry those; and a head over 128 KiB gets an empty 431)."""
     kinds = [st.text(max_size=12), st.sampled_from(ODD_TEXT), st.text(max_size=6).map(lambda t: f"{t}\x00{t}")]
     if body:
         kinds += [_repeated(st.text(min_size=1, max_size=3), 1000, 30000), st.sampled_from(SURROGATES)]
@@ -118,7 +118,9 @@ def body_value(kind, known: list[str]) -> st.SearchStrategy:
                      "int64": st.one_of(st.integers(-5, 2000), st.sampled_from(HUGE),
                                         st.sampled_from(["12", "1e3", "2.5", str(2**63)])),
                      "double": st.one_of(st.floats(), st.sampled_from(["NaN", "-Infinity", "1.5", "x"])),
-                     "bool": st.booleans()}[kind]
+                     "bool": st.booleans(),
+                     "enum": st.one_of(st.sampled_from(["ACTIVE_ONLY", "ALL", "FINISHED", "LOGGED_MODEL_READY"]),
+                                       st.integers(-1, 6), text(body=True))}[kind]
     return st.one_of(plausible, junk())
 
 

@@ -226,6 +226,16 @@ def test_numbers_as_text_and_integral_numbers_are_read_as_proto3_json_does(api, 
     assert assert_ok(api.post("experiments/search", json={"max_results": "2"}))
 
 
+def test_an_enum_may_be_named_by_its_number(api, run_id):
+    """proto3 JSON: RunStatus FINISHED is 3, ViewType ALL is 3."""
+    assert assert_ok(api.post("runs/update", json={"run_id": run_id, "status": "3"}))["run_info"]["status"] == "FINISHED"
+    assert_ok(api.post("runs/delete", json={"run_id": run_id}))
+    found = assert_ok(api.post("runs/search", json={"experiment_ids": [raw_get_run(api, run_id)["info"]["experiment_id"]],
+                                                    "run_view_type": "2"}))
+    assert [run["info"]["run_id"] for run in found["runs"]] == [run_id]
+    refused(api.post("runs/update", json={"run_id": run_id, "status": "9"}))
+
+
 def test_query_strings_are_read_by_the_fields_type(api, exp_id):
     """GET parameters arrive as text: int64 fields take a number's text, bools true or false."""
     assert_ok(api.get("experiments/search", params={"max_results": "3"}))
