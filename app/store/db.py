@@ -5,7 +5,7 @@ TEMPORARILY_UNAVAILABLE, never a 500: read() and write() turn every error that m
 reach the database" (OperationalError, InterfaceError, DisconnectionError, wrapped by SQLAlchemy
 or raw from the driver, as bulk inserts use the driver's cursor) into that MlflowError. Pooled
 connections the database closed meanwhile are replaced at checkout, before anything is sent on
-them (_replace_closed_connections), and a write transaction whose connection died before its
+them (_replace_dead_connections), and a write transaction whose connection died before its
 commit runs once more on a new one; a read that loses its connection half-way is a 503.
 Database.probe() is the readiness check: a connection of its own with a time limit, so that a
 database that accepts connections but does not answer cannot hold the probe."""
@@ -63,14 +63,14 @@ def make_engine(url: str, settings=None) -> sa.Engine:
         return engine
     if u.get_backend_name() != "mysql":
         engine = sa.create_engine(u, **kwargs)
-        _replace_closed_connections(engine, lambda conn: None if conn.closed else conn.fileno())
+        _replace_dead_connections(engine, lambda conn: None if conn.closed else conn.fileno())
         return engine
     if "charset" not in u.query:
         u = u.update_query_dict({"charset": "utf8mb4"})
     kwargs["isolation_level"] = "READ COMMITTED"
     engine = sa.create_engine(u, **kwargs)
     # PyMySQL has no public accessor of its socket; None once it has closed it
-    _replace_closed_connections(engine, lambda conn: conn._sock.fileno() if conn._sock else None)
+    _replace_dead_connections(engine, lambda conn: conn._sock.fileno() if conn._sock else None)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
@@ -80,27 +80,43 @@ def make_engine(url: str, settings=None) -> sa.Engine:
     return engine
 
 
-def _replace_closed_connections(engine: sa.Engine, socket_of) -> None:
-    """A pooled connection whose database has closed it since it was last used (a restart, an
-    idle timeout, a proxy in between) is replaced at checkout. An idle connection has nothing
-    to read, so a readable socket means the server closed it (or sent something unasked: then
-    the connection is replaced for nothing). One poll() that does not wait costs about a
-    microsecond; pool_pre_ping's SELECT 1 is a round trip per checkout, about 100 us, 2-5% of a
-    runs/create or runs/log-metric on PostgreSQL. socket_of(dbapi_conn): its file descriptor, or
-    None when the driver knows it is closed."""
+PING_AFTER_IDLE = 60  # seconds
+
+
+def _replace_dead_connections(engine: sa.Engine, socket_of) -> None:
+    """A pooled connection that died since it was last used is replaced at checkout, before a
+    statement fails on it. When the database closed it (a restart, its idle timeout) its socket
+    is readable: an idle connection has nothing else to read (something sent unasked has it
+    replaced for nothing). One poll() that does not wait costs a few microseconds, where
+    pool_pre_ping's SELECT 1 is a round trip per checkout (~100 us, 2-4% of a runs/log-metric
+    on PostgreSQL). A connection idle for PING_AFTER_IDLE seconds is pinged as well: a load
+    balancer or NAT that forgets idle connections closes nothing, and answers the next packet
+    with a reset; under load connections are never idle that long. socket_of(dbapi_conn): its
+    file descriptor, or None when the driver knows it is closed."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_conn, record, _proxy):
-        if not record.info.get("used"):  # new: nothing to check, and the pool retries only once
-            record.info["used"] = True
+        idle_since = record.info.get("idle_since")
+        if idle_since is None:  # new: nothing to check (and the pool retries only once)
             return
         fd = socket_of(dbapi_conn)
-        if fd is not None:
-            poller = select.poll()
-            poller.register(fd, select.POLLIN)
-            if not poller.poll(0):
-                return
-        raise DisconnectionError("the database closed this pooled connection")  # the pool reconnects
+        if fd is None or _readable(fd):
+            raise DisconnectionError("the database closed this pooled connection")  # the pool reconnects
+        if time.monotonic() - idle_since > PING_AFTER_IDLE:
+            try:
+                engine.dialect.do_ping(dbapi_conn)
+            except engine.dialect.loaded_dbapi.Error as error:
+                raise DisconnectionError(f"ping after {PING_AFTER_IDLE} s idle: {first_line(error)}") from error
+
+
+def _readable(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:
