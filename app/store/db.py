@@ -4,9 +4,10 @@ When the database goes away (a restart, a failover, a network cut) a request get
 TEMPORARILY_UNAVAILABLE, never a 500: read() and write() turn every error that means "cannot
 reach the database" (OperationalError, InterfaceError, DisconnectionError, wrapped by SQLAlchemy
 or raw from the driver, as bulk inserts use the driver's cursor) into that MlflowError. Pooled
-connections the database closed meanwhile are replaced at checkout, before anything is sent on
-them (_replace_dead_connections), and a write transaction whose connection died before its
-commit runs once more on a new one; a read that loses its connection half-way is a 503.
+connections that died meanwhile are replaced at checkout, before anything is sent on them (a
+poll() of the socket; a ping after a minute idle: _replace_dead_connections), and a write
+transaction whose connection died before its commit runs once more on a new one; a read that
+loses its connection half-way is a 503.
 Database.probe() is the readiness check: a connection of its own with a time limit, so that a
 database that accepts connections but does not answer cannot hold the probe."""
 from __future__ import annotations

@@ -16,8 +16,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import mlflow
 import pytest
 import requests
+from mlflow.exceptions import MlflowException
 
 from conftest import backend_uri, unique
 from servers.tcp_proxy import TcpProxy
@@ -61,7 +63,6 @@ class Load:
         self.stopping = threading.Event()
         self.experiment_id = requests.post(self.base + "experiments/create", json={"name": unique()},
                                            timeout=30).json()["experiment_id"]
-        import mlflow
         self.client = mlflow.MlflowClient(url)
         self.client_run = self.client.create_run(self.experiment_id).info.run_id
         self.threads = [threading.Thread(target=self._http, daemon=True) for _ in range(CLIENTS)]
@@ -107,7 +108,6 @@ class Load:
                 run_id = None
 
     def _official_client(self) -> None:
-        from mlflow.exceptions import MlflowException
         step = 0
         while not self.stopping.is_set():
             step += 1
