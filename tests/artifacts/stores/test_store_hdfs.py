@@ -77,7 +77,7 @@ def test_webhdfs_uri_is_the_namenode_http_address(webhdfs, start_server, tmp_pat
     server = start_server(_env(tmp_path, MLFLOW_ARTIFACTS_DESTINATION=f"webhdfs://127.0.0.1:{webhdfs.port}/{lake}",
                                MLFLOW_HDFS_USER=webhdfs.user))
     check_listing(server)
-    assert all(p.name.startswith("checks-") for p in (webhdfs.data / lake).iterdir())
+    assert all(p.name.startswith(("checks-", ".upload-")) for p in (webhdfs.data / lake).iterdir())
 
 
 def test_user_without_access(webhdfs, start_server, tmp_path):

@@ -71,7 +71,7 @@ def test_user_port_and_default_key_without_a_config(sshd, start_server, tmp_path
     shutil.copy(sshd.client_key, ssh / "id_ed25519")
     server = start_server(_env(tmp_path, f"sftp://{sshd.user}@127.0.0.1:{sshd.port}{tmp_path}/root"))
     check_listing(server)
-    assert all(p.name.startswith("checks-") for p in (tmp_path / "root").iterdir())
+    assert all(p.name.startswith(("checks-", ".upload-")) for p in (tmp_path / "root").iterdir())
 
 
 def test_unknown_host_key_is_refused(sshd, start_server, tmp_path):
