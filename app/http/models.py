@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..services.models import ModelService
 from .access import DELETE, EXPERIMENT, LOGGED_MODEL, RUN, SCOPE, SEARCH_SCOPE, UPDATE, Need, on
-from .api import BOOL, INT, STR, TAG, Route, page
+from .api import BOOL, ENUM, INT, STR, TAG, Route, page
 
 ORDER_BY = {"field_name": STR, "ascending": BOOL, "dataset_name": STR, "dataset_digest": STR}
 DATASET = {"dataset_name": STR, "dataset_digest": STR}
@@ -29,7 +29,7 @@ def routes(service: ModelService) -> list[Route]:
                "tags": [TAG]}, create, on(EXPERIMENT, "experiment_id", UPDATE, Need(RUN, "source_run_id"))),
         Route("GET", MODEL, {"allow_deleted": BOOL},
               lambda r: {"model": s.get_logged_model(r["model_id"], r.get("allow_deleted"))}, read),
-        Route("PATCH", MODEL, {"status": STR},
+        Route("PATCH", MODEL, {"status": ENUM},
               lambda r: {"model": s.finalize_logged_model(r["model_id"], r.get("status"))}, edit),
         Route("DELETE", MODEL, {}, lambda r: s.delete_logged_model(r["model_id"]),
               on(LOGGED_MODEL, "model_id", DELETE)),

@@ -8,7 +8,7 @@ from .access import (
     ANY_USER, CREATED_EXPERIMENT, DELETE, EXPERIMENT, EXPERIMENT_NAME, NAMED_MODELS, RUN,
     RUNS, SCOPE, SEARCH_SCOPE, UPDATE, Need, on, then,
 )
-from .api import DOUBLE, INT, STR, TAG, Route, page
+from .api import DOUBLE, ENUM, INT, STR, TAG, Route, page
 
 METRIC = {"key": STR, "value": DOUBLE, "timestamp": INT, "step": INT,
           "model_id": STR, "dataset_name": STR, "dataset_digest": STR}
@@ -68,7 +68,7 @@ def routes(service: TrackingService) -> list[Route]:
         return {"metrics": metrics}
 
     search_experiments_shape = {"max_results": INT, "page_token": STR, "filter": STR,
-                                "order_by": [STR], "view_type": STR}
+                                "order_by": [STR], "view_type": ENUM}
     experiment = on(EXPERIMENT, "experiment_id")
     edit_experiment = on(EXPERIMENT, "experiment_id", UPDATE)
     delete_experiment = on(EXPERIMENT, "experiment_id", DELETE)
@@ -109,7 +109,7 @@ def routes(service: TrackingService) -> list[Route]:
               on(EXPERIMENT, "experiment_id", UPDATE)),
         Route("GET", "/mlflow/runs/get", RUN_ID, lambda r: {"run": s.get_run(_run_id(r))}, read_run),
         Route("POST", "/mlflow/runs/update",
-              {**RUN_ID, "status": STR, "end_time": INT, "run_name": STR},
+              {**RUN_ID, "status": ENUM, "end_time": INT, "run_name": STR},
               lambda r: {"run_info": s.update_run(_run_id(r), r.get("status"), r.get("end_time"),
                                                   r.get("run_name"))}, edit_run),
         Route("POST", "/mlflow/runs/delete", RUN_ID, lambda r: s.delete_run(_run_id(r)),
@@ -145,7 +145,7 @@ def routes(service: TrackingService) -> list[Route]:
         Route("GET", "/mlflow/metrics/get-history-bulk", {"run_id": [STR], "metric_key": STR, "max_results": INT},
               metric_history_bulk, on(RUNS, "run_id")),
         Route("POST", "/mlflow/runs/search",
-              {"experiment_ids": [STR], "filter": STR, "run_view_type": STR, "max_results": INT,
+              {"experiment_ids": [STR], "filter": STR, "run_view_type": ENUM, "max_results": INT,
                "order_by": [STR], "page_token": STR}, search_runs, search_experiments_access),
         # the official UI's; the official serves it under /ajax-api only, this table under both
         Route("POST", "/mlflow/experiments/search-datasets", {"experiment_ids": [STR]},

@@ -8,7 +8,7 @@ from ..store.models import PENDING, LoggedModelStore, ModelOrder
 from . import validation as v
 from .names import random_run_name
 from .search import Clause, admitted, parse_filter
-from .tracking import experiment_id_arg, now_ms
+from .tracking import experiment_id_arg, now_ms, searched_experiment_id
 
 DEFAULT_SEARCH_RESULTS = 100  # as the official server
 MAX_NAME_LENGTH = 500
@@ -136,7 +136,7 @@ class ModelService:
         max_results = v.check_max_results(max_results, DEFAULT_SEARCH_RESULTS, v.MAX_SEARCH_RESULTS)
         if not experiment_ids:
             raise invalid("Missing value for required parameter 'experiment_ids'.")
-        ids = admitted(scope, [experiment_id_arg(e) for e in experiment_ids])
+        ids = admitted(scope, [searched_experiment_id(e) for e in experiment_ids])
         clauses = [_status_clause(c) for c in parse_filter(filter_text, ENTITY_ALIASES)]
         return self.store.search(ids, clauses, [_dataset(d) for d in datasets or []],
                                  [_order(item) for item in order_by or []], max_results, page_token)
