@@ -26,11 +26,12 @@ closed it, and the client's next request failed). Connections close as RFC 9112 
 FIN, read what the client still sends, then close) in the main loop, without blocking it: a
 client that never closes its side holds a socket for LINGER seconds, not the loop.
 
-TLS (gunicorn's --certfile) and HTTP/2 are not read by this front: with them the server runs
-plain gthread (see GunicornServer).
+The front reads plain HTTP/1.1: with TLS in gunicorn (--certfile) the server runs plain gthread
+instead (see GunicornServer), and HTTP/2 is not offered.
 """
 from __future__ import annotations
 
+import json
 import re
 import selectors
 import socket
@@ -143,7 +144,8 @@ class Worker(ThreadWorker):
             end = conn.inbox.find(b"\r\n\r\n", 0, MAX_HEAD + 4)
             if end < 0:
                 if len(conn.inbox) > MAX_HEAD:
-                    self.refuse(conn, "431 Request Header Fields Too Large")
+                    self.refuse(conn, "431 Request Header Fields Too Large",
+                                f"The request line and headers exceed {MAX_HEAD // 1024} KiB")
                 return
             conn.head_end = end + 4
             conn.deadline = time.monotonic() + self.body_timeout
@@ -183,13 +185,14 @@ class Worker(ThreadWorker):
             return bool(conn.parser.finish_body())
         return super()._keepalive_after(conn, keepalive)
 
-    def refuse(self, conn: Conn, status: str):
-        """Answer a request that cannot be read, and close."""
+    def refuse(self, conn: Conn, status: str, message: str):
+        """Answer a request that cannot be read, in MLflow's error format, and close."""
         self.forget(conn)
         self.nr_conns -= 1
+        body = json.dumps({"error_code": "BAD_REQUEST", "message": message}).encode()
         try:
-            conn.sock.send(f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-                           .encode())
+            conn.sock.send(f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                           f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
         except OSError:
             pass
         self.linger(conn)
@@ -237,7 +240,7 @@ class Worker(ThreadWorker):
         now = time.monotonic()
         for conn in [c for c in self.receiving if c.deadline <= now or not (self.alive or c.inbox)]:
             if conn.inbox:
-                self.refuse(conn, "408 Request Timeout")
+                self.refuse(conn, "408 Request Timeout", "The request did not arrive in time")
             else:
                 self.forget(conn)
                 self.nr_conns -= 1

@@ -5,6 +5,7 @@ threads), so that clients holding threads would starve it as they did gthread.""
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import statistics
 import threading
@@ -92,6 +93,7 @@ def test_a_client_too_slow_with_its_headers_gets_408(strict_server):
     sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     received, seconds = read_until_closed(sock, 10)
     assert received.startswith(b"HTTP/1.1 408 "), received
+    assert json.loads(received.partition(b"\r\n\r\n")[2])["error_code"] == "BAD_REQUEST"
     assert seconds < 3.5
 
 
@@ -167,3 +169,4 @@ def test_request_lines_as_long_as_the_clients_send_are_read(start_server):
     sock.sendall(b"GET /health?" + b"a" * (129 * 1024) + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     received, _ = read_until_closed(sock, 10)
     assert received.startswith(b"HTTP/1.1 431 "), received[:100]
+    assert "128 KiB" in json.loads(received.partition(b"\r\n\r\n")[2])["message"]
