@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 
 import sqlalchemy as sa
 
 from ..errors import invalid
+
+_UNSTORABLE = re.compile("[\0\ud800-\udfff]")
 
 
 def _fingerprint(search) -> str:
@@ -44,4 +47,8 @@ def _fits(value, expression) -> bool:
         return wanted is bool and isinstance(value, bool)
     if wanted is float:
         return isinstance(value, (int, float))
+    if wanted is int:  # what a 64-bit column holds
+        return isinstance(value, int) and -2 ** 63 <= value < 2 ** 63
+    if wanted is str:  # what every database takes: no NUL, no unpaired surrogate
+        return isinstance(value, str) and not _UNSTORABLE.search(value)
     return isinstance(value, wanted)

@@ -367,8 +367,14 @@ def test_a_token_serves_only_its_own_search(api, data):
 
     def wrong_types(content):
         content["after"] = [str(value) for value in content["after"]]
+    def unstorable(text):  # values of the right types that no database takes
+        def change(content):
+            content["after"] = [text if isinstance(value, str) else 2 ** 63 if type(value) is int else value
+                                for value in content["after"]]
+        return change
     for edit in (wrong_types, lambda content: content["after"].pop(),
-                 lambda content: content.update(after=[None] * len(content["after"]))):
+                 lambda content: content.update(after=[None] * len(content["after"])),
+                 unstorable("a\0b"), unstorable("\ud800")):
         resp = api.post("runs/search", json={**by_metric, "page_token": _edited(token, edit)})
         assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
 
