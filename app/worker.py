@@ -122,12 +122,9 @@ class Worker(ThreadWorker):
             self.examine(conn)
 
     def receive(self, conn: Conn, _sock=None):
-        try:
-            data = conn.sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
+        data = _recv(conn)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:  # the client is gone
             self.forget(conn)
             self.nr_conns -= 1
@@ -218,12 +215,9 @@ class Worker(ThreadWorker):
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._drain, conn))
 
     def _drain(self, conn: Conn, _sock=None):
-        try:
-            data = conn.sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
+        data = _recv(conn)
+        if data is None:
             return
-        except OSError:
-            data = b""
         conn.drained += len(data)
         conn.deadline = time.monotonic() + LINGER
         if not data or conn.drained > LINGER_BYTES:
@@ -247,6 +241,16 @@ class Worker(ThreadWorker):
                 conn.close()
         for conn in [c for c in self.lingering if c.deadline <= now]:
             self._cut(conn)
+
+
+def _recv(conn: Conn) -> bytes | None:
+    """What a readable connection has: None if nothing after all, b"" once it is closed."""
+    try:
+        return conn.sock.recv(RECV_SIZE)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
 
 
 def _buffered_length(head: bytes) -> int | None:
