@@ -48,6 +48,8 @@ export async function loggedModelView(main, params, query) {
   const root = api.proxyPath(info.artifact_uri);
   let versions = [];
   try { versions = JSON.parse(tags["mlflow.modelVersions"] || "[]"); } catch { /* shown without versions */ }
+  // the server records a version as a number, and the official client adds it again as text
+  versions = [...new Map(versions.map((v) => [`${v.name}\u0000${v.version}`, v])).values()];
   const facts = [
     ["Model ID", h("code", info.model_id)],
     ["Status", statusText(info.status)],
