@@ -64,6 +64,7 @@ class Conn(TConn):
         self.inbox = bytearray()
         self.head_end = -1  # where the head ends in inbox, once it has arrived
         self.length: int | None = None  # of the body to buffer; None: streamed
+        self.watched = False  # by the poller, for more of the request
         self.deadline = 0.0
         self.drained = 0
 
@@ -117,23 +118,23 @@ class Worker(ThreadWorker):
         conn.head_end = -1
         conn.deadline = time.monotonic() + self.header_timeout
         self.receiving.add(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.receive, conn))
-        if conn.inbox:
-            self.examine(conn)
+        self.receive(conn)  # what has arrived: usually the whole request, with no wait in the poller
 
     def receive(self, conn: Conn, _sock=None):
         data = _recv(conn)
-        if data is None:
-            return
-        if not data:  # the client is gone
+        if data == b"":  # the client is gone
             self.forget(conn)
             self.nr_conns -= 1
             conn.close()
             return
-        conn.inbox += data
-        if conn.head_end >= 0:
-            conn.deadline = time.monotonic() + self.body_timeout
+        if data:
+            conn.inbox += data
+            if conn.head_end >= 0:
+                conn.deadline = time.monotonic() + self.body_timeout
         self.examine(conn)
+        if conn in self.receiving and not conn.watched:  # more to come
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.receive, conn))
+            conn.watched = True
 
     def examine(self, conn: Conn):
         """Hand the request to a thread once it has arrived (or its head, for a big body)."""
@@ -196,7 +197,9 @@ class Worker(ThreadWorker):
 
     def forget(self, conn: Conn):
         self.receiving.discard(conn)
-        self.poller.unregister(conn.sock)
+        if conn.watched:
+            self.poller.unregister(conn.sock)
+            conn.watched = False
 
     def linger(self, conn: Conn):
         """Close as RFC 9112 section 9.6 asks, without blocking the loop: FIN first, then what
