@@ -1,5 +1,6 @@
-"""Command line: `python -m app serve | db upgrade | auth set-password`. Options come from
-app.options."""
+"""Command line: `python -m app serve | db upgrade | db import | db export | gc | auth
+set-password`. Options come from app.options; the longer commands live in app/commands/ and are
+imported only when run."""
 from __future__ import annotations
 
 import sys
@@ -9,7 +10,24 @@ import click
 from .options import OPTIONS, Settings, parse_bool
 
 
-def _with_options(names: set[str] | None = None):
+class _LazyGroup(click.Group):
+    """A group whose named subcommands are imported only when asked for (serve stays lean)."""
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}  # command name -> module holding `command`
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx, name):
+        if name in self.lazy:
+            import importlib
+            return importlib.import_module(self.lazy[name]).command
+        return super().get_command(ctx, name)
+
+
+def with_options(names: set[str] | None = None):
     """Decorate a command with a click option per entry of OPTIONS (or the named ones)."""
     def decorate(command):
         for option in reversed(OPTIONS):
@@ -28,13 +46,13 @@ def _with_options(names: set[str] | None = None):
     return decorate
 
 
-@click.group(context_settings={"help_option_names": ["--help"]})
+@click.group(cls=_LazyGroup, lazy={"gc": "app.commands.gc"}, context_settings={"help_option_names": ["--help"]})
 def main():
     """mlflow-server: a fast tracking server for the MLflow REST API."""
 
 
 @main.command()
-@_with_options()
+@with_options()
 def serve(**values):
     """Check the configuration and the database, then serve (gunicorn)."""
     from .server import StartupError, serve as run_server
@@ -45,13 +63,13 @@ def serve(**values):
         sys.exit(1)
 
 
-@main.group()
+@main.group(cls=_LazyGroup, lazy={"import": "app.commands.db_import", "export": "app.commands.db_export"})
 def db():
     """Database schema commands."""
 
 
 @db.command()
-@_with_options({"backend_store_uri", "registry_store_uri", "db_wait_timeout", "app_name", "auth_config_path",
+@with_options({"backend_store_uri", "registry_store_uri", "db_wait_timeout", "app_name", "auth_config_path",
                 "auth_database_uri"})
 def upgrade(backend_store_uri, registry_store_uri, db_wait_timeout, **auth):
     """Create or upgrade the schema of the backend (and registry) database, and with
@@ -86,7 +104,7 @@ def auth():
 
 @auth.command("set-password")
 @click.argument("username")
-@_with_options({"backend_store_uri", "auth_config_path", "auth_database_uri", "db_wait_timeout"})
+@with_options({"backend_store_uri", "auth_config_path", "auth_database_uri", "db_wait_timeout"})
 def set_password(username, backend_store_uri, db_wait_timeout, **options):
     """Set a user's password (asked for, or read from standard input): for a lost admin
     password. A running server takes it within 2 seconds."""

@@ -1,0 +1,1 @@
+"""The longer commands of the CLI (app/cli.py), each a module holding `command`."""
