@@ -6,6 +6,7 @@ reachable the tests that need it skip with the reason, except under CI=true, whe
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -152,20 +153,27 @@ def start_server(tmp_path):
         server.stop()
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(request, tmp_path_factory):
-    """One server per test module and backend, with proxied artifacts in a temp folder."""
-    tmp = tmp_path_factory.mktemp(f"server-{request.param}")
-    uri, cleanup = backend_uri(request.param, tmp)
+@contextlib.contextmanager
+def started_server(kind: str, tmp: Path):
+    """A server on a fresh database of the kind, with proxied artifacts in tmp/artifacts;
+    stopped, and its database dropped, on exit."""
+    uri, cleanup = backend_uri(kind, tmp)
     srv = Server({"MLFLOW_BACKEND_STORE_URI": uri, "MLFLOW_ARTIFACTS_DESTINATION": str(tmp / "artifacts")}, tmp)
     try:
         srv.wait_ready()
-        srv.backend = request.param
+        srv.backend = kind
         srv.artifacts = tmp / "artifacts"
         yield srv
     finally:
         srv.stop()
         cleanup()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request, tmp_path_factory):
+    """One server per test module and backend, with proxied artifacts in a temp folder."""
+    with started_server(request.param, tmp_path_factory.mktemp(f"server-{request.param}")) as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import requests
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, Server, backend_uri
+from conftest import ROOT, started_server
 
 # Examples per route: PostgreSQL is there for the NULs, which every string field draws often.
 EXAMPLES = {"sqlite": 15, "postgresql": 6}
@@ -56,12 +56,8 @@ def routes(tmp_path_factory) -> list[dict]:
                                         pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres)])
 def fuzzed(request, tmp_path_factory):
     """A server of its own (the fuzzing deletes things), with a few real things to name."""
-    tmp = tmp_path_factory.mktemp(f"fuzz-{request.param}")
-    uri, cleanup = backend_uri(request.param, tmp)
-    server = Server({"MLFLOW_BACKEND_STORE_URI": uri, "MLFLOW_ARTIFACTS_DESTINATION": str(tmp / "artifacts")}, tmp)
-    try:
-        server.wait_ready()
-        server.backend, server.session = request.param, requests.Session()
+    with started_server(request.param, tmp_path_factory.mktemp(f"fuzz-{request.param}")) as server:
+        server.session = requests.Session()
         api = f"{server.url}/api/2.0/mlflow"
         experiment_id = server.session.post(f"{api}/experiments/create", json={"name": "fuzz"}).json()["experiment_id"]
         run = server.session.post(f"{api}/runs/create", json={"experiment_id": experiment_id}).json()["run"]
@@ -70,9 +66,6 @@ def fuzzed(request, tmp_path_factory):
         server.known = ["0", experiment_id, run["info"]["run_id"], "fuzz", "fuzz-model", "1",
                         model["info"]["model_id"], "m", "x/y"]
         yield server
-    finally:
-        server.stop()
-        cleanup()
 
 
 # ------------------------------------------------------------------ values
