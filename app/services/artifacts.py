@@ -5,19 +5,15 @@ import os
 import posixpath
 import re
 from typing import BinaryIO
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from ..artifacts import STORES, ArtifactRepository, FileInfo, repository_for
-from ..artifacts.base import DENIED, FAILED, MISSING, UNAVAILABLE, store_error
 from ..artifacts.credentials import without_password
-from ..artifacts.paths import object_key, safe_relative_path
+from ..artifacts.paths import safe_relative_path
+from ..artifacts.remote_proxy import PROXY_ROUTE, RemoteProxy, names_proxy
 from ..errors import MlflowError, invalid
 
 PROXY_SCHEME = "mlflow-artifacts"
-# Where a server's artifact proxy answers: an http(s) artifact root names it, e.g.
-# http://host:5000/api/2.0/mlflow-artifacts/artifacts/1/<run>/artifacts
-PROXY_ROUTE = "/api/2.0/mlflow-artifacts/artifacts"
-HTTP_SCHEMES = ("http", "https")
 MAX_PARTS = 10_000  # S3's limit, and the client's with its default 10 MB parts up to 100 GB
 # The official client falls back to a plain upload only on a NOT_IMPLEMENTED that starts so.
 MULTIPART_UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
@@ -37,7 +33,7 @@ class ArtifactService:
         # the root without its password.
         root = urlsplit(default_artifact_root)
         self._remote_root = (default_artifact_root.rstrip("/")
-                             if root.scheme in STORES or _names_proxy(default_artifact_root) else None)
+                             if root.scheme in STORES or names_proxy(default_artifact_root) else None)
         self._remote_shown = self._remote_root and without_password(self._remote_root)
         self._remote = None
         # Run roots on this machine's disk are listed only below the default artifact root:
@@ -136,12 +132,12 @@ class ArtifactService:
         parts = urlsplit(root_uri)
         if parts.scheme == PROXY_SCHEME:
             repository, base = self.proxy, parts.path
-        elif self._proxy and _names_proxy(root_uri):
+        elif self._proxy and names_proxy(root_uri):
             repository, base = self._proxy, parts.path.split(PROXY_ROUTE + "/", 1)[1]
         elif parts.scheme in ("", "file") and self._is_local_root(parts.path):
             repository, base = repository_for(parts.path), ""
         elif self._remote_root and (root_uri + "/").startswith(self._remote_shown + "/"):
-            self._remote = self._remote or (RemoteProxy(self._remote_root) if _names_proxy(self._remote_root)
+            self._remote = self._remote or (RemoteProxy(self._remote_root) if names_proxy(self._remote_root)
                                             else repository_for(self._remote_root))
             repository, base = self._remote, root_uri[len(self._remote_shown):]
         else:
@@ -170,60 +166,3 @@ def _upload_target(directory: str, file_path: str | None) -> str:
 def _require_upload_id(upload_id: str | None) -> None:
     if not upload_id:
         raise invalid("Missing value for required parameter 'upload_id'")
-
-
-def _names_proxy(uri: str) -> bool:
-    """Whether an artifact root is an http(s) URL of a server's artifact proxy."""
-    parts = urlsplit(uri)
-    return parts.scheme in HTTP_SCHEMES and PROXY_ROUTE + "/" in parts.path
-
-
-class RemoteProxy(ArtifactRepository):
-    """Another server's artifact proxy below `root` (http(s)://host/api/2.0/mlflow-artifacts/
-    artifacts/<path>), the default artifact root of a tracking server that does not serve
-    artifacts itself; reached over HTTP without credentials."""
-
-    TIMEOUT = 60  # seconds to connect, and between two reads
-
-    def __init__(self, root: str):
-        self.location = root
-        self.url, _, prefix = root.partition(PROXY_ROUTE)
-        self.url += PROXY_ROUTE
-        self.prefix = safe_relative_path(prefix.lstrip("/"))
-
-    def list(self, rel: str) -> list[FileInfo]:
-        with self._request("GET", self.url, f"listing of '{rel}'",
-                           params={"path": object_key(self.prefix, rel)}) as response:
-            files = response.json().get("files", [])
-        return sorted((FileInfo(posixpath.basename(safe_relative_path(f["path"])), f["is_dir"], f.get("file_size"))
-                       for f in files), key=lambda f: f.name)
-
-    def open(self, rel: str) -> tuple[BinaryIO, int | None]:
-        response = self._request("GET", self._file_url(rel), f"download of '{rel}'", stream=True)
-        response.raw.decode_content = True
-        size = response.headers.get("Content-Length")
-        return response.raw, int(size) if size else None
-
-    def write(self, rel: str, stream: BinaryIO, size: int | None = None) -> None:
-        headers = {"Content-Length": str(size)} if size is not None else {}
-        self._request("PUT", self._file_url(rel), f"upload of '{rel}'", data=stream, headers=headers).close()
-
-    def _file_url(self, rel: str) -> str:
-        return f"{self.url}/{quote(object_key(self.prefix, rel))}"
-
-    def _request(self, method: str, url: str, action: str, **kwargs):
-        import requests  # only servers whose default root is another server's proxy need it
-
-        try:
-            response = requests.request(method, url, timeout=self.TIMEOUT, allow_redirects=False, **kwargs)
-        except requests.RequestException as error:
-            raise store_error(self.location, action, type(error).__name__, UNAVAILABLE) from None
-        if response.status_code != 200:
-            try:
-                cause = response.json().get("message") or response.reason
-            except (ValueError, AttributeError):  # not JSON, or not an object
-                cause = f"HTTP {response.status_code} {response.reason}"
-            response.close()
-            raise store_error(self.location, action, cause,
-                              {401: DENIED, 403: DENIED, 404: MISSING}.get(response.status_code, FAILED))
-        return response
