@@ -86,6 +86,9 @@ def create_app(settings: Settings, auth_changes=None) -> Flask:
 
     _register_info(app, settings, prefix)
     _register_errors(app)
+    if settings.expose_prometheus:  # imported only then; its hooks go first, so its after_request runs last
+        from .http import metrics
+        metrics.install(app, settings, databases, prefix)
     if not settings.disable_security_middleware:
         security.register(app, settings)
     if settings.app_name == "basic-auth":  # after the host checks, and every route: it reads their declarations

@@ -42,12 +42,23 @@ def prepare(settings: Settings) -> Settings:
         except OSError as error:  # e.g. a read-only file system: no volume mounted there
             raise StartupError(f"cannot create the artifacts destination {settings.artifacts_destination}: "
                                f"{error.strerror}") from None
+    if settings.expose_prometheus:
+        _prepare_metrics(settings.expose_prometheus)
     if not settings.artifacts_only:
         for url in dict.fromkeys((settings.backend_store_uri, settings.registry_store_uri)):
             _prepare_database(url, settings)
     if settings.app_name == "basic-auth":
         _prepare_database(settings.auth_database_uri, settings, db.AUTH)
     return settings
+
+
+def _prepare_metrics(directory: str) -> None:
+    from .http import metrics  # imports no prometheus_client: that must wait for the directory
+    try:
+        metrics.prepare(directory)
+    except OSError as error:
+        raise StartupError(f"cannot use {directory} for Prometheus metrics (--expose-prometheus): "
+                           f"{error.strerror}") from None
 
 
 def _bootstrap_admin(engine, settings: Settings) -> None:
@@ -122,6 +133,9 @@ class GunicornServer(BaseApplication):
         self.cfg.set("control_socket_disable", True)  # no management socket in $HOME
         self.cfg.set("limit_request_line", 0)  # the front bounds the whole head (worker.MAX_HEAD)
         self.cfg.set("post_worker_init", _take_stop_signals)
+        if s.expose_prometheus:
+            from .http.metrics import worker_exited
+            self.cfg.set("child_exit", worker_exited)
         for name, value in parse_gunicorn_opts(s.gunicorn_opts).items():
             self.cfg.set(name, value)
         if self.cfg.is_ssl:  # the front reads plain HTTP only

@@ -8,7 +8,7 @@ import posixpath
 import unicodedata
 from urllib.parse import quote
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.http import quote_header_value
 from werkzeug.wsgi import wrap_file
 
@@ -49,8 +49,17 @@ def content_disposition(name: str) -> str:
             f"filename*=UTF-8''{quote(name, safe=RFC5987_SAFE)}")
 
 
+def count_bytes(direction: str, size: int | None) -> None:
+    """Adds an upload's or a download's bytes ("upload", "download") to /metrics' counters,
+    when metrics are on (app/http/metrics.py)."""
+    count = current_app.extensions.get("artifact_bytes")
+    if count is not None and size:
+        count(direction, size)
+
+
 def send_artifact(handle, size: int | None, path: str) -> Response:
     """A file's download, always as an attachment (never shown on this server's origin)."""
+    count_bytes("download", size)
     name = posixpath.basename(path)
     # gunicorn sends a real file with sendfile and reads other streams CHUNK at a time
     response = Response(wrap_file(request.environ, handle, CHUNK), content_type=content_type(name),
@@ -75,6 +84,7 @@ def register_proxy(app: Flask, service: ArtifactService, prefix: str) -> None:
 
     def upload(artifact_path):
         service.upload(artifact_path, request.stream, request.content_length)
+        count_bytes("upload", request.content_length)  # a body sent without a length is not counted
         return json_response({})
 
     def download(artifact_path):
@@ -187,6 +197,7 @@ def register_files(app: Flask, prefix: str, tracking: TrackingService, registry:
         if not data:
             raise invalid("Missing request body: the artifact's content")
         artifacts.upload_under(run_root(run_id), path, io.BytesIO(data), len(data))
+        count_bytes("upload", len(data))
         return json_response({})
 
     def list_model_files(r):
