@@ -154,11 +154,12 @@ def start_server(tmp_path):
 
 
 @contextlib.contextmanager
-def started_server(kind: str, tmp: Path):
-    """A server on a fresh database of the kind, with proxied artifacts in tmp/artifacts;
-    stopped, and its database dropped, on exit."""
+def started_server(kind: str, tmp: Path, env: dict | None = None):
+    """A server on a fresh database of the kind, with proxied artifacts in tmp/artifacts (and
+    `env` besides); stopped, and its database dropped, on exit."""
     uri, cleanup = backend_uri(kind, tmp)
-    srv = Server({"MLFLOW_BACKEND_STORE_URI": uri, "MLFLOW_ARTIFACTS_DESTINATION": str(tmp / "artifacts")}, tmp)
+    srv = Server({"MLFLOW_BACKEND_STORE_URI": uri, "MLFLOW_ARTIFACTS_DESTINATION": str(tmp / "artifacts"),
+                  **(env or {})}, tmp)
     try:
         srv.wait_ready()
         srv.backend = kind

@@ -16,8 +16,8 @@ In each worker (`install`):
   final status, counts each request and observes its latency under (method, the route's
   template, status); the clock starts as the request enters the Flask app (a WSGI wrapper).
   Each label set's children are looked up once and kept, so a request costs a dict lookup and
-  three writes to the mapped file. /health and /version are left out, as the official server
-  leaves them out;
+  three writes to the mapped file. /health, /version and /metrics are left out, as the
+  official server leaves them out;
 - a thread reads the database pools' use every POOL_SECONDS into gauges (nothing per request);
 - the experiment and run counts are two GROUP BY queries made when a scrape asks for them, at
   most once per COUNT_SECONDS in each worker, whatever the scrape rate;
@@ -55,7 +55,6 @@ COUNT_SECONDS = 15.0
 # prometheus_client's default latency buckets, with two below 5 ms, where most API calls end
 BUCKETS = (.001, .0025, .005, .01, .025, .05, .075, .1, .25, .5, .75, 1.0, 2.5, 5.0, 7.5, 10.0, math.inf)
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))  # others: "other"
-UNCOUNTED = frozenset(("health", "version"))  # endpoints
 UNMATCHED = "unmatched"  # the route of a request that matched none (a 404)
 _STARTED = "mlflow_server.started"  # the environ key of the request's start
 
@@ -78,7 +77,8 @@ def worker_exited(server, worker) -> None:
 def install(app: Flask, settings: Settings, databases: dict[str, Database], prefix: str) -> None:
     """In a worker: the request hooks, the pool sampler, artifact byte counters and /metrics.
     databases: the app's, by URI."""
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+    from prometheus_client.exposition import choose_encoder
     from prometheus_client.multiprocess import MultiProcessCollector
 
     requests = Counter("mlflow_http_request_total", "Total number of HTTP requests",
@@ -89,6 +89,9 @@ def install(app: Flask, settings: Settings, databases: dict[str, Database], pref
     latency = Histogram("mlflow_http_request_duration_seconds", "HTTP request duration in seconds",
                         ("method", "route", "status", "mlflow_version"), buckets=BUCKETS, registry=None)
     series: dict[tuple, tuple] = {}  # (method, route, status) -> its children
+    # where the official server has /metrics, and under the static prefix as every other route
+    paths = dict.fromkeys(("/metrics", f"{prefix}/metrics"))
+    uncounted = frozenset(("health", "version", *(f"metrics {path}" for path in paths)))  # endpoints
 
     def children(method: str, route: str, status: int) -> tuple:
         labels = (method, route, str(status))
@@ -105,7 +108,7 @@ def install(app: Flask, settings: Settings, databases: dict[str, Database], pref
     @app.after_request
     def record(response: Response) -> Response:
         rule = request.url_rule
-        if rule is not None and rule.endpoint in UNCOUNTED:
+        if rule is not None and rule.endpoint in uncounted:
             return response
         method = request.method
         key = (method if method in METHODS else "other", rule.rule if rule else UNMATCHED, response.status_code)
@@ -132,11 +135,12 @@ def install(app: Flask, settings: Settings, databases: dict[str, Database], pref
     if not settings.artifacts_only:
         registry.register(_Counts(databases[settings.backend_store_uri]))
 
-    def scrape():
-        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    def scrape():  # in the format the scraper asks for, of the metrics it names (name[]), as officially
+        encode, content_type = choose_encoder(request.headers.get("Accept"))
+        names = request.args.getlist("name[]")
+        return Response(encode(registry.restricted_registry(names) if names else registry), content_type=content_type)
 
-    # where the official server has it, and under the static prefix as every other route
-    for path in dict.fromkeys(("/metrics", f"{prefix}/metrics")):
+    for path in paths:
         add_view(app, path, f"metrics {path}", scrape, ["GET"], ADMIN_ONLY)
 
 
