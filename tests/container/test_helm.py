@@ -134,6 +134,18 @@ def test_credentials_from_existing_secrets():
     assert manifests["ServiceMonitor/mlflow-mlflow-server"]["spec"]["endpoints"][0]["port"] == "http"
 
 
+def test_service_monitor_turns_on_metrics():
+    """The ServiceMonitor scrapes /metrics, which the server then serves: MLFLOW_EXPOSE_PROMETHEUS
+    names a folder of the /tmp emptyDir (the root file system is read-only)."""
+    manifests = checked({"serviceMonitor": {"enabled": True, "interval": "15s"}})
+    container = container_of(manifests, "Deployment/mlflow-mlflow-server")
+    assert env_of(container)["MLFLOW_EXPOSE_PROMETHEUS"]["value"] == "/tmp/prometheus"
+    endpoint = manifests["ServiceMonitor/mlflow-mlflow-server"]["spec"]["endpoints"][0]
+    assert endpoint == {"port": "http", "path": "/metrics", "interval": "15s"}
+    off = container_of(checked({}), "Deployment/mlflow-mlflow-server")
+    assert "MLFLOW_EXPOSE_PROMETHEUS" not in env_of(off)
+
+
 def test_auth_with_an_existing_secret():
     """basic-auth on PostgreSQL: the ConfigMap turns it on, the admin's password reaches the server
     only, from the existing Secret; the hook Job creates the auth schema in its own database."""
