@@ -1,0 +1,114 @@
+"""gc's SQL: find runs, logged models and experiments by id, by experiment or by lifecycle
+stage, and delete one for good, in one transaction with every row that belongs to it.
+
+Each delete first reads the stage of what it deletes with the row locked (FOR UPDATE on
+PostgreSQL and MySQL; an SQLite write transaction holds the database's lock) and deletes
+nothing when it is no longer in the deleted stage (restored since gc looked): it returns False.
+A run or logged model deleted as part of its experiment checks the experiment's stage instead.
+Rows go children first, by explicit DELETE statements rather than ON DELETE CASCADE, so that
+what goes is written here, whatever the database enforces:
+- a run: its params, tags, metrics, latest metrics, inputs (and their tags), run_models;
+- a logged model: its tags, params, metrics and run_models rows;
+- an experiment: all of the above for each of its runs and logged models, its datasets (and
+  any run inputs naming them) and its tags.
+A logged model's metrics that a deleted run logged stay with the model (as the official store
+keeps them); registry rows are never touched (model versions keep their source URIs).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import sqlalchemy as sa
+
+from .db import Database
+from .schema import (
+    DELETED, datasets, experiment_tags, experiments, latest_metrics, logged_model_metrics, logged_model_params,
+    logged_model_tags, logged_models, metrics, params, run_input_tags, run_inputs, run_models, runs, tags,
+)
+
+RUN, MODEL, EXPERIMENT = "run", "logged model", "experiment"
+
+
+class Entity(NamedTuple):
+    kind: str  # RUN, MODEL or EXPERIMENT
+    id: str
+    experiment_id: str
+    stage: str
+    deleted_at: int | None  # ms: a run's deleted_time, the others' last update (when they were deleted)
+    artifact_uri: str
+
+
+# kind -> (table, id column, column of the deletion time, artifact root column)
+_COLUMNS = {
+    RUN: (runs, runs.c.run_uuid, runs.c.deleted_time, runs.c.artifact_uri),
+    MODEL: (logged_models, logged_models.c.model_id, logged_models.c.last_updated_timestamp_ms,
+            logged_models.c.artifact_location),
+    EXPERIMENT: (experiments, experiments.c.experiment_id, experiments.c.last_update_time,
+                 experiments.c.artifact_location),
+}
+
+
+class GcStore:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def find(self, kind: str, *, ids: list | None = None, experiment_ids: list[int] | None = None,
+             deleted: bool = False) -> list[Entity]:
+        """The entities of a kind with the given ids, in the given experiments, and/or in the
+        deleted stage, in id order."""
+        table, id_column, time_column, uri_column = _COLUMNS[kind]
+        query = sa.select(id_column, table.c.experiment_id, table.c.lifecycle_stage, time_column,
+                          uri_column).order_by(id_column)
+        if ids is not None:
+            query = query.where(id_column.in_(ids))
+        if experiment_ids is not None:
+            query = query.where(table.c.experiment_id.in_(experiment_ids))
+        if deleted:
+            query = query.where(table.c.lifecycle_stage == DELETED)
+        with self.db.read() as conn:
+            return [Entity(kind, str(row[0]), str(row[1]), row[2], row[3], row[4]) for row in conn.execute(query)]
+
+    def delete(self, entity: Entity, within_experiment: bool = False) -> bool:
+        """Delete the entity and all its rows in one transaction; False (and nothing deleted)
+        when it, or with within_experiment its experiment, is no longer in the deleted stage."""
+        checked = EXPERIMENT if within_experiment else entity.kind
+        checked_id = entity.experiment_id if within_experiment else entity.id
+
+        def work(conn):
+            table, id_column, _, _ = _COLUMNS[checked]
+            stage = conn.execute(sa.select(table.c.lifecycle_stage).where(id_column == checked_id)
+                                 .with_for_update()).scalar()
+            if stage != DELETED:
+                return False
+            if entity.kind == RUN:
+                _delete_runs(conn, runs.c.run_uuid == entity.id)
+            elif entity.kind == MODEL:
+                _delete_models(conn, logged_models.c.model_id == entity.id)
+            else:
+                _delete_experiment(conn, int(entity.id))
+            return True
+        return self.db.write(work)
+
+
+def _delete_runs(conn: sa.Connection, where) -> None:
+    run_ids = sa.select(runs.c.run_uuid).where(where)
+    for table in (run_input_tags, run_inputs, run_models, latest_metrics, metrics, params, tags):
+        conn.execute(table.delete().where(table.c.run_uuid.in_(run_ids)))
+    conn.execute(runs.delete().where(where))
+
+
+def _delete_models(conn: sa.Connection, where) -> None:
+    model_ids = sa.select(logged_models.c.model_id).where(where)
+    for table in (run_models, logged_model_tags, logged_model_params, logged_model_metrics):
+        conn.execute(table.delete().where(table.c.model_id.in_(model_ids)))
+    conn.execute(logged_models.delete().where(where))
+
+
+def _delete_experiment(conn: sa.Connection, experiment_id: int) -> None:
+    _delete_runs(conn, runs.c.experiment_id == experiment_id)
+    _delete_models(conn, logged_models.c.experiment_id == experiment_id)
+    dataset_ids = sa.select(datasets.c.dataset_uuid).where(datasets.c.experiment_id == experiment_id)
+    for table in (run_input_tags, run_inputs):  # inputs of other experiments' runs naming these datasets
+        conn.execute(table.delete().where(table.c.dataset_uuid.in_(dataset_ids)))
+    for table in (datasets, experiment_tags, experiments):
+        conn.execute(table.delete().where(table.c.experiment_id == experiment_id))
