@@ -27,6 +27,7 @@ from .schema import (
 )
 
 RUN, MODEL, EXPERIMENT = "run", "logged model", "experiment"
+CHUNK = 500  # ids per DELETE statement
 
 
 class Entity(NamedTuple):
@@ -76,39 +77,47 @@ class GcStore:
 
         def work(conn):
             table, id_column, _, _ = _COLUMNS[checked]
-            stage = conn.execute(sa.select(table.c.lifecycle_stage).where(id_column == checked_id)
+            key = int(checked_id) if checked == EXPERIMENT else checked_id
+            stage = conn.execute(sa.select(table.c.lifecycle_stage).where(id_column == key)
                                  .with_for_update()).scalar()
             if stage != DELETED:
                 return False
             if entity.kind == RUN:
-                _delete_runs(conn, runs.c.run_uuid == entity.id)
+                _delete_runs(conn, [entity.id])
             elif entity.kind == MODEL:
-                _delete_models(conn, logged_models.c.model_id == entity.id)
+                _delete_models(conn, [entity.id])
             else:
                 _delete_experiment(conn, int(entity.id))
             return True
         return self.db.write(work)
 
 
-def _delete_runs(conn: sa.Connection, where) -> None:
-    run_ids = sa.select(runs.c.run_uuid).where(where)
-    for table in (run_input_tags, run_inputs, run_models, latest_metrics, metrics, params, tags):
-        conn.execute(table.delete().where(table.c.run_uuid.in_(run_ids)))
-    conn.execute(runs.delete().where(where))
+# Children are deleted by lists of ids read first, not by subqueries: MariaDB runs a DELETE
+# with an IN (SELECT ...) as a scan of the whole table (every metric point of every run).
+def _delete_runs(conn: sa.Connection, run_ids: list[str]) -> None:
+    for table in (run_input_tags, run_inputs, run_models, latest_metrics, metrics, params, tags, runs):
+        _delete_in(conn, table, table.c.run_uuid, run_ids)
 
 
-def _delete_models(conn: sa.Connection, where) -> None:
-    model_ids = sa.select(logged_models.c.model_id).where(where)
-    for table in (run_models, logged_model_tags, logged_model_params, logged_model_metrics):
-        conn.execute(table.delete().where(table.c.model_id.in_(model_ids)))
-    conn.execute(logged_models.delete().where(where))
+def _delete_models(conn: sa.Connection, model_ids: list[str]) -> None:
+    for table in (run_models, logged_model_tags, logged_model_params, logged_model_metrics, logged_models):
+        _delete_in(conn, table, table.c.model_id, model_ids)
 
 
 def _delete_experiment(conn: sa.Connection, experiment_id: int) -> None:
-    _delete_runs(conn, runs.c.experiment_id == experiment_id)
-    _delete_models(conn, logged_models.c.experiment_id == experiment_id)
-    dataset_ids = sa.select(datasets.c.dataset_uuid).where(datasets.c.experiment_id == experiment_id)
-    for table in (run_input_tags, run_inputs):  # inputs of other experiments' runs naming these datasets
-        conn.execute(table.delete().where(table.c.dataset_uuid.in_(dataset_ids)))
-    for table in (datasets, experiment_tags, experiments):
+    """Whatever of the experiment is left (gc deletes its runs and logged models one by one
+    first), its datasets with any run inputs naming them, its tags and itself."""
+    def ids(column):
+        return list(conn.execute(sa.select(column).where(column.table.c.experiment_id == experiment_id)).scalars())
+    _delete_runs(conn, ids(runs.c.run_uuid))
+    _delete_models(conn, ids(logged_models.c.model_id))
+    dataset_ids = ids(datasets.c.dataset_uuid)
+    for table in (run_input_tags, run_inputs, datasets):
+        _delete_in(conn, table, table.c.dataset_uuid, dataset_ids)
+    for table in (experiment_tags, experiments):
         conn.execute(table.delete().where(table.c.experiment_id == experiment_id))
+
+
+def _delete_in(conn: sa.Connection, table: sa.Table, column, values: list) -> None:
+    for start in range(0, len(values), CHUNK):
+        conn.execute(table.delete().where(column.in_(values[start:start + CHUNK])))

@@ -93,7 +93,7 @@ def rows_naming(srv, run_ids=(), model_ids=(), experiment_ids=()) -> dict[str, i
                "experiment_id": ([int(i) for i in experiment_ids],
                                  ["experiments", "experiment_tags", "runs", "logged_models", "datasets",
                                   "latest_metrics"])}
-    url = srv.backend_uri.replace("mysql://", "mysql+pymysql://", 1)
+    url = srv.backend_uri.replace("mysql://", "mysql+pymysql://", 1).replace("postgresql://", "postgresql+psycopg2://", 1)
     engine = sa.create_engine(url)
     found = {}
     try:
