@@ -1,0 +1,453 @@
+"""An official MLflow file store (`mlruns/`, as the official FileStore writes it) read as a Source.
+
+The layout (mlflow/store/tracking/file_store.py and model_registry/file_store.py):
+
+    <root>/<experiment id>/meta.yaml, tags/<key>          experiments (deleted ones in .trash/)
+    <root>/<experiment id>/<run id>/meta.yaml              runs, with params/, tags/ and metrics/
+                                                           ("timestamp value step" lines), inputs/
+                                                           (datasets and models used), outputs/
+    <root>/<experiment id>/datasets/<id>/meta.yaml         datasets
+    <root>/<experiment id>/models/<model id>/meta.yaml     logged models, with params/ tags/ metrics/
+    <root>/models/<name>/meta.yaml, tags/, aliases/        registered models
+    <root>/models/<name>/version-<n>/meta.yaml, tags/      model versions
+
+Each is read as the rows the official SQL store would hold for the same data: run and
+experiment statuses as names, NaN metric values as 0 with is_nan, a run in .trash's experiment
+as deleted, inputs with the SQL store's source and destination types. Ids are the file store's
+own (the folder names): experiments, runs, logged models; a dataset's id is its folder's name,
+an input's the name of its folder (an output has none: a hash of run and model), so a second
+read gives the same rows.
+
+A table is read owner by owner (experiments, runs, logged models, registered models or
+versions, in the sorted order of their folders, listed once per Source), one file at a time,
+so a run with millions of metric points is streamed. A position is [owner index, rows of that
+owner already read]: resuming lists the owners again and skips that many rows of the first.
+A file that cannot be read or parsed (yaml through the safe loader) skips what it describes,
+with one warning naming the file; nothing in the store is ever written.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+from itertools import islice
+from typing import Callable, Iterator
+
+import yaml
+
+from ..config import ConfigError
+
+log = logging.getLogger(__name__)
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+TRASH, REGISTRY = ".trash", "models"
+RESERVED = {"tags", "datasets", "traces", "models"}  # folders of an experiment that are not runs
+RUN_STATUSES = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
+SOURCE_TYPES = {1: "NOTEBOOK", 2: "JOB", 3: "PROJECT", 4: "LOCAL", 5: "UNKNOWN"}
+MODEL_STATUSES = {"UNSPECIFIED": 0, "PENDING": 1, "READY": 2, "FAILED": 3, "UPLOAD_FAILED": 3}
+
+TABLES = {
+    "experiments": {"experiment_id", "name", "artifact_location", "lifecycle_stage", "creation_time",
+                    "last_update_time"},
+    "experiment_tags": {"experiment_id", "key", "value"},
+    "runs": {"run_uuid", "experiment_id", "name", "source_type", "source_name", "entry_point_name", "user_id",
+             "status", "start_time", "end_time", "deleted_time", "source_version", "lifecycle_stage",
+             "artifact_uri"},
+    "params": {"run_uuid", "key", "value"},
+    "tags": {"run_uuid", "key", "value"},
+    "metrics": {"run_uuid", "key", "value", "timestamp", "step", "is_nan"},
+    "datasets": {"dataset_uuid", "experiment_id", "name", "digest", "dataset_source_type", "dataset_source",
+                 "dataset_schema", "dataset_profile"},
+    "inputs": {"input_uuid", "source_type", "source_id", "destination_type", "destination_id", "step"},
+    "input_tags": {"input_uuid", "name", "value"},
+    "logged_models": {"model_id", "experiment_id", "name", "artifact_location", "creation_timestamp_ms",
+                      "last_updated_timestamp_ms", "status", "lifecycle_stage", "model_type", "source_run_id",
+                      "status_message"},
+    "logged_model_tags": {"model_id", "experiment_id", "tag_key", "tag_value"},
+    "logged_model_params": {"model_id", "experiment_id", "param_key", "param_value"},
+    "logged_model_metrics": {"model_id", "metric_name", "metric_timestamp_ms", "metric_step", "metric_value",
+                             "experiment_id", "run_id", "dataset_uuid", "dataset_name", "dataset_digest"},
+    "registered_models": {"name", "creation_time", "last_updated_time", "description"},
+    "registered_model_tags": {"name", "key", "value"},
+    "registered_model_aliases": {"name", "alias", "version"},
+    "model_versions": {"name", "version", "creation_time", "last_updated_time", "description", "user_id",
+                       "current_stage", "source", "storage_location", "run_id", "run_link", "status",
+                       "status_message"},
+    "model_version_tags": {"name", "version", "key", "value"},
+}
+
+
+def _subdirs(path: str) -> list[str]:
+    try:
+        return sorted(e.name for e in os.scandir(path) if e.is_dir())
+    except OSError:
+        return []
+
+
+class FileStoreSource:
+    """Source over an official file store directory (mlruns/ itself, or a folder holding it)."""
+
+    def __init__(self, path: str):
+        root = os.path.abspath(path)
+        if os.path.isdir(os.path.join(root, "mlruns")) and not os.path.exists(os.path.join(root, "meta.yaml")):
+            root = os.path.join(root, "mlruns")
+        if not any(name.isdigit() or name in (TRASH, REGISTRY) for name in _subdirs(root)):
+            raise ConfigError(f"--from: {root} is not an MLflow file store (no experiment folders, .trash "
+                              "or models/ in it)")
+        self.root = root
+        self.name = root
+        self._warned: set[str] = set()
+        self._owners: dict[str, list] = {}
+
+    # ------------------------------------------------------------ reading files
+
+    def _warn(self, path: str, reason: str) -> None:
+        if path not in self._warned:
+            self._warned.add(path)
+            log.warning("skipped %s: %s", path, reason)
+
+    def _yaml(self, path: str, required: tuple[str, ...] = ()) -> dict | None:
+        """A meta.yaml as a dict, or None (with a warning) when it is unreadable or lacks a key."""
+        try:
+            with open(path, "rb") as f:
+                data = yaml.load(f, Loader=_Loader)
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
+            self._warn(path, f"cannot read it ({str(error).splitlines()[0] if str(error) else type(error).__name__})")
+            return None
+        if not isinstance(data, dict):
+            self._warn(path, "not a YAML mapping")
+            return None
+        missing = [key for key in required if data.get(key) in (None, "")]
+        if missing:
+            self._warn(path, f"no {', '.join(missing)} in it")
+            return None
+        return data
+
+    def _files(self, folder: str) -> Iterator[tuple[str, str]]:
+        """(key, path) of the files below folder, keys with '/' for nested folders, sorted."""
+        found = []
+        for top, _, names in os.walk(folder):
+            for name in names:
+                path = os.path.join(top, name)
+                found.append((os.path.relpath(path, folder).replace(os.sep, "/"), path))
+        return iter(sorted(found))
+
+    def _key_values(self, folder: str) -> Iterator[tuple[str, str]]:
+        """(key, text) of each file below folder: tags and params, one value a file."""
+        for key, path in self._files(folder):
+            try:
+                with open(path, "rb") as f:
+                    yield key, f.read().decode("utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                self._warn(path, f"cannot read it ({type(error).__name__})")
+
+    def _lines(self, path: str, fields: tuple[int, ...]) -> Iterator[list[str]]:
+        """The space-separated fields of each line of a metric file, lines of another shape skipped."""
+        try:
+            with open(path, "rb") as f:
+                for number, raw in enumerate(f, 1):
+                    parts = raw.decode("utf-8", "replace").split()
+                    if len(parts) in fields:
+                        yield parts
+                    elif parts:
+                        self._warn(path, f"line {number} has {len(parts)} fields, not {' or '.join(map(str, fields))}"
+                                         " (that line and any other malformed one)")
+        except OSError as error:
+            self._warn(path, f"cannot read it ({type(error).__name__})")
+
+    # ------------------------------------------------------------ owners, listed once
+
+    def _experiments(self) -> list[tuple[int, str, bool]]:
+        """(experiment id, folder, deleted) of each experiment folder whose meta.yaml reads."""
+        if "experiments" not in self._owners:
+            found = []
+            for parent, deleted in ((self.root, False), (os.path.join(self.root, TRASH), True)):
+                for name in sorted(_subdirs(parent), key=lambda n: (len(n), n)):
+                    if name.isdigit() and os.path.isfile(os.path.join(parent, name, "meta.yaml")):
+                        found.append((int(name), os.path.join(parent, name), deleted))
+            self._owners["experiments"] = found
+        return self._owners["experiments"]
+
+    def _runs(self) -> list[tuple[int, str, str]]:
+        """(experiment id, run id, folder) of each run folder with a meta.yaml."""
+        if "runs" not in self._owners:
+            self._owners["runs"] = [
+                (experiment_id, name, os.path.join(folder, name))
+                for experiment_id, folder, _ in self._experiments() for name in _subdirs(folder)
+                if name not in RESERVED and os.path.isfile(os.path.join(folder, name, "meta.yaml"))]
+        return self._owners["runs"]
+
+    def _logged_models(self) -> list[tuple[int, str, str]]:
+        if "logged_models" not in self._owners:
+            self._owners["logged_models"] = [
+                (experiment_id, name, os.path.join(folder, "models", name))
+                for experiment_id, folder, _ in self._experiments()
+                for name in _subdirs(os.path.join(folder, "models"))]
+        return self._owners["logged_models"]
+
+    def _registered_models(self) -> list[str]:
+        if "registered_models" not in self._owners:
+            folder = os.path.join(self.root, REGISTRY)
+            self._owners["registered_models"] = [os.path.join(folder, name) for name in _subdirs(folder)]
+        return self._owners["registered_models"]
+
+    def _versions(self) -> list[str]:
+        if "versions" not in self._owners:
+            self._owners["versions"] = [
+                os.path.join(model, name) for model in self._registered_models()
+                for name in sorted(_subdirs(model), key=lambda n: (len(n), n))
+                if name.startswith("version-") and name[8:].isdigit()]
+        return self._owners["versions"]
+
+    # ------------------------------------------------------------ rows of one owner
+
+    def _experiment_row(self, owner) -> Iterator[dict]:
+        experiment_id, folder, deleted = owner
+        meta = self._yaml(os.path.join(folder, "meta.yaml"), ("name",))
+        if meta is not None:
+            yield {"experiment_id": experiment_id, "name": str(meta["name"]),
+                   "artifact_location": meta.get("artifact_location"),
+                   "lifecycle_stage": "deleted" if deleted else meta.get("lifecycle_stage") or "active",
+                   "creation_time": meta.get("creation_time"), "last_update_time": meta.get("last_update_time")}
+
+    def _experiment_tags(self, owner) -> Iterator[dict]:
+        experiment_id, folder, _ = owner
+        for key, value in self._key_values(os.path.join(folder, "tags")):
+            yield {"experiment_id": experiment_id, "key": key, "value": value}
+
+    def _run_meta(self, owner) -> dict | None:
+        experiment_id, run_id, folder = owner
+        path = os.path.join(folder, "meta.yaml")
+        meta = self._yaml(path)
+        if meta is not None and (meta.get("run_id") or meta.get("run_uuid")) != run_id:
+            self._warn(path, f"its run id is not its folder's name {run_id}")
+            return None
+        return meta
+
+    def _run_row(self, owner) -> Iterator[dict]:
+        experiment_id, run_id, _ = owner
+        meta = self._run_meta(owner)
+        if meta is None:
+            return
+        status, source_type = meta.get("status", 1), meta.get("source_type", 4)
+        yield {"run_uuid": run_id, "experiment_id": experiment_id, "name": meta.get("run_name") or None,
+               "source_type": SOURCE_TYPES.get(source_type, str(source_type)),
+               "source_name": meta.get("source_name") or "", "entry_point_name": meta.get("entry_point_name") or "",
+               "user_id": meta.get("user_id"), "status": RUN_STATUSES.get(status, str(status)),
+               "start_time": meta.get("start_time"), "end_time": meta.get("end_time"),
+               "deleted_time": meta.get("deleted_time"), "source_version": meta.get("source_version") or "",
+               "lifecycle_stage": meta.get("lifecycle_stage") or "active", "artifact_uri": meta.get("artifact_uri")}
+
+    def _run_files(self, folder_name: str) -> Callable:
+        def rows(owner) -> Iterator[dict]:
+            _, run_id, folder = owner
+            for key, value in self._key_values(os.path.join(folder, folder_name)):
+                yield {"run_uuid": run_id, "key": key, "value": value}
+        return rows
+
+    def _metrics(self, owner) -> Iterator[dict]:
+        _, run_id, folder = owner
+        for key, path in self._files(os.path.join(folder, "metrics")):
+            # timestamp value [step [dataset_name dataset_digest]]
+            for parts in self._lines(path, (2, 3, 5)):
+                try:
+                    timestamp, value = int(parts[0]), float(parts[1])
+                    step = int(parts[2]) if len(parts) > 2 else 0
+                except ValueError:
+                    self._warn(path, f"a line is not numbers: {' '.join(parts)[:80]}")
+                    continue
+                is_nan = math.isnan(value)
+                yield {"run_uuid": run_id, "key": key, "value": 0.0 if is_nan else value, "timestamp": timestamp,
+                       "step": step, "is_nan": is_nan}
+
+    def _datasets(self, owner) -> Iterator[dict]:
+        experiment_id, folder, _ = owner
+        parent = os.path.join(folder, "datasets")
+        for name in _subdirs(parent):
+            meta = self._yaml(os.path.join(parent, name, "meta.yaml"), ("name", "digest"))
+            if meta is not None:
+                yield {"dataset_uuid": name, "experiment_id": experiment_id, "name": str(meta["name"]),
+                       "digest": str(meta["digest"]), "dataset_source_type": meta.get("source_type") or "",
+                       "dataset_source": meta.get("source") or "", "dataset_schema": meta.get("schema"),
+                       "dataset_profile": meta.get("profile")}
+
+    def _links(self, owner) -> Iterator[tuple[dict, dict]]:
+        """(inputs row, input tags) of each dataset or model a run used and each model it logged."""
+        _, run_id, folder = owner
+        for name in _subdirs(os.path.join(folder, "inputs")):
+            meta = self._yaml(os.path.join(folder, "inputs", name, "meta.yaml"), ("source_type", "source_id"))
+            if meta is None:
+                continue
+            if meta["source_type"] == "DATASET":
+                row = {"source_type": "DATASET", "source_id": meta["source_id"], "destination_type": "RUN",
+                       "destination_id": run_id}
+            else:  # MODEL: as the SQL store keeps a model a run used
+                row = {"source_type": "RUN_INPUT", "source_id": run_id, "destination_type": "MODEL_INPUT",
+                       "destination_id": meta["source_id"]}
+            tags = meta.get("tags") if isinstance(meta.get("tags"), dict) else {}
+            yield {"input_uuid": name, **row, "step": 0}, tags
+        for model_id in _subdirs(os.path.join(folder, "outputs")):
+            meta = self._yaml(os.path.join(folder, "outputs", model_id, "meta.yaml"))
+            if meta is not None:
+                uuid = hashlib.md5(f"{run_id}/outputs/{model_id}".encode()).hexdigest()
+                yield {"input_uuid": uuid, "source_type": "RUN_OUTPUT", "source_id": run_id,
+                       "destination_type": "MODEL_OUTPUT", "destination_id": model_id,
+                       "step": int(meta.get("step") or 0)}, {}
+
+    def _inputs(self, owner) -> Iterator[dict]:
+        for row, _ in self._links(owner):
+            yield row
+
+    def _input_tags(self, owner) -> Iterator[dict]:
+        for row, tags in self._links(owner):
+            for name, value in sorted(tags.items()):
+                yield {"input_uuid": row["input_uuid"], "name": str(name), "value": str(value)}
+
+    def _logged_model_row(self, owner) -> Iterator[dict]:
+        experiment_id, model_id, folder = owner
+        path = os.path.join(folder, "meta.yaml")
+        meta = self._yaml(path, ("model_id",))
+        if meta is None:
+            return
+        if meta["model_id"] != model_id:
+            self._warn(path, f"its model id is not its folder's name {model_id}")
+            return
+        status = meta.get("status", 1)
+        if isinstance(status, str):
+            status = MODEL_STATUSES.get(status.removeprefix("LOGGED_MODEL_").removeprefix("STATUS_"), 0)
+        created = meta.get("creation_timestamp") or 0
+        yield {"model_id": model_id, "experiment_id": experiment_id, "name": str(meta.get("name") or ""),
+               "artifact_location": meta.get("artifact_location") or "", "creation_timestamp_ms": created,
+               "last_updated_timestamp_ms": meta.get("last_updated_timestamp") or created, "status": status,
+               "lifecycle_stage": meta.get("lifecycle_stage") or "active", "model_type": meta.get("model_type"),
+               "source_run_id": meta.get("source_run_id"), "status_message": meta.get("status_message")}
+
+    def _model_files(self, folder_name: str, key: str, value: str) -> Callable:
+        def rows(owner) -> Iterator[dict]:
+            experiment_id, model_id, folder = owner
+            for k, v in self._key_values(os.path.join(folder, folder_name)):
+                yield {"model_id": model_id, "experiment_id": experiment_id, key: k, value: v}
+        return rows
+
+    def _logged_model_metrics(self, owner) -> Iterator[dict]:
+        experiment_id, model_id, folder = owner
+        for key, path in self._files(os.path.join(folder, "metrics")):
+            # timestamp value step run_id [dataset_name dataset_digest]
+            for parts in self._lines(path, (4, 6)):
+                try:
+                    timestamp, value, step = int(parts[0]), float(parts[1]), int(parts[2])
+                except ValueError:
+                    self._warn(path, f"a line is not numbers: {' '.join(parts)[:80]}")
+                    continue
+                yield {"model_id": model_id, "metric_name": key, "metric_timestamp_ms": timestamp,
+                       "metric_step": step, "metric_value": value, "experiment_id": experiment_id,
+                       "run_id": parts[3], "dataset_uuid": None, "dataset_name": (parts[4:5] or [None])[0],
+                       "dataset_digest": (parts[5:6] or [None])[0]}
+
+    def _registered_model_meta(self, folder: str) -> dict | None:
+        return self._yaml(os.path.join(folder, "meta.yaml"), ("name",))
+
+    def _registered_model_row(self, folder) -> Iterator[dict]:
+        meta = self._registered_model_meta(folder)
+        if meta is not None:
+            created = meta.get("creation_timestamp")
+            yield {"name": str(meta["name"]), "creation_time": created,
+                   "last_updated_time": meta.get("last_updated_timestamp") or created,
+                   "description": meta.get("description")}
+
+    def _registered_model_tags(self, folder) -> Iterator[dict]:
+        meta = self._registered_model_meta(folder)
+        if meta is not None:
+            for key, value in self._key_values(os.path.join(folder, "tags")):
+                yield {"name": str(meta["name"]), "key": key, "value": value}
+
+    def _aliases(self, folder) -> Iterator[dict]:
+        meta = self._registered_model_meta(folder)
+        if meta is not None:
+            for alias, value in self._key_values(os.path.join(folder, "aliases")):
+                if value.strip().isdigit():
+                    yield {"name": str(meta["name"]), "alias": alias, "version": int(value)}
+                else:
+                    self._warn(os.path.join(folder, "aliases", alias), f"not a version number: {value[:40]!r}")
+
+    def _version_meta(self, folder: str) -> dict | None:
+        path = os.path.join(folder, "meta.yaml")
+        meta = self._yaml(path, ("name", "version"))
+        if meta is not None and str(meta["version"]) != os.path.basename(folder)[8:]:
+            self._warn(path, f"its version is not its folder's {os.path.basename(folder)}")
+            return None
+        return meta
+
+    def _version_row(self, folder) -> Iterator[dict]:
+        meta = self._version_meta(folder)
+        if meta is not None:
+            created = meta.get("creation_timestamp")
+            yield {"name": str(meta["name"]), "version": int(meta["version"]), "creation_time": created,
+                   "last_updated_time": meta.get("last_updated_timestamp") or created,
+                   "description": meta.get("description"), "user_id": meta.get("user_id") or None,
+                   "current_stage": meta.get("current_stage") or "None", "source": meta.get("source"),
+                   "storage_location": meta.get("storage_location") or None, "run_id": meta.get("run_id") or None,
+                   "run_link": meta.get("run_link") or None, "status": meta.get("status") or "READY",
+                   "status_message": meta.get("status_message")}
+
+    def _version_tags(self, folder) -> Iterator[dict]:
+        meta = self._version_meta(folder)
+        if meta is not None:
+            for key, value in self._key_values(os.path.join(folder, "tags")):
+                yield {"name": str(meta["name"]), "version": int(meta["version"]), "key": key, "value": value}
+
+    # ------------------------------------------------------------ the Source protocol
+
+    def _plan(self, table: str) -> tuple[Callable[[], list], Callable]:
+        """(owners of the table's rows, the rows of one owner)."""
+        return {
+            "experiments": (self._experiments, self._experiment_row),
+            "experiment_tags": (self._experiments, self._experiment_tags),
+            "runs": (self._runs, self._run_row),
+            "params": (self._runs, self._run_files("params")),
+            "tags": (self._runs, self._run_files("tags")),
+            "metrics": (self._runs, self._metrics),
+            "datasets": (self._experiments, self._datasets),
+            "inputs": (self._runs, self._inputs),
+            "input_tags": (self._runs, self._input_tags),
+            "logged_models": (self._logged_models, self._logged_model_row),
+            "logged_model_tags": (self._logged_models, self._model_files("tags", "tag_key", "tag_value")),
+            "logged_model_params": (self._logged_models, self._model_files("params", "param_key", "param_value")),
+            "logged_model_metrics": (self._logged_models, self._logged_model_metrics),
+            "registered_models": (self._registered_models, self._registered_model_row),
+            "registered_model_tags": (self._registered_models, self._registered_model_tags),
+            "registered_model_aliases": (self._registered_models, self._aliases),
+            "model_versions": (self._versions, self._version_row),
+            "model_version_tags": (self._versions, self._version_tags),
+        }[table]
+
+    def tables(self) -> dict[str, set[str]]:
+        return {name: set(columns) for name, columns in TABLES.items()}
+
+    def count(self, table: str) -> int:
+        if table not in TABLES:
+            return 0
+        owners, produce = self._plan(table)
+        return sum(sum(1 for _ in produce(owner)) for owner in owners())
+
+    def rows(self, table: str, after=None, size: int = 10_000) -> Iterator[tuple[list[dict], list[int]]]:
+        if table not in TABLES:
+            return
+        owners, produce = self._plan(table)
+        owners = owners()
+        start, skip = after or (0, 0)
+        batch: list[dict] = []
+        for index in range(start, len(owners)):
+            done = skip if index == start else 0
+            for row in islice(produce(owners[index]), done, None):
+                batch.append(row)
+                done += 1
+                if len(batch) == size:
+                    yield batch, [index, done]
+                    batch = []
+        if batch:
+            yield batch, [len(owners), 0]
+
+    def close(self) -> None:
+        pass
