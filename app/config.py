@@ -133,9 +133,29 @@ def resolve(settings: Settings) -> Settings:
         s,
         backend_store_uri=backend,
         registry_store_uri=registry,
+        read_replica_backend_store_uri=_read_replica(s, backend),
         default_artifact_root=default_root.rstrip("/") if default_root != "mlflow-artifacts:/" else default_root,
         **_auth(s, backend),
     )
+
+
+def _read_replica(s: Settings, backend: str) -> str:
+    """The read replica's URL: a database of the backend store's kind, not the backend store itself."""
+    if not s.read_replica_backend_store_uri:
+        return ""
+    flag = "--read-replica-backend-store-uri"
+    if s.artifacts_only:
+        raise ConfigError(f"{flag}: an --artifacts-only server has no backend store to read")
+    replica = database_url(s.read_replica_backend_store_uri, flag)
+    kind, backend_kind = replica.split(":", 1)[0], backend.split(":", 1)[0]
+    if backend_kind == "sqlite":
+        raise ConfigError(f"{flag}: SQLite has no read replicas; use PostgreSQL or MySQL for the backend store")
+    if kind != backend_kind:
+        raise ConfigError(f"{flag}: {redact_uri(replica)} cannot be a replica of the backend store, "
+                          f"a {backend_kind.split('+')[0]} database")
+    if replica == backend:
+        raise ConfigError(f"{flag}: the same database as --backend-store-uri")
+    return replica
 
 
 def webhook_schemes(s: Settings) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from .http import guard
 from .http import models as model_http
 from .http import ready as ready_http
 from .http import registry as registry_http
+from .http import replica as replica_http
 from .http import security
 from .http import tracking as tracking_http
 from .http import ui as ui_http
@@ -57,7 +58,8 @@ def create_app(settings: Settings, auth_changes=None) -> Flask:
 
     def database_at(uri: str) -> Database:  # one per URI, whichever stores share it
         if uri not in databases:
-            databases[uri] = Database(make_engine(uri, settings))
+            replica = settings.read_replica_backend_store_uri if uri == settings.backend_store_uri else ""
+            databases[uri] = Database(make_engine(uri, settings), make_engine(replica, settings) if replica else None)
         return databases[uri]
 
     if settings.artifacts_only:
@@ -83,6 +85,8 @@ def create_app(settings: Settings, auth_changes=None) -> Flask:
         if not settings.artifacts_only:  # users and permissions are managed on the tracking server
             api.register(app, auth_http.routes(auth), prefix)
     ready_http.register(app, list(databases.values()), prefix)
+    if settings.read_replica_backend_store_uri:  # before the guard: see replica.install
+        replica_http.install(app, prefix)
 
     _register_info(app, settings, prefix)
     _register_errors(app)

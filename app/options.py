@@ -116,8 +116,9 @@ OPTIONS: tuple[Option, ...] = (
            "Database URI of the model registry; defaults to the backend store.", BACKEND,
            secret=True),
     Option("read_replica_backend_store_uri", "MLFLOW_READ_REPLICA_BACKEND_STORE_URI", str, "",
-           "A read replica of the backend store for read-only requests.", BACKEND, secret=True,
-           supported=False),
+           "A read replica of the backend store (same kind of database): read-only requests go to it "
+           "while it is fresh enough, writes and a client's reads after its own writes to the primary "
+           "(see docs/scaling.md).", BACKEND, secret=True),
     Option("workspace_store_uri", "MLFLOW_WORKSPACE_STORE_URI", str, "",
            "Database URI of the workspace store (multi-tenant workspaces).", BACKEND, secret=True,
            supported=False),

@@ -12,6 +12,8 @@ from flask import Flask, Response, g, request
 
 from ..errors import MlflowError, invalid
 from ..services.validation import INT64_MAX, INT64_MIN
+from ..store.db import read_only
+from . import replica
 from .access import Access
 
 API_PREFIXES = ("/api", "/ajax-api")
@@ -209,10 +211,18 @@ class Route:
     max_body: int = 16 * 1024 * 1024
     read_json: Callable[[Any, str], dict] = dataclasses.field(init=False, repr=False, compare=False)
     read_query: Callable[[Any, str], dict] = dataclasses.field(init=False, repr=False, compare=False)
+    # the route only reads (its reads may go to a read replica): a GET, or a POST that searches
+    reads: bool = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):  # the shape's readers, made once
         object.__setattr__(self, "read_json", _reader(self.shape, _JSON_SCALARS))
         object.__setattr__(self, "read_query", _reader(self.shape, _QUERY_SCALARS))
+        object.__setattr__(self, "reads", self.method == "GET" or self.path.rsplit("/", 1)[-1] in READING_POSTS)
+
+
+# POST routes that only read, by the last segment of their path (their requests are big or were
+# POSTs in the official API): the searches and get-latest-versions
+READING_POSTS = frozenset({"search", "search-datasets", "get-latest-versions"})
 
 
 # {name} matches one path segment, {name:path} the rest of the path (slashes included).
@@ -244,6 +254,9 @@ def add_view(app: Flask, rule: str, endpoint: str, view, methods: list[str], acc
 
 def _view(route: Route):
     def view(**path_args):
-        result = route.handler(request_fields(route))
+        if route.reads:
+            result = read_only(route.handler, request_fields(route), replica.wrote_at)
+        else:
+            result = route.handler(request_fields(route))
         return json_response({} if result is None else result)
     return view

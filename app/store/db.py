@@ -9,15 +9,32 @@ poll() of the socket; a ping after a minute idle: _replace_dead_connections), an
 transaction whose connection died before its commit runs once more on a new one; a read that
 loses its connection half-way is a 503.
 Database.probe() is the readiness check: a connection of its own with a time limit, so that a
-database that accepts connections but does not answer cannot hold the probe."""
+database that accepts connections but does not answer cannot hold the probe.
+
+A read replica (MLFLOW_READ_REPLICA_BACKEND_STORE_URI) is a second engine of the backend
+store's Database. The HTTP layer runs the handler of a read-only route inside read_only(): its
+read() transactions go to the replica while the replica is fresh enough for that client, every
+other transaction (writes, and any read outside read_only(), such as the auth guard's) to the
+primary. Fresh enough: a thread per worker process (Replica.watch) notes every CHECK_INTERVAL
+the primary's WAL position (PostgreSQL) with the wall time before it was read, and the newest
+such time the replica has replayed up to is `fresh_as_of`: everything committed on the primary
+before it is on the replica. A client that wrote at time T (the HTTP layer's cookie) reads from
+the replica only once fresh_as_of > T (read-your-writes); any client only while the replica is
+less than MAX_LAG behind and answers. A read that finds nothing on the replica, or loses it, is
+run again on the primary. On a database whose replay position cannot be read (MySQL, or a copy
+kept in step otherwise) the replica counts as fresh as of each successful check: lag there is
+not measured."""
 from __future__ import annotations
 
+import collections
 import contextlib
+import contextvars
 import dataclasses
 import logging
 import os
 import random
 import select
+import threading
 import time
 from pathlib import Path
 
@@ -185,19 +202,60 @@ def plan_for_lookups_by_run(conn: sa.Connection) -> None:
         conn.exec_driver_sql("SET LOCAL enable_memoize = off; SET LOCAL enable_mergejoin = off")
 
 
-class Database:
-    """An engine plus the two kinds of transaction the stores use."""
+class _Reads:
+    """The state of a read-only request: when its client last wrote, and the replica it read from."""
+    __slots__ = ("_wrote_at", "replica")
 
-    def __init__(self, engine: sa.Engine):
+    def __init__(self, wrote_at):
+        self._wrote_at, self.replica = wrote_at, None
+
+    def wrote_at(self) -> float:
+        if callable(self._wrote_at):
+            self._wrote_at = self._wrote_at()
+        return self._wrote_at
+
+
+_READS: contextvars.ContextVar[_Reads | None] = contextvars.ContextVar("reads", default=None)
+_AGAIN_ON_PRIMARY = ("RESOURCE_DOES_NOT_EXIST", "TEMPORARILY_UNAVAILABLE")
+
+
+def read_only(work, fields, wrote_at):
+    """work(fields) of a read-only request, whose reads may go to a replica; wrote_at(): wall
+    time of its client's last write (0: none known), asked only where there is a replica. When
+    a replica answered and the answer is "not found" or "unavailable", it runs again on the
+    primary: the replica may not have the row yet, or may have gone."""
+    reads = _Reads(wrote_at)
+    token = _READS.set(reads)
+    try:
+        return work(fields)
+    except MlflowError as error:
+        if reads.replica is None or error.error_code not in _AGAIN_ON_PRIMARY:
+            raise
+    finally:
+        _READS.reset(token)
+    return work(fields)
+
+
+class Database:
+    """An engine plus the two kinds of transaction the stores use, and optionally a read replica."""
+
+    def __init__(self, engine: sa.Engine, replica_engine: sa.Engine | None = None):
         self.engine = engine
         self.dialect = engine.dialect.name
         self._writer = engine.execution_options(write=True)
         dbapi = engine.dialect.loaded_dbapi
         self._unreachable = (OperationalError, InterfaceError, DisconnectionError,
                              dbapi.OperationalError, dbapi.InterfaceError)
+        self.replica = Replica(replica_engine, engine) if replica_engine is not None else None
 
     @contextlib.contextmanager
     def read(self):
+        replica = self.replica
+        if replica is not None and (reads := _READS.get()) is not None and replica.serves(reads.wrote_at()):
+            reads.replica = replica
+            with replica._unavailable_is_503(), replica.engine.begin() as conn:
+                yield conn
+            return
         with self._unavailable_is_503(), self.engine.begin() as conn:
             yield conn
 
@@ -228,7 +286,11 @@ class Database:
             yield
         except self._unreachable as error:
             log.error("database error: %s", first_line(getattr(error, "orig", None) or error))
+            self.lost(error)
             raise MlflowError("The database is unavailable; try again shortly", "TEMPORARILY_UNAVAILABLE") from error
+
+    def lost(self, error: BaseException) -> None:
+        """The database could not be reached (a replica is then left alone for a while)."""
 
     def probe(self, timeout: float) -> None:
         """SELECT 1 on a connection of its own, given up after about `timeout` seconds; raises
@@ -264,6 +326,92 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.replica is not None:
+            self.replica.dispose()
+
+
+CHECK_INTERVAL = 0.5  # seconds between two checks of a replica's position
+MAX_LAG = 5.0  # seconds: a replica further behind serves no reads
+CLOCK_SKEW = 0.5  # seconds the clocks of two server hosts may differ: a write's time is one host's
+
+
+class Replica(Database):
+    """A read replica and how fresh it is (fresh_as_of, wall time; 0: not usable now)."""
+
+    def __init__(self, engine: sa.Engine, primary: sa.Engine):
+        super().__init__(engine)
+        self.primary = primary
+        self.fresh_as_of = 0.0
+        self.problem = "not checked yet"
+        self._samples: collections.deque = collections.deque(maxlen=int(MAX_LAG / CHECK_INTERVAL) + 2)
+        self._watcher_pid = None
+        self._lock = threading.Lock()
+        self.watch()  # in the worker process that made it (gunicorn loads the app after the fork)
+
+    def serves(self, wrote_at: float) -> bool:
+        if self._watcher_pid != os.getpid():
+            self.watch()
+        fresh = self.fresh_as_of
+        return fresh > wrote_at + CLOCK_SKEW and time.time() - fresh <= MAX_LAG
+
+    def lag(self) -> float | None:
+        """Seconds the replica is behind the primary at most; None when it cannot be used."""
+        return None if self.problem or not self.fresh_as_of else max(0.0, time.time() - self.fresh_as_of)
+
+    def watch(self) -> None:
+        """Starts the thread that checks the replica, once in each process (none survives a fork)."""
+        with self._lock:
+            if self._watcher_pid != os.getpid():
+                self._watcher_pid = os.getpid()
+                self.fresh_as_of, self.problem = 0.0, "not checked yet"
+                threading.Thread(target=self._watch, name="replica-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        while True:
+            try:
+                self.check()
+            except Exception as error:  # down, or not a copy of the primary: no reads until it is back
+                self.lost(error)
+            time.sleep(CHECK_INTERVAL)
+
+    def lost(self, error: BaseException) -> None:
+        problem = first_line(getattr(error, "orig", None) or error)
+        if problem != self.problem:
+            log.warning("read replica not used: %s", problem)
+        self.fresh_as_of, self.problem = 0.0, problem
+
+    def check(self) -> None:
+        """Samples the primary's WAL position, then asks how far the replica has replayed."""
+        sampled_at = time.time()
+        with self.primary.connect() as conn:
+            revision, position = _revision_and_position(conn, "pg_current_wal_lsn()")
+        with self.engine.connect() as conn:
+            replica_revision, replayed = _revision_and_position(conn, "pg_last_wal_replay_lsn()")
+        if replica_revision != revision:
+            raise SchemaError(f"its schema is at revision {replica_revision}, the primary's at {revision}: "
+                              "not a replica of the backend store")
+        if replayed is None or position is None:  # cannot be measured: in step as of now
+            fresh = sampled_at
+        else:
+            self._samples.append((sampled_at, position))
+            fresh = max((t for t, p in self._samples if p <= replayed), default=0.0)
+            while self._samples and self._samples[0][0] < fresh:
+                self._samples.popleft()
+        if self.problem:
+            log.info("read replica in use")
+        self.fresh_as_of, self.problem = fresh, ""
+
+
+def _revision_and_position(conn: sa.Connection, position_sql: str) -> tuple[str | None, int | None]:
+    """(alembic revision, WAL position as a number or None) of a PostgreSQL or other database."""
+    revision = conn.exec_driver_sql(f"SELECT version_num FROM {MAIN.version_table}").scalar()
+    if conn.dialect.name != "postgresql":
+        return revision, None
+    lsn = conn.exec_driver_sql(f"SELECT {position_sql}").scalar()  # 'hi/lo' in hex, NULL off a standby
+    if lsn is None:
+        return revision, None
+    high, low = lsn.split("/")
+    return revision, (int(high, 16) << 32) + int(low, 16)
 
 
 def _wait(conn, deadline: float) -> None:
