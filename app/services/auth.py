@@ -1,7 +1,8 @@
 """Users, their credentials and what they may do: the rules of MLflow's basic-auth app, and
 access tokens and a trusted proxy's word beyond it.
 
-Passwords are hashed with argon2id. Checking one costs about 40 ms of CPU by design, so each
+Passwords are hashed with argon2id (werkzeug hashes of users imported from the official
+basic-auth app by `db import --auth-from` are checked as they are). Checking one costs about 40 ms of CPU by design, so each
 worker remembers the credentials it has checked, keyed by the stored hash and a keyed digest of
 the password (never the password): a new password or a deleted user no longer matches. The
 users, grants and tokens each worker reads are kept in a snapshot while nothing changes (see
@@ -211,6 +212,11 @@ class AuthService:
         key = (stored_hash, hmac.digest(self._digest_key, password.encode(), "sha256"))
         if key in self._verified:
             return True
+        if not stored_hash.startswith("$argon2"):  # the official app's werkzeug hash (db import --auth-from)
+            from werkzeug.security import check_password_hash
+            if not check_password_hash(stored_hash, password):
+                return False
+            return _cached(self._verified, key, lambda: True)
         try:
             _HASHER.verify(stored_hash, password)
         except (VerificationError, InvalidHashError):
