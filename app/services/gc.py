@@ -22,7 +22,8 @@ of the artifact proxy) in the artifacts destination, URIs below the default arti
 its credentials, local paths only below the default artifact root or the artifacts
 destination, other stores' URIs by their own. What is deleted is the entity's own folder:
 <root>/<run id> when the artifact URI is <root>/<run id>/artifacts (as the server makes them),
-else the artifact URI itself.
+else the artifact URI itself. After an experiment went, its artifact folder (and the models
+folder in it) is removed when nothing is left in it.
 """
 from __future__ import annotations
 
@@ -158,7 +159,8 @@ def execute(the_plan: Plan, store: GcStore, artifacts: "ArtifactRoots",
         delete(entity)
     for experiment, inside in the_plan.experiments:
         if all([delete(entity, within_experiment=True) for entity in inside]):
-            delete(experiment)
+            if delete(experiment):
+                artifacts.remove_empty_folders(experiment)
         else:
             outcome.failed[EXPERIMENT] += 1
             report(experiment, "some of its runs or logged models could not be deleted; kept")
@@ -220,6 +222,21 @@ class ArtifactRoots:
         except OSError as error:  # a local file system refused (permissions, a read-only mount)
             raise MlflowError(f"deleting the artifacts at '{entity.artifact_uri}' failed: {error.strerror}",
                               "INTERNAL_ERROR") from None
+
+    def remove_empty_folders(self, experiment: Entity) -> None:
+        """After an experiment went: its artifact folder and the models folder in it, when
+        nothing is left in them (stores with folders keep empty ones). Best effort: a folder
+        still holding something, or a location gc does not reach, stays."""
+        try:
+            repository, rel = self.locate(experiment)
+        except MlflowError:
+            return
+        for folder in (posixpath.join(rel, "models"), rel):
+            try:
+                if not repository.list(folder):
+                    repository.delete(folder)
+            except (MlflowError, OSError):
+                pass
 
     def _proxy_repository(self, uri: str) -> ArtifactRepository:
         if not self._destination:

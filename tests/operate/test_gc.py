@@ -153,6 +153,7 @@ def test_gc_deletes_what_is_deleted_with_its_artifacts_and_nothing_else(client, 
         assert status(api, f"logged-models/{model_id}", allow_deleted="true") == 404
     assert status(api, "experiments/get", experiment_id=gone_exp) == 404
     assert not [name for name, folder in folders.items() if os.path.exists(folder)]
+    assert not os.path.exists(os.path.join(server.destination, gone_exp))  # its emptied folder too
     assert rows_naming(server, [gone_run, inner_run], [gone_model, inner_model], [gone_exp]) == {}
 
     # the active run and model, their rows and artifacts are untouched
@@ -173,21 +174,20 @@ def test_older_than_respects_the_deletion_time(client, api, server, tmp_path):
     experiment_id = client.create_experiment(unique())
     old, new = (seed_run(client, experiment_id, tmp_path, name) for name in ("old", "new"))
     client.delete_run(old)
-    time.sleep(3)
+    time.sleep(8)
     client.delete_run(new)
 
-    refused = gc(server, "--older-than", "2s", "--run-ids", new)
-    assert refused.returncode == 1
-    assert f"Run {new} is not older than the required age" in refused.stderr and "Nothing was deleted" in refused.stderr
-    assert "Traceback" not in refused.stderr
-
-    result = gc(server, "--older-than", "2.5s")
+    result = gc(server, "--older-than", "6s")  # "new" is a second or two old when gc starts
     assert result.returncode == 0, result.stderr
     assert f"Run with ID {old} has been permanently deleted." in result.stdout and new not in result.stdout
     assert status(api, "runs/get", run_id=old) == 404
     assert client.get_run(new).info.lifecycle_stage == "deleted"
     assert os.path.isdir(run_folder(server, client, new))
 
+    refused = gc(server, "--older-than", "0.5h", "--run-ids", new)
+    assert refused.returncode == 1
+    assert f"Run {new} is not older than the required age" in refused.stderr and "Nothing was deleted" in refused.stderr
+    assert "Traceback" not in refused.stderr
     assert gc(server, "--older-than", "1d").stdout.startswith("gc: permanently deleted 0 runs")
     assert gc(server).returncode == 0
     assert status(api, "runs/get", run_id=new) == 404
