@@ -81,7 +81,7 @@ def install(app: Flask, settings: Settings, databases: dict[str, Database], pref
     from prometheus_client.exposition import choose_encoder
     from prometheus_client.multiprocess import MultiProcessCollector
 
-    requests = Counter("mlflow_http_request_total", "Total number of HTTP requests",
+    answered = Counter("mlflow_http_request_total", "Total number of HTTP requests",
                        ("method", "route", "status"), registry=None)
     failures = Counter("mlflow_http_request_exceptions_total",
                        "Total number of HTTP requests answered 500 (an unexpected error)",
@@ -95,7 +95,7 @@ def install(app: Flask, settings: Settings, databases: dict[str, Database], pref
 
     def children(method: str, route: str, status: int) -> tuple:
         labels = (method, route, str(status))
-        return (requests.labels(*labels), latency.labels(*labels, MLFLOW_API_VERSION),
+        return (answered.labels(*labels), latency.labels(*labels, MLFLOW_API_VERSION),
                 failures.labels(*labels) if status == 500 else None)
 
     wsgi_app = app.wsgi_app
@@ -107,16 +107,17 @@ def install(app: Flask, settings: Settings, databases: dict[str, Database], pref
 
     @app.after_request
     def record(response: Response) -> Response:
-        rule = request.url_rule
+        current = request._get_current_object()  # once: each look through the proxy costs
+        rule = current.url_rule
         if rule is not None and rule.endpoint in uncounted:
             return response
-        method = request.method
+        method = current.method
         key = (method if method in METHODS else "other", rule.rule if rule else UNMATCHED, response.status_code)
         found = series.get(key)
         if found is None:
             found = series[key] = children(*key)
         found[0].inc()
-        found[1].observe(perf_counter() - request.environ[_STARTED])
+        found[1].observe(perf_counter() - current.environ[_STARTED])
         if found[2] is not None:
             found[2].inc()
         return response
