@@ -75,6 +75,8 @@ def report(tallies: dict[str, Tally], notes: list[str]) -> str:
     """The closing table: one line per entity, then the notes (conflicts, what was ignored)."""
     lines = [f"{'entity':<22} {'read':>12} {'written':>12} {'already there':>14} {'skipped':>9} {'ignored':>9}"]
     for entity, t in tallies.items():
+        if t == Tally():
+            continue  # nothing of the kind in the source
         mark = "" if t.balanced() else "  <- differs"
         lines.append(f"{entity:<22} {t.read:>12,} {t.written:>12,} {t.present:>14,} {t.skipped:>9,} "
                      f"{t.ignored:>9,}{mark}")

@@ -3,8 +3,8 @@ a Source.
 
 The tables are reflected, so whatever columns the database's revision has are read; the
 writer gives defaults for what older revisions lack. Each table is read in its primary key's
-order through one server-side cursor (psycopg2's named cursor, PyMySQL's unbuffered one), in
-batches; a position is the number of rows read so far, and reading resumes past it with
+order through the driver's own server-side cursor (psycopg2's named cursor, PyMySQL's
+unbuffered one), in batches; a position is the number of rows read so far, and reading resumes past it with
 OFFSET (one scan of the rows already read, once per resume). The source is only read: SQLite
 files are opened read-only (mode=ro), so not even a journal file is created.
 """
@@ -81,11 +81,25 @@ class SqlSource:
         position = int(after or 0)
         if position:
             query = query.offset(position)
-        with self.engine.connect().execution_options(stream_results=True, yield_per=size) as conn:
-            result = conn.execute(query)
-            while batch := result.fetchmany(size):
+        sql = str(query.compile(dialect=self.engine.dialect, compile_kwargs={"literal_binds": True}))
+        # The driver's own streaming cursor: SQLAlchemy's result rows cost twice the query.
+        raw = self.engine.raw_connection()
+        try:
+            if self.dialect == "postgresql":
+                cursor = raw.cursor(name=f"import_{table}")
+                cursor.itersize = size
+            elif self.dialect == "mysql":
+                import pymysql.cursors
+                cursor = raw.cursor(pymysql.cursors.SSCursor)
+            else:
+                cursor = raw.cursor()
+            cursor.execute(sql)
+            while batch := cursor.fetchmany(size):
                 position += len(batch)
                 yield [dict(zip(names, row)) for row in batch], position
+            cursor.close()
+        finally:
+            raw.close()
 
     def close(self) -> None:
         self.engine.dispose()
