@@ -3,15 +3,16 @@
 plan() decides everything before anything is deleted: the entities in the deleted stage
 (deleted at least `older_than` ago, when given), or only the ids given; an experiment takes
 all its runs and logged models with it. An id that does not exist, is not in the deleted stage
-or was deleted too recently is refused, as the official `mlflow gc` refuses it, and so is an
-artifact root that no store reaches: then nothing at all is deleted.
+or was deleted too recently is refused, as the official `mlflow gc` refuses it, and so is a
+local artifacts destination that does not exist: then nothing at all is deleted.
 
 execute() deletes each run and logged model, its artifacts first, then its rows in one
 database transaction; an experiment goes (one transaction) after all its runs and logged
 models went. Artifacts first because a run whose artifact deletion fails keeps its rows in the
 deleted stage, so the next gc finds it and finishes the job; the other order would leave
-artifacts that nothing in the database points at any more. A failure therefore leaves a run or
-model with some of its artifacts gone but all its rows, never rows half-deleted; its experiment
+artifacts that nothing in the database points at any more. A failure (a store refusing, an
+artifact root no store here reaches) therefore leaves a run or model with some of its artifacts
+gone but all its rows, never rows half-deleted; its experiment
 stays too. gc carries on with the rest and reports the failures. Artifacts already missing are
 not a failure. A run restored between the deletion of its artifacts and its transaction is
 kept (the transaction checks the stage again) but has lost its artifacts: gc checks the stage
@@ -116,9 +117,13 @@ def plan(store: GcStore, artifacts: "ArtifactRoots", now_ms: int, older_than_ms:
                 contents[entity.experiment_id].append(entity)
     result = Plan([r for r in runs if r.experiment_id not in gone], [m for m in models if m.experiment_id not in gone],
                   [(e, contents[e.id]) for e in experiments])
-    for entity in [*result.runs, *result.models, *(e for _, inside in result.experiments for e in inside)]:
-        artifacts.locate(entity)  # refuses a root no store reaches before anything is deleted
+    artifacts.check([*result.runs, *result.models, *(e for _, inside in result.experiments for e in inside)])
     return result
+
+
+def _proxied(uri: str) -> bool:
+    """Whether an artifact root is in the artifacts destination (served by the proxy)."""
+    return urlsplit(uri).scheme == PROXY_SCHEME or names_proxy(uri)
 
 
 def _typed(kind: str, ids: list[str]) -> list:
@@ -187,9 +192,9 @@ class ArtifactRoots:
         if tail == "artifacts" and posixpath.basename(head) == entity.id:
             uri = head
         parts = urlsplit(uri)
-        if parts.scheme == PROXY_SCHEME or names_proxy(uri):
+        if _proxied(uri):
             path = parts.path if parts.scheme == PROXY_SCHEME else parts.path.split(PROXY_ROUTE + "/", 1)[1]
-            repository, rel = self._proxy_repository(uri), path.strip("/")
+            repository, rel = self._proxy_repository(), path.strip("/")
         elif self._remote_root and uri.startswith(without_password(self._remote_root) + "/"):
             repository = self._repository(self._remote_root, lambda: repository_for(self._remote_root))
             rel = uri[len(without_password(self._remote_root)) + 1:]
@@ -238,9 +243,13 @@ class ArtifactRoots:
             except (MlflowError, OSError):
                 pass
 
-    def _proxy_repository(self, uri: str) -> ArtifactRepository:
-        if not self._destination:
-            raise invalid(f"'{uri}' is in the artifacts destination: give the server's --artifacts-destination")
+    def check(self, entities: list[Entity]) -> None:
+        """Refuse, before anything is deleted, an artifacts destination that cannot be the
+        server's (a local folder that does not exist) when some entity's artifacts are there."""
+        if any(_proxied(e.artifact_uri) for e in entities):
+            self._proxy_repository()
+
+    def _proxy_repository(self) -> ArtifactRepository:
         if self._proxy is None:
             local = urlsplit(self._destination).scheme in ("", "file")
             if local and not os.path.isdir(urlsplit(self._destination).path):

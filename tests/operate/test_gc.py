@@ -261,6 +261,23 @@ def test_a_store_refusing_one_run_leaves_it_whole_and_the_rest_goes(client, api,
     assert rows_naming(server, [stuck, fine], [model_id], [experiment_id]) == {}
 
 
+def test_a_local_root_outside_the_stores_is_kept(client, api, server, tmp_path):
+    """An experiment's artifact_location elsewhere on the server's disk (a client's choice): gc
+    does not delete there, keeps that run whole and deletes the others."""
+    elsewhere = client.create_experiment(unique(), artifact_location=str(tmp_path / "elsewhere"))
+    kept = seed_run(client, elsewhere, tmp_path, "elsewhere")
+    other = seed_run(client, client.create_experiment(unique()), tmp_path, "other")
+    client.delete_run(kept)
+    client.delete_run(other)
+    result = gc(server)
+    assert result.returncode == 1
+    assert f"Run with ID {kept} was not deleted" in result.stderr and "outside the default artifact root" in result.stderr
+    assert f"Run with ID {other} has been permanently deleted." in result.stdout
+    assert (tmp_path / "elsewhere" / kept / "artifacts" / "files" / f"elsewhere-{kept}.txt").exists()
+    assert client.get_run(kept).data.params == {"lr": "0.1"} and status(api, "runs/get", run_id=other) == 404
+    client.restore_run(kept)  # the next tests' gc without ids must not meet it
+
+
 def test_bad_configuration_is_one_line_without_secrets(server, tmp_path):
     missing = app_cli(["gc", "--backend-store-uri", f"sqlite:///{tmp_path / 'none.db'}"])
     assert missing.returncode == 1 and "no database at" in missing.stderr and not (tmp_path / "none.db").exists()
