@@ -161,21 +161,22 @@ class FileStoreSource:
     def _experiments(self) -> list[tuple[int, str, bool]]:
         """(experiment id, folder, deleted) of each experiment folder whose meta.yaml reads."""
         if "experiments" not in self._owners:
-            found = []
-            for parent, deleted in ((self.root, False), (os.path.join(self.root, TRASH), True)):
-                for name in sorted(_subdirs(parent), key=lambda n: (len(n), n)):
-                    if name.isdigit() and os.path.isfile(os.path.join(parent, name, "meta.yaml")):
-                        found.append((int(name), os.path.join(parent, name), deleted))
-            self._owners["experiments"] = found
+            self._owners["experiments"] = [
+                (int(name), os.path.join(parent, name), deleted)
+                for parent, deleted in ((self.root, False), (os.path.join(self.root, TRASH), True))
+                for name in sorted(_subdirs(parent), key=lambda n: (len(n), n))
+                if name.isdigit() and os.path.isfile(os.path.join(parent, name, "meta.yaml"))
+                and self._experiment_meta(os.path.join(parent, name)) is not None]
         return self._owners["experiments"]
 
     def _runs(self) -> list[tuple[int, str, str]]:
-        """(experiment id, run id, folder) of each run folder with a meta.yaml."""
+        """(experiment id, run id, folder) of each run whose meta.yaml reads."""
         if "runs" not in self._owners:
             self._owners["runs"] = [
                 (experiment_id, name, os.path.join(folder, name))
                 for experiment_id, folder, _ in self._experiments() for name in _subdirs(folder)
-                if name not in RESERVED and os.path.isfile(os.path.join(folder, name, "meta.yaml"))]
+                if name not in RESERVED and os.path.isfile(os.path.join(folder, name, "meta.yaml"))
+                and self._run_meta(os.path.join(folder, name)) is not None]
         return self._owners["runs"]
 
     def _logged_models(self) -> list[tuple[int, str, str]]:
@@ -183,13 +184,16 @@ class FileStoreSource:
             self._owners["logged_models"] = [
                 (experiment_id, name, os.path.join(folder, "models", name))
                 for experiment_id, folder, _ in self._experiments()
-                for name in _subdirs(os.path.join(folder, "models"))]
+                for name in _subdirs(os.path.join(folder, "models"))
+                if self._logged_model_meta(os.path.join(folder, "models", name)) is not None]
         return self._owners["logged_models"]
 
     def _registered_models(self) -> list[str]:
         if "registered_models" not in self._owners:
-            folder = os.path.join(self.root, REGISTRY)
-            self._owners["registered_models"] = [os.path.join(folder, name) for name in _subdirs(folder)]
+            parent = os.path.join(self.root, REGISTRY)
+            self._owners["registered_models"] = [
+                os.path.join(parent, name) for name in _subdirs(parent)
+                if self._named_meta(os.path.join(parent, name)) is not None]
         return self._owners["registered_models"]
 
     def _versions(self) -> list[str]:
@@ -197,14 +201,48 @@ class FileStoreSource:
             self._owners["versions"] = [
                 os.path.join(model, name) for model in self._registered_models()
                 for name in sorted(_subdirs(model), key=lambda n: (len(n), n))
-                if name.startswith("version-") and name[8:].isdigit()]
+                if name.startswith("version-") and name[8:].isdigit()
+                and self._version_meta(os.path.join(model, name)) is not None]
         return self._owners["versions"]
+
+    # ------------------------------------------------------------ an owner's meta.yaml, checked
+
+    def _experiment_meta(self, folder: str) -> dict | None:
+        return self._yaml(os.path.join(folder, "meta.yaml"), ("name",))
+
+    def _run_meta(self, folder: str) -> dict | None:
+        path, run_id = os.path.join(folder, "meta.yaml"), os.path.basename(folder)
+        meta = self._yaml(path)
+        if meta is not None and (meta.get("run_id") or meta.get("run_uuid")) != run_id:
+            self._warn(path, f"its run id is not its folder's name {run_id}")
+            return None
+        return meta
+
+    def _logged_model_meta(self, folder: str) -> dict | None:
+        path, model_id = os.path.join(folder, "meta.yaml"), os.path.basename(folder)
+        meta = self._yaml(path, ("model_id",))
+        if meta is not None and meta["model_id"] != model_id:
+            self._warn(path, f"its model id is not its folder's name {model_id}")
+            return None
+        return meta
+
+    def _named_meta(self, folder: str) -> dict | None:
+        """A registered model's meta.yaml."""
+        return self._yaml(os.path.join(folder, "meta.yaml"), ("name",))
+
+    def _version_meta(self, folder: str) -> dict | None:
+        path = os.path.join(folder, "meta.yaml")
+        meta = self._yaml(path, ("name", "version"))
+        if meta is not None and str(meta["version"]) != os.path.basename(folder)[8:]:
+            self._warn(path, f"its version is not its folder's {os.path.basename(folder)}")
+            return None
+        return meta
 
     # ------------------------------------------------------------ rows of one owner
 
     def _experiment_row(self, owner) -> Iterator[dict]:
         experiment_id, folder, deleted = owner
-        meta = self._yaml(os.path.join(folder, "meta.yaml"), ("name",))
+        meta = self._experiment_meta(folder)
         if meta is not None:
             yield {"experiment_id": experiment_id, "name": str(meta["name"]),
                    "artifact_location": meta.get("artifact_location"),
@@ -216,18 +254,9 @@ class FileStoreSource:
         for key, value in self._key_values(os.path.join(folder, "tags")):
             yield {"experiment_id": experiment_id, "key": key, "value": value}
 
-    def _run_meta(self, owner) -> dict | None:
-        experiment_id, run_id, folder = owner
-        path = os.path.join(folder, "meta.yaml")
-        meta = self._yaml(path)
-        if meta is not None and (meta.get("run_id") or meta.get("run_uuid")) != run_id:
-            self._warn(path, f"its run id is not its folder's name {run_id}")
-            return None
-        return meta
-
     def _run_row(self, owner) -> Iterator[dict]:
-        experiment_id, run_id, _ = owner
-        meta = self._run_meta(owner)
+        experiment_id, run_id, folder = owner
+        meta = self._run_meta(folder)
         if meta is None:
             return
         status, source_type = meta.get("status", 1), meta.get("source_type", 4)
@@ -306,12 +335,8 @@ class FileStoreSource:
 
     def _logged_model_row(self, owner) -> Iterator[dict]:
         experiment_id, model_id, folder = owner
-        path = os.path.join(folder, "meta.yaml")
-        meta = self._yaml(path, ("model_id",))
+        meta = self._logged_model_meta(folder)
         if meta is None:
-            return
-        if meta["model_id"] != model_id:
-            self._warn(path, f"its model id is not its folder's name {model_id}")
             return
         status = meta.get("status", 1)
         if isinstance(status, str):
@@ -345,11 +370,8 @@ class FileStoreSource:
                        "run_id": parts[3], "dataset_uuid": None, "dataset_name": (parts[4:5] or [None])[0],
                        "dataset_digest": (parts[5:6] or [None])[0]}
 
-    def _registered_model_meta(self, folder: str) -> dict | None:
-        return self._yaml(os.path.join(folder, "meta.yaml"), ("name",))
-
     def _registered_model_row(self, folder) -> Iterator[dict]:
-        meta = self._registered_model_meta(folder)
+        meta = self._named_meta(folder)
         if meta is not None:
             created = meta.get("creation_timestamp")
             yield {"name": str(meta["name"]), "creation_time": created,
@@ -357,27 +379,19 @@ class FileStoreSource:
                    "description": meta.get("description")}
 
     def _registered_model_tags(self, folder) -> Iterator[dict]:
-        meta = self._registered_model_meta(folder)
+        meta = self._named_meta(folder)
         if meta is not None:
             for key, value in self._key_values(os.path.join(folder, "tags")):
                 yield {"name": str(meta["name"]), "key": key, "value": value}
 
     def _aliases(self, folder) -> Iterator[dict]:
-        meta = self._registered_model_meta(folder)
+        meta = self._named_meta(folder)
         if meta is not None:
             for alias, value in self._key_values(os.path.join(folder, "aliases")):
                 if value.strip().isdigit():
                     yield {"name": str(meta["name"]), "alias": alias, "version": int(value)}
                 else:
                     self._warn(os.path.join(folder, "aliases", alias), f"not a version number: {value[:40]!r}")
-
-    def _version_meta(self, folder: str) -> dict | None:
-        path = os.path.join(folder, "meta.yaml")
-        meta = self._yaml(path, ("name", "version"))
-        if meta is not None and str(meta["version"]) != os.path.basename(folder)[8:]:
-            self._warn(path, f"its version is not its folder's {os.path.basename(folder)}")
-            return None
-        return meta
 
     def _version_row(self, folder) -> Iterator[dict]:
         meta = self._version_meta(folder)
