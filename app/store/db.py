@@ -359,20 +359,25 @@ class Replica(Database):
         return None if self.problem or not self.fresh_as_of else max(0.0, time.time() - self.fresh_as_of)
 
     def watch(self) -> None:
-        """Starts the thread that checks the replica, once in each process (none survives a fork)."""
+        """Checks the replica once, then starts the thread that checks it every CHECK_INTERVAL:
+        once in each process (no thread survives a fork)."""
         with self._lock:
             if self._watcher_pid != os.getpid():
                 self._watcher_pid = os.getpid()
                 self.fresh_as_of, self.problem = 0.0, "not checked yet"
+                self._check_or_drop()
                 threading.Thread(target=self._watch, name="replica-watch", daemon=True).start()
 
     def _watch(self) -> None:
         while True:
-            try:
-                self.check()
-            except Exception as error:  # down, or not a copy of the primary: no reads until it is back
-                self.lost(error)
             time.sleep(CHECK_INTERVAL)
+            self._check_or_drop()
+
+    def _check_or_drop(self) -> None:
+        try:
+            self.check()
+        except Exception as error:  # down, or not a copy of the primary: no reads until it is back
+            self.lost(error)
 
     def lost(self, error: BaseException) -> None:
         problem = first_line(getattr(error, "orig", None) or error)

@@ -86,21 +86,28 @@ def test_reads_without_own_writes_are_served_by_the_replica(server, cluster, rep
 
     wait_for(lambda: search(server, experiment_id) == [run_id], "reads to go to the primary", MAX_LAG + 10)
     assert time.monotonic() - written >= MAX_LAG - 1  # not before the replica was too far behind
-    assert "replica: not used" in ready(server).text
+    wait_for(lambda: "replica: not used" in ready(server).text, "/ready to say so", 5)  # each worker checks on its own
 
 
-def test_a_client_reads_its_own_writes(server, client, cluster, replay_paused):
+def test_a_client_reads_its_own_writes(server, client, cluster):
+    """The run is on the replica too; what the client then writes is not, yet it reads it back."""
     experiment_id = client.create_experiment(unique("own-writes"))
-    run = client.create_run(experiment_id)
-    run_id = run.info.run_id
-    assert client.get_run(run_id).info.run_id == run_id
-    client.log_metric(run_id, "loss", 0.5, step=1)
-    client.log_param(run_id, "lr", "0.1")
-    found = client.search_runs([experiment_id], "metrics.loss < 1")
-    assert [r.info.run_id for r in found] == [run_id]
-    assert found[0].data.params == {"lr": "0.1"}
-    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "loss")] == [(1, 0.5)]
-    assert search(server, experiment_id) == []  # meanwhile a client without the cookie is served by the replica
+    run_id = client.create_run(experiment_id).info.run_id
+    cluster.wait_replayed()
+    cluster.pause_replay()
+    try:
+        client.log_metric(run_id, "loss", 0.5, step=1)
+        client.log_param(run_id, "lr", "0.1")
+        assert client.get_run(run_id).data.metrics == {"loss": 0.5}
+        found = client.search_runs([experiment_id], "metrics.loss < 1")
+        assert [r.info.run_id for r in found] == [run_id] and found[0].data.params == {"lr": "0.1"}
+        assert [(m.step, m.value) for m in client.get_metric_history(run_id, "loss")] == [(1, 0.5)]
+        # meanwhile a client without the server's cookie is served by the replica, which has the run only
+        plain = requests.get(f"{server.url}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, timeout=10)
+        assert plain.status_code == 200 and "metrics" not in plain.json()["run"]["data"]
+    finally:
+        cluster.resume_replay()
+        cluster.wait_replayed()
 
 
 def test_reads_go_to_the_primary_while_the_replica_is_stopped(server, client, cluster):
