@@ -100,6 +100,25 @@ def test_postgresql_and_s3_with_replicas():
     assert "MLFLOW_UPGRADE_DB" not in manifests["ConfigMap/mlflow-mlflow-server"]["data"]
 
 
+def test_multi_replica_values():
+    """ci/multi-replica-values.yaml, which tests/operate/test_scale_out.py runs: three pods on one
+    database and one bucket, spread over nodes; values that would make replicas unsafe are refused."""
+    values = values_file("multi-replica")
+    manifests = checked(values)
+    deployment = manifests["Deployment/mlflow-mlflow-server"]
+    assert deployment["spec"]["replicas"] == 3 and deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert deployment["spec"]["template"]["spec"]["topologySpreadConstraints"][0]["maxSkew"] == 1
+    assert manifests["PodDisruptionBudget/mlflow-mlflow-server"]["spec"]["minAvailable"] == 2
+    assert not any(key.startswith("PersistentVolumeClaim/") for key in manifests)
+    assert "Job/mlflow-mlflow-server-migrate" in manifests
+    assert "MLFLOW_UPGRADE_DB" not in manifests["ConfigMap/mlflow-mlflow-server"]["data"]
+    for unsafe, refusal in [({"config": {"MLFLOW_UPGRADE_DB": "true"}}, "every pod would upgrade"),
+                            ({"secretEnv": {"MLFLOW_BACKEND_STORE_URI": "sqlite:////data/mlflow.db"}}, "set database.uri"),
+                            ({"config": {"MLFLOW_ARTIFACTS_DESTINATION": "/data/mlartifacts"}}, "set database.uri")]:
+        with pytest.raises(Exception, match=refusal):
+            render({**values, **{key: {**values.get(key, {}), **more} for key, more in unsafe.items()}})
+
+
 def test_ingress_with_tls():
     manifests = checked(values_file("ingress-tls"))
     ingress = manifests["Ingress/mlflow-mlflow-server"]["spec"]

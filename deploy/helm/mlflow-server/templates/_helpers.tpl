@@ -54,6 +54,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if include "mlflow-server.localArtifacts" . }}
 {{- fail "replicaCount > 1 needs a remote artifact store (artifacts.destination, or artifacts.defaultRoot when artifacts.serve is false, such as s3://bucket/path): local artifacts serve one replica" }}
 {{- end }}
+{{- if has (lower (toString (index .Values.config "MLFLOW_UPGRADE_DB" | default ""))) (list "true" "1" "yes" "on") }}
+{{- fail "config.MLFLOW_UPGRADE_DB with replicaCount > 1: every pod would upgrade the shared schema at once; the migration Job (migrations.enabled) upgrades it before the pods start" }}
+{{- end }}
+{{- range $values := list "config" "secretEnv" }}
+{{- range $name := list "MLFLOW_BACKEND_STORE_URI" "MLFLOW_ARTIFACTS_DESTINATION" "MLFLOW_DEFAULT_ARTIFACT_ROOT" }}
+{{- if hasKey (index $.Values $values) $name }}
+{{- fail (printf "%s.%s with replicaCount > 1: set database.uri and artifacts.destination (or artifacts.defaultRoot), which the chart checks can be shared by several replicas" $values $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- range $values := list "config" "secretEnv" }}
 {{- range $name := list "MLFLOW_APP_NAME" "MLFLOW_AUTH_ADMIN_USERNAME" "MLFLOW_AUTH_ADMIN_PASSWORD" "MLFLOW_AUTH_DEFAULT_PERMISSION" "MLFLOW_AUTH_DATABASE_URI" "MLFLOW_AUTH_PROXY_HEADER" "MLFLOW_AUTH_TRUSTED_PROXIES" }}
