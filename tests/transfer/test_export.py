@@ -59,7 +59,8 @@ def official_env(tmp: Path) -> dict:
 
 
 def official_uri(uri: str) -> str:
-    return uri.replace("mysql://", "mysql+pymysql://", 1)
+    """The drivers the official venv has (mlflow 3.17 takes postgresql:// as psycopg 3)."""
+    return uri.replace("mysql://", "mysql+pymysql://", 1).replace("postgresql://", "postgresql+psycopg2://", 1)
 
 
 def official_schema(uri: str, tmp: Path) -> None:
