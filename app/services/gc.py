@@ -144,9 +144,9 @@ def execute(the_plan: Plan, store: GcStore, artifacts: "ArtifactRoots",
     outcome = Outcome()
 
     def delete(entity: Entity, within_experiment: bool = False) -> bool:
+        kind, entity_id = (EXPERIMENT, entity.experiment_id) if within_experiment else (entity.kind, entity.id)
         try:
-            if not within_experiment and not store.find(entity.kind, ids=_typed(entity.kind, [entity.id]),
-                                                        deleted=True):
+            if not store.find(kind, ids=_typed(kind, [entity_id]), deleted=True):  # checked again below
                 raise invalid("it is no longer in the deleted stage (restored meanwhile); kept")
             if entity.kind != EXPERIMENT:
                 artifacts.delete(entity)
