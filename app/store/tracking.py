@@ -142,7 +142,10 @@ class TrackingStore:
                 experiment_id=DEFAULT_EXPERIMENT_ID, name=DEFAULT_EXPERIMENT_NAME,
                 artifact_location=artifact_location, lifecycle_stage=ACTIVE,
                 creation_time=now, last_update_time=now))
-        self.db.write(work)
+        try:
+            self.db.write(work)
+        except IntegrityError:  # replicas starting together: another one made it first, found now
+            self.db.write(work)
 
     def create_experiment(self, name: str, artifact_root: str, artifact_location: str | None,
                           tag_pairs: list[tuple[str, str]], now: int) -> str:
