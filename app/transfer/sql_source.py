@@ -50,6 +50,9 @@ class SqlSource:
             self.engine.dispose()
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
             raise ConfigError(f"{option}: cannot read {self.name}: {reason}") from None
+        if not {"experiments", "users"} & set(self.metadata.tables):
+            self.engine.dispose()
+            raise ConfigError(f"{option}: {self.name} is not an MLflow database (it has no experiments table)")
 
     def revision(self) -> str | None:
         """The official alembic revision the database is at (None: no version table)."""
