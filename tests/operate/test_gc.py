@@ -278,7 +278,7 @@ def test_a_local_root_outside_the_stores_is_kept(client, api, server, tmp_path):
     client.restore_run(kept)  # the next tests' gc without ids must not meet it
 
 
-def test_bad_configuration_is_one_line_without_secrets(server, tmp_path):
+def test_bad_configuration_is_one_line_without_secrets(tmp_path):
     missing = app_cli(["gc", "--backend-store-uri", f"sqlite:///{tmp_path / 'none.db'}"])
     assert missing.returncode == 1 and "no database at" in missing.stderr and not (tmp_path / "none.db").exists()
     refused = app_cli(["gc", "--backend-store-uri", "postgresql://gc:hunter2secret@127.0.0.1:5432/nodb",
