@@ -72,8 +72,8 @@ def command(older_than, run_ids, experiment_ids, logged_model_ids, dry_run, db_w
         with database.connect_with_retry(url, None, db_wait_timeout) as engine:
             current, head = database.schema_revisions(engine)
             if current != head:
-                _fail(f"{redact_uri(url)} is at schema revision {current or 'none'}, this server's is {head}: "
-                      f"run `python -m app db upgrade` first (gc changes no schema)")
+                _fail(f"{redact_uri(url)} is at schema revision {current or 'none'}, this server's is {head}; gc "
+                      f"changes no schema (`python -m app db upgrade` brings a database of this server there)")
             store = GcStore(database.Database(engine))
             artifacts = gc.ArtifactRoots(settings.artifacts_destination, settings.default_artifact_root)
             try:
