@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from dataclasses import dataclass
@@ -315,7 +316,6 @@ def our_sqlite(tmp_path) -> str:
 def test_refuses_another_revision_and_a_database_without_schema(our_sqlite, tmp_path):
     target = f"sqlite:///{tmp_path / 'official.db'}"
     official_schema(target, tmp_path)
-    import sqlite3
     with sqlite3.connect(tmp_path / "official.db") as conn:
         conn.execute("UPDATE alembic_version SET version_num = '1b5f0d9ad7c1'")
     done = app_cli(["db", "export", "--to", target, "--backend-store-uri", our_sqlite])
@@ -333,3 +333,23 @@ def test_a_bad_uri_is_one_line_without_the_password(our_sqlite):
         assert done.returncode == 1, done.stderr
         assert expected in done.stderr and "Traceback" not in done.stderr
         assert "s3cret-pw" not in done.stderr + done.stdout and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_registry_database_of_its_own_is_exported_too(start_server, tmp_path):
+    import mlflow
+    source, registry = f"sqlite:///{tmp_path / 'ours.db'}", f"sqlite:///{tmp_path / 'registry.db'}"
+    ours = start_server({"MLFLOW_BACKEND_STORE_URI": source, "MLFLOW_REGISTRY_STORE_URI": registry,
+                         "MLFLOW_ARTIFACTS_DESTINATION": str(tmp_path / "artifacts")})
+    client = mlflow.MlflowClient(ours.url)
+    run = client.create_run(client.create_experiment("with-registry"))
+    client.create_registered_model("elsewhere")
+    client.create_model_version("elsewhere", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+    target = f"sqlite:///{tmp_path / 'official.db'}"
+    official_schema(target, tmp_path)
+    done = app_cli(["db", "export", "--to", target, "--backend-store-uri", source, "--registry-store-uri", registry])
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(tmp_path / "official.db") as conn:
+        assert conn.execute("SELECT name, version, run_id FROM model_versions").fetchall() == [
+            ("elsewhere", 1, run.info.run_id)]
+        assert conn.execute("SELECT name FROM experiments ORDER BY experiment_id").fetchall() == [
+            ("Default",), ("with-registry",)]
