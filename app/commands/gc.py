@@ -87,9 +87,9 @@ def command(older_than, run_ids, experiment_ids, logged_model_ids, dry_run, db_w
             outcome = _delete(plan, store, artifacts)
     except MlflowError as error:  # the database went away mid-way
         _fail(error.message)
-    except SQLAlchemyError as error:  # unreachable database, no such database, ...
+    except SQLAlchemyError as error:  # unreachable database, no such database, a statement refused
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        _fail(f"cannot use {redact_uri(url)}: {redact_uri(reason)}")
+        _fail(f"database {redact_uri(url)}: {redact_uri(reason)} (what was being deleted keeps all its rows)")
     deleted = ", ".join(_count(n, kind) for kind, n in outcome.deleted.items())
     click.echo(f"gc: permanently deleted {deleted}")
     if any(outcome.failed.values()):

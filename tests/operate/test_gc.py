@@ -84,6 +84,10 @@ def status(api, path: str, **params) -> int:
     return api.get(path, params=params).status_code
 
 
+def _sqlalchemy_url(srv) -> str:
+    return srv.backend_uri.replace("mysql://", "mysql+pymysql://", 1).replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
 def rows_naming(srv, run_ids=(), model_ids=(), experiment_ids=()) -> dict[str, int]:
     """{table.column: rows} of the rows that still name any of the ids, straight from the database."""
     columns = {"run_uuid": (run_ids, ["runs", "params", "tags", "metrics", "latest_metrics", "run_inputs",
@@ -93,8 +97,7 @@ def rows_naming(srv, run_ids=(), model_ids=(), experiment_ids=()) -> dict[str, i
                "experiment_id": ([int(i) for i in experiment_ids],
                                  ["experiments", "experiment_tags", "runs", "logged_models", "datasets",
                                   "latest_metrics"])}
-    url = srv.backend_uri.replace("mysql://", "mysql+pymysql://", 1).replace("postgresql://", "postgresql+psycopg2://", 1)
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(_sqlalchemy_url(srv))
     found = {}
     try:
         with engine.connect() as conn:
@@ -259,6 +262,54 @@ def test_a_store_refusing_one_run_leaves_it_whole_and_the_rest_goes(client, api,
     assert status(api, "experiments/get", experiment_id=experiment_id) == 404
     assert not os.path.exists(folder)
     assert rows_naming(server, [stuck, fine], [model_id], [experiment_id]) == {}
+
+
+REFUSE_DELETE = {  # a trigger that makes the database refuse to delete one run's row
+    "sqlite": ["CREATE TRIGGER gc_refuse BEFORE DELETE ON runs WHEN old.run_uuid = '{run}' "
+               "BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END"],
+    "postgresql": ["CREATE FUNCTION gc_refuse() RETURNS trigger AS $$ BEGIN "
+                   "RAISE EXCEPTION 'refused by a test trigger'; END $$ LANGUAGE plpgsql",
+                   "CREATE TRIGGER gc_refuse BEFORE DELETE ON runs FOR EACH ROW "
+                   "WHEN (old.run_uuid = '{run}') EXECUTE FUNCTION gc_refuse()"],
+    "mysql": ["CREATE TRIGGER gc_refuse BEFORE DELETE ON runs FOR EACH ROW IF old.run_uuid = '{run}' THEN "
+              "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by a test trigger'; END IF"],
+}
+
+
+def execute_sql(srv, *statements: str) -> None:
+    engine = sa.create_engine(_sqlalchemy_url(srv))
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+def test_a_database_failure_mid_run_leaves_the_run_whole(client, api, server, tmp_path):
+    """The database refuses the last statement of a run's deletion (its row), after its
+    metrics, params, tags and inputs were deleted in the same transaction: all of them are
+    still there afterwards; gc exits 1 without a traceback, and finishes once it can."""
+    experiment_id = client.create_experiment(unique())
+    run_id = seed_run(client, experiment_id, tmp_path, "refused")
+    client.delete_run(run_id)
+    kind = server.backend_uri.split(":", 1)[0]
+    execute_sql(server, *(s.replace("{run}", run_id) for s in REFUSE_DELETE[kind]))
+    try:
+        result = gc(server, "--run-ids", run_id)
+    finally:
+        execute_sql(server, "DROP TRIGGER gc_refuse" + (" ON runs" if kind == "postgresql" else ""),
+                    *(["DROP FUNCTION gc_refuse"] if kind == "postgresql" else []))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    # PyMySQL raises the trigger's error as the kind a lost connection raises, which the
+    # store reports as the database being unavailable: then that run is reported as kept
+    assert ("refused by a test trigger" in result.stderr and "keeps all its rows" in result.stderr
+            or f"Run with ID {run_id} was not deleted" in result.stderr), result.stderr
+    run = client.get_run(run_id)
+    assert (run.info.lifecycle_stage, run.data.params, run.data.tags.get("team")) == ("deleted", {"lr": "0.1"}, "a")
+    assert len(client.get_metric_history(run_id, "loss")) == 5 and len(run.inputs.dataset_inputs) == 1
+    assert gc(server, "--run-ids", run_id).returncode == 0
+    assert status(api, "runs/get", run_id=run_id) == 404
 
 
 def test_a_local_root_outside_the_stores_is_kept(client, api, server, tmp_path):
