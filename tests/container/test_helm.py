@@ -155,7 +155,8 @@ def test_credentials_from_existing_secrets():
 
 def test_service_monitor_turns_on_metrics():
     """The ServiceMonitor scrapes /metrics, which the server then serves: MLFLOW_EXPOSE_PROMETHEUS
-    names a folder of the /tmp emptyDir (the root file system is read-only)."""
+    names a folder of the /tmp emptyDir (the root file system is read-only). With basic-auth on, it
+    sends an admin's access token from a Secret."""
     manifests = checked({"serviceMonitor": {"enabled": True, "interval": "15s"}})
     container = container_of(manifests, "Deployment/mlflow-mlflow-server")
     assert env_of(container)["MLFLOW_EXPOSE_PROMETHEUS"]["value"] == "/tmp/prometheus"
@@ -163,6 +164,10 @@ def test_service_monitor_turns_on_metrics():
     assert endpoint == {"port": "http", "path": "/metrics", "interval": "15s"}
     off = container_of(checked({}), "Deployment/mlflow-mlflow-server")
     assert "MLFLOW_EXPOSE_PROMETHEUS" not in env_of(off)
+    assert "authorization" not in endpoint
+    secured = checked({"serviceMonitor": {"enabled": True, "tokenSecret": {"name": "metrics", "key": "token"}}})
+    assert secured["ServiceMonitor/mlflow-mlflow-server"]["spec"]["endpoints"][0]["authorization"] == {
+        "type": "Bearer", "credentials": {"name": "metrics", "key": "token"}}  # an admin's token, with basic-auth
 
 
 def test_auth_with_an_existing_secret():
