@@ -213,6 +213,9 @@ def test_only_admins_read_metrics_with_basic_auth(start_server, tmp_path):
     assert refused.status_code == 403 and refused.json()["error_code"] == "PERMISSION_DENIED"
     assert Scrape(server.url, auth=admin).total("mlflow_http_request_total", route="/api/2.0/mlflow/users/create",
                                                 status="200") == 1
+    token = requests.post(f"{server.url}/api/2.0/mlflow/users/tokens/create", auth=admin, timeout=30,
+                          json={"name": "prometheus", "expires_in_days": 30}).json()["secret"]
+    Scrape(server.url, headers={"Authorization": f"Bearer {token}"})  # what the Helm chart's ServiceMonitor sends
 
 
 def test_an_unusable_directory_stops_start_up(start_server, tmp_path):
