@@ -11,9 +11,10 @@ The layout (mlflow/store/tracking/file_store.py and model_registry/file_store.py
     <root>/models/<name>/meta.yaml, tags/, aliases/        registered models
     <root>/models/<name>/version-<n>/meta.yaml, tags/      model versions
 
-Each is read as the rows the official SQL store would hold for the same data: run and
-experiment statuses as names, NaN metric values as 0 with is_nan, a run in .trash's experiment
-as deleted, inputs with the SQL store's source and destination types. Ids are the file store's
+Each is read as the rows the official SQL store would hold for the same data: run statuses
+and source types as names, NaN metric values as 0 with is_nan, the step of a point logged with
+a dataset (a 5-field line, whose step the official FileStore itself reads as 0), an experiment
+in .trash as deleted, inputs with the SQL store's source and destination types. Ids are the file store's
 own (the folder names): experiments, runs, logged models; a dataset's id is its folder's name,
 an input's the name of its folder (an output has none: a hash of run and model), so a second
 read gives the same rows.
@@ -22,8 +23,10 @@ A table is read owner by owner (experiments, runs, logged models, registered mod
 versions, in the sorted order of their folders, listed once per Source), one file at a time,
 so a run with millions of metric points is streamed. A position is [owner index, rows of that
 owner already read]: resuming lists the owners again and skips that many rows of the first.
-A file that cannot be read or parsed (yaml through the safe loader) skips what it describes,
-with one warning naming the file; nothing in the store is ever written.
+Points are counted as lines (for progress), not parsed twice. A file that cannot be read or
+parsed (yaml through the safe loader) skips what it describes and what hangs off it, with one
+warning naming the file; a malformed metric line skips that line. Nothing is ever written into
+the store; it should not change while it is read (a resume counts on the same sorted folders).
 """
 from __future__ import annotations
 
@@ -142,19 +145,32 @@ class FileStoreSource:
             except (OSError, UnicodeDecodeError) as error:
                 self._warn(path, f"cannot read it ({type(error).__name__})")
 
-    def _lines(self, path: str, fields: tuple[int, ...]) -> Iterator[list[str]]:
-        """The space-separated fields of each line of a metric file, lines of another shape skipped."""
+    def _points(self, path: str, fields: tuple[int, ...]) -> Iterator[tuple[int, float, int, list[bytes]]]:
+        """(timestamp, value, step, the fields after them) of each line of a metric file
+        ("timestamp value [step ...]", `fields` fields); a line of another shape is skipped."""
         try:
             with open(path, "rb") as f:
-                for number, raw in enumerate(f, 1):
-                    parts = raw.decode("utf-8", "replace").split()
-                    if len(parts) in fields:
-                        yield parts
-                    elif parts:
-                        self._warn(path, f"line {number} has {len(parts)} fields, not {' or '.join(map(str, fields))}"
-                                         " (that line and any other malformed one)")
+                for number, line in enumerate(f, 1):
+                    parts = line.split()
+                    try:
+                        if len(parts) not in fields:
+                            raise ValueError(f"{len(parts)} fields, not {' or '.join(map(str, fields))}")
+                        point = int(parts[0]), float(parts[1]), int(parts[2]) if len(parts) > 2 else 0, parts[3:]
+                    except ValueError as error:
+                        if parts:
+                            self._warn(path, f"line {number} (and any other malformed line): {error}")
+                        continue
+                    yield point
         except OSError as error:
             self._warn(path, f"cannot read it ({type(error).__name__})")
+
+    def _lines(self, owner) -> int:
+        """How many points the metric files of an owner (run or logged model) hold."""
+        total = 0
+        for _, path in self._files(os.path.join(owner[2], "metrics")):
+            with open(path, "rb") as f:
+                total += sum(1 for line in f if not line.isspace())
+        return total
 
     # ------------------------------------------------------------ owners, listed once
 
@@ -279,13 +295,7 @@ class FileStoreSource:
         _, run_id, folder = owner
         for key, path in self._files(os.path.join(folder, "metrics")):
             # timestamp value [step [dataset_name dataset_digest]]
-            for parts in self._lines(path, (2, 3, 5)):
-                try:
-                    timestamp, value = int(parts[0]), float(parts[1])
-                    step = int(parts[2]) if len(parts) > 2 else 0
-                except ValueError:
-                    self._warn(path, f"a line is not numbers: {' '.join(parts)[:80]}")
-                    continue
+            for timestamp, value, step, _ in self._points(path, (2, 3, 5)):
                 is_nan = math.isnan(value)
                 yield {"run_uuid": run_id, "key": key, "value": 0.0 if is_nan else value, "timestamp": timestamp,
                        "step": step, "is_nan": is_nan}
@@ -359,16 +369,12 @@ class FileStoreSource:
         experiment_id, model_id, folder = owner
         for key, path in self._files(os.path.join(folder, "metrics")):
             # timestamp value step run_id [dataset_name dataset_digest]
-            for parts in self._lines(path, (4, 6)):
-                try:
-                    timestamp, value, step = int(parts[0]), float(parts[1]), int(parts[2])
-                except ValueError:
-                    self._warn(path, f"a line is not numbers: {' '.join(parts)[:80]}")
-                    continue
+            for timestamp, value, step, more in self._points(path, (4, 6)):
+                run_id, *dataset = (part.decode("utf-8", "replace") for part in more)
                 yield {"model_id": model_id, "metric_name": key, "metric_timestamp_ms": timestamp,
                        "metric_step": step, "metric_value": value, "experiment_id": experiment_id,
-                       "run_id": parts[3], "dataset_uuid": None, "dataset_name": (parts[4:5] or [None])[0],
-                       "dataset_digest": (parts[5:6] or [None])[0]}
+                       "run_id": run_id, "dataset_uuid": None, "dataset_name": (dataset or [None])[0],
+                       "dataset_digest": (dataset[1:] or [None])[0]}
 
     def _registered_model_row(self, folder) -> Iterator[dict]:
         meta = self._named_meta(folder)
@@ -443,6 +449,8 @@ class FileStoreSource:
         if table not in TABLES:
             return 0
         owners, produce = self._plan(table)
+        if table in ("metrics", "logged_model_metrics"):  # lines, without parsing them
+            return sum(self._lines(owner) for owner in owners())
         return sum(sum(1 for _ in produce(owner)) for owner in owners())
 
     def rows(self, table: str, after=None, size: int = 10_000) -> Iterator[tuple[list[dict], list[int]]]:

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, backend_uri, free_port
+from conftest import BACKENDS, ROOT, backend_uri, free_port
 from server.server_support import app_cli
 from transfer.official_support import comparable, populate, snapshot
 
@@ -343,8 +343,7 @@ def import_and_serve(store: Path, kind: str, tmp_path: Path, start_server) -> di
         cleanup()
 
 
-@pytest.mark.parametrize("kind", [pytest.param("sqlite", id="sqlite"),
-                                  pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("kind", BACKENDS)
 def test_import_answers_as_the_official_server_on_the_file_store(small_ids_store, tmp_path, start_server, kind):
     store, official_answers = small_ids_store
     assert import_and_serve(store, kind, tmp_path, start_server) == as_a_database_answers(official_answers)
