@@ -6,16 +6,20 @@ Which server answered a read is seen by pausing the replica's replay (pg_wal_rep
 run created meanwhile is on the primary only. A client without cookies (plain HTTP) then does
 not find it in a search, served by the replica, until the replica is more than MAX_LAG seconds
 behind, after which reads go to the primary; it does find it by id (a read that finds nothing
-on the replica asks the primary). The official client, which keeps the server's cookie, reads
-its own writes at once. With the replica stopped, everything is read from the primary and /ready
+on the replica asks the primary). The official clients (3.x and 2.x), which keep the server's
+cookie, read their own writes at once. With the replica stopped, everything is read from the primary and /ready
 says so, still 200."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
-from conftest import unique
+from conftest import ROOT, unique
 from servers.pg_replica import primary_and_replica
 
 MAX_LAG = 5.0  # app.store.db.MAX_LAG (the test's interpreter has the official client, not the server)
@@ -89,19 +93,33 @@ def test_reads_without_own_writes_are_served_by_the_replica(server, cluster, rep
     wait_for(lambda: "replica: not used" in ready(server).text, "/ready to say so", 5)  # each worker checks on its own
 
 
-def test_a_client_reads_its_own_writes(server, client, cluster):
-    """The run is on the replica too; what the client then writes is not, yet it reads it back."""
-    experiment_id = client.create_experiment(unique("own-writes"))
-    run_id = client.create_run(experiment_id).info.run_id
+OWN_WRITES = """
+import sys, mlflow
+client = mlflow.MlflowClient(sys.argv[1])
+run_id = sys.argv[2]
+client.log_metric(run_id, "loss", 0.5, step=1)
+client.log_param(run_id, "lr", "0.1")
+assert client.get_run(run_id).data.metrics == {"loss": 0.5}
+found = client.search_runs([client.get_run(run_id).info.experiment_id], "metrics.loss < 1")
+assert [r.info.run_id for r in found] == [run_id] and found[0].data.params == {"lr": "0.1"}
+assert [(m.step, m.value) for m in client.get_metric_history(run_id, "loss")] == [(1, 0.5)]
+print("read its own writes with mlflow", mlflow.__version__)
+"""
+
+
+@pytest.mark.parametrize("python", [sys.executable, ROOT / ".venv-client2" / "bin" / "python"], ids=["3.x", "2.x"])
+def test_a_client_reads_its_own_writes(server, client, cluster, python):
+    """The run is on the replica too; what the official client then writes is not, yet it reads it back."""
+    if not Path(python).exists():
+        pytest.skip(f"no {python}")
+    run_id = client.create_run(client.create_experiment(unique("own-writes"))).info.run_id
     cluster.wait_replayed()
     cluster.pause_replay()
     try:
-        client.log_metric(run_id, "loss", 0.5, step=1)
-        client.log_param(run_id, "lr", "0.1")
-        assert client.get_run(run_id).data.metrics == {"loss": 0.5}
-        found = client.search_runs([experiment_id], "metrics.loss < 1")
-        assert [r.info.run_id for r in found] == [run_id] and found[0].data.params == {"lr": "0.1"}
-        assert [(m.step, m.value) for m in client.get_metric_history(run_id, "loss")] == [(1, 0.5)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+        done = subprocess.run([str(python), "-c", OWN_WRITES, server.url, run_id], capture_output=True, text=True,
+                              env={**env, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}, timeout=120)
+        assert done.returncode == 0 and "read its own writes" in done.stdout, done.stdout + done.stderr
         # meanwhile a client without the server's cookie is served by the replica, which has the run only
         plain = requests.get(f"{server.url}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, timeout=10)
         assert plain.status_code == 200 and "metrics" not in plain.json()["run"]["data"]
