@@ -1,7 +1,8 @@
 """Prometheus metrics at /metrics, with MLFLOW_EXPOSE_PROMETHEUS (docs/metrics.md lists them).
 
-The factory imports this module only when that option is set, so the server without metrics
-imports no prometheus_client and runs no hook.
+The server (app/server.py, app/factory.py) imports this module only when that option is set, so
+without it no prometheus_client is imported and no hook runs. With basic-auth, only admins may
+read /metrics, as on the official server (its basic-auth refuses routes no permission covers).
 
 Across gunicorn workers, with prometheus_client's multiprocess mode: each worker writes its
 counters, histograms and gauges to memory-mapped files of its own in the directory, and the
