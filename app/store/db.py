@@ -333,6 +333,7 @@ class Database:
 CHECK_INTERVAL = 0.5  # seconds between two checks of a replica's position
 MAX_LAG = 5.0  # seconds: a replica further behind serves no reads
 CLOCK_SKEW = 0.5  # seconds the clocks of two server hosts may differ: a write's time is one host's
+FIRST_CHECK = 2.0  # seconds a new worker waits for the first check of its replica
 
 
 class Replica(Database):
@@ -359,19 +360,23 @@ class Replica(Database):
         return None if self.problem or not self.fresh_as_of else max(0.0, time.time() - self.fresh_as_of)
 
     def watch(self) -> None:
-        """Checks the replica once, then starts the thread that checks it every CHECK_INTERVAL:
-        once in each process (no thread survives a fork)."""
+        """Starts the thread that checks the replica every CHECK_INTERVAL, once in each process
+        (no thread survives a fork), and waits up to FIRST_CHECK seconds for its first check, so
+        that a worker uses the replica from its first request (and a stalled replica cannot hold
+        the worker's start)."""
         with self._lock:
             if self._watcher_pid != os.getpid():
                 self._watcher_pid = os.getpid()
                 self.fresh_as_of, self.problem = 0.0, "not checked yet"
-                self._check_or_drop()
-                threading.Thread(target=self._watch, name="replica-watch", daemon=True).start()
+                checked = threading.Event()
+                threading.Thread(target=self._watch, args=(checked,), name="replica-watch", daemon=True).start()
+                checked.wait(FIRST_CHECK)
 
-    def _watch(self) -> None:
+    def _watch(self, checked: threading.Event) -> None:
         while True:
-            time.sleep(CHECK_INTERVAL)
             self._check_or_drop()
+            checked.set()
+            time.sleep(CHECK_INTERVAL)
 
     def _check_or_drop(self) -> None:
         try:

@@ -94,11 +94,14 @@ def test_reads_without_own_writes_are_served_by_the_replica(server, cluster, rep
 
 
 OWN_WRITES = """
-import sys, mlflow
+import sys, mlflow, requests
 client = mlflow.MlflowClient(sys.argv[1])
 run_id = sys.argv[2]
 client.log_metric(run_id, "loss", 0.5, step=1)
 client.log_param(run_id, "lr", "0.1")
+# meanwhile a client without the server's cookie is served by the replica, which has the run only
+plain = requests.get(sys.argv[1] + "/api/2.0/mlflow/runs/get", params={"run_id": run_id}, timeout=10)
+assert plain.status_code == 200 and "metrics" not in plain.json()["run"]["data"], plain.text
 assert client.get_run(run_id).data.metrics == {"loss": 0.5}
 found = client.search_runs([client.get_run(run_id).info.experiment_id], "metrics.loss < 1")
 assert [r.info.run_id for r in found] == [run_id] and found[0].data.params == {"lr": "0.1"}
@@ -120,9 +123,6 @@ def test_a_client_reads_its_own_writes(server, client, cluster, python):
         done = subprocess.run([str(python), "-c", OWN_WRITES, server.url, run_id], capture_output=True, text=True,
                               env={**env, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}, timeout=120)
         assert done.returncode == 0 and "read its own writes" in done.stdout, done.stdout + done.stderr
-        # meanwhile a client without the server's cookie is served by the replica, which has the run only
-        plain = requests.get(f"{server.url}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, timeout=10)
-        assert plain.status_code == 200 and "metrics" not in plain.json()["run"]["data"]
     finally:
         cluster.resume_replay()
         cluster.wait_replayed()
