@@ -83,7 +83,7 @@ class SqlSource:
         query = sa.select(*t.columns).order_by(*self._order(t))
         position = int(after or 0)
         if position:
-            query = query.offset(position)
+            query = query.limit(2**62).offset(position)  # a limit SQLite renders as a literal too
         sql = str(query.compile(dialect=self.engine.dialect, compile_kwargs={"literal_binds": True}))
         # The driver's own streaming cursor: SQLAlchemy's result rows cost twice the query.
         raw = self.engine.raw_connection()

@@ -30,6 +30,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import import_bench  # noqa: E402
 
 APP_PYTHON = ROOT / ".venv" / "bin" / "python"
+# Building an official database (its server starting, the client filling it) takes minutes on a busy machine.
+pytestmark = pytest.mark.timeout(1800)
 
 
 def db_import(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
