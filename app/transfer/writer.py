@@ -10,7 +10,8 @@ row twice.
 Ids stay what they were (experiment ids, run ids, logged model ids, version numbers). A parent
 already in our database is never overwritten: the same id with the same identity (name) is
 "already there" (an earlier import, or --merge of what came since), anything else that clashes
-is a conflict; either way what hangs off it is not written. Rows that belong to nothing in the
+is a conflict; either way what hangs off it is not written. Artifact URIs are kept as they
+were, but for a password in one, which is dropped as migration 0011 drops it. Rows that belong to nothing in the
 source (orphans) and what this server does not keep (trace links, deleted model versions,
 permissions on scorers or gateways) are ignored, and the report says so.
 
@@ -31,6 +32,7 @@ import time
 
 import sqlalchemy as sa
 
+from ..artifacts.credentials import without_password
 from ..store import bulk
 from ..store.json_sql import key_value_array
 from ..store.schema import (
@@ -60,6 +62,11 @@ METRIC_BATCH = 50_000
 
 def _text(value) -> str:
     return "" if value is None else str(value)
+
+
+def _uri(value) -> str:
+    """An artifact URI as our store keeps it: without a password (migration 0011), else as it was."""
+    return without_password(_text(value))
 
 
 def _count(tally: Tally, state: str) -> None:
@@ -225,7 +232,7 @@ class Writer:
                 tally.skipped += 1
             else:
                 created = r.get("creation_time") or 0
-                new.append((eid, name, _text(r.get("artifact_location")), r.get("lifecycle_stage") or ACTIVE,
+                new.append((eid, name, _uri(r.get("artifact_location")), r.get("lifecycle_stage") or ACTIVE,
                             created, r.get("last_update_time") or created))
         insert(conn, experiments, ("experiment_id", "name", "artifact_location", "lifecycle_stage",
                                    "creation_time", "last_update_time"), new)
@@ -266,7 +273,7 @@ class Writer:
                             "lifecycle_stage", "artifact_uri", "deleted_time"), [
             (r["run_uuid"], r["experiment_id"], _text(r.get("name")), _text(r.get("user_id")),
              r.get("status") or "SCHEDULED", r.get("start_time") or 0, r.get("end_time"),
-             r.get("lifecycle_stage") or ACTIVE, _text(r.get("artifact_uri")), r.get("deleted_time"))
+             r.get("lifecycle_stage") or ACTIVE, _uri(r.get("artifact_uri")), r.get("deleted_time"))
             for r in new])
 
     def _params(self, conn, rows, tally):
@@ -308,7 +315,7 @@ class Writer:
         insert(conn, logged_models, ("model_id", "experiment_id", "name", "artifact_location",
                                      "creation_timestamp_ms", "last_updated_timestamp_ms", "status",
                                      "lifecycle_stage", "model_type", "source_run_id", "status_message"), [
-            (r["model_id"], r["experiment_id"], r["name"], r["artifact_location"], r["creation_timestamp_ms"],
+            (r["model_id"], r["experiment_id"], r["name"], _uri(r["artifact_location"]), r["creation_timestamp_ms"],
              r["last_updated_timestamp_ms"], LOGGED_MODEL_STATUSES.get(r["status"], r["status"]),
              r.get("lifecycle_stage") or ACTIVE, r.get("model_type"), r.get("source_run_id"),
              r.get("status_message")) for r in new])
@@ -429,7 +436,8 @@ class Writer:
             wanted = [r for r in rows if self._version_state(tally, r["name"], r["version"])]
             ids = self._model_ids(rconn, [r["name"] for r in wanted])
             new = [{**{f: r.get(f) for f in fields}, "registered_model_id": ids[r["name"]], "version": r["version"],
-                    "current_stage": r.get("current_stage") or "None", "source": _text(r.get("source")),
+                    "current_stage": r.get("current_stage") or "None", "source": _uri(r.get("source")),
+                    "storage_location": r.get("storage_location") and _uri(r["storage_location"]),
                     "status": r.get("status") or "READY",
                     "last_updated_time": r.get("last_updated_time") or r.get("creation_time") or 0,
                     "creation_time": r.get("creation_time") or 0} for r in wanted]
