@@ -26,6 +26,7 @@ entity is counted in the target and compared with what was read.
 """
 from __future__ import annotations
 
+import csv
 import io
 import uuid
 from dataclasses import dataclass
@@ -189,15 +190,15 @@ def check_target(target: sa.Engine, tables: dict[str, sa.Table], uri: str) -> bo
     return default_only
 
 
-def _pg_text(value) -> str:
-    """A value in PostgreSQL COPY's text format."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+class _Null(float):
+    """NULL in COPY's CSV: the csv module writes a float unquoted, by repr, and this one as
+    nothing; an unquoted empty field is NULL, a quoted one ("") an empty string."""
+
+    def __repr__(self) -> str:
+        return ""
+
+
+_NULL = _Null()
 
 
 def _write(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
@@ -207,11 +208,14 @@ def _write(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
         conn.execute(table.insert(), rows)
         return
     columns = list(rows[0])
-    buffer = io.StringIO("".join("\t".join(_pg_text(r[c]) for c in columns) + "\n" for r in rows))
-    quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in columns)
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(
+        [_NULL if v is None else v for v in r.values()] for r in rows)
+    buffer.seek(0)
+    quote = conn.dialect.identifier_preparer
     with conn.connection.cursor() as cursor:
-        cursor.copy_expert(f"COPY {conn.dialect.identifier_preparer.format_table(table)} ({quoted}) FROM STDIN",
-                           buffer)
+        cursor.copy_expert(f"COPY {quote.format_table(table)} ({', '.join(map(quote.quote, columns))}) "
+                           "FROM STDIN WITH (FORMAT csv)", buffer)
 
 
 def _batches(conn: sa.Connection, query: sa.Select) -> Iterable[list[dict]]:

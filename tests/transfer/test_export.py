@@ -86,7 +86,7 @@ def populate(url: str) -> dict:
     exp = client.create_experiment("export-a", tags={"team": "x", "note": "tab\tand\nnewline \\ back"})
     with mlflow.start_run(experiment_id=exp, run_name="parent") as parent:
         mlflow.log_params({"lr": "0.1", "layers": "3"})
-        mlflow.set_tags({"stage": "train", "unicode": "é✓"})
+        mlflow.set_tags({"stage": "train", "unicode": "é✓", "empty": "", "quoted": "say \"hi\", \\N"})
         for step, value in enumerate([0.5, math.nan, math.inf, -math.inf, 0.25, 0.125]):
             mlflow.log_metric("loss", value, step=step, timestamp=1_700_000_000_000 + step)
         mlflow.log_metric("acc", 0.9)
