@@ -90,8 +90,8 @@ OPTIONS: tuple[Option, ...] = (
            "basic-auth: users, permissions and access tokens, as the official server's basic-auth app "
            "(see docs/auth.md).", SERVER, choices=("", "basic-auth")),
     Option("expose_prometheus", "MLFLOW_EXPOSE_PROMETHEUS", str, "",
-           "Directory for Prometheus multiprocess metrics (its *.db files are removed at start); "
-           "enables /metrics (see docs/metrics.md).", SERVER),
+           "Directory for Prometheus multiprocess metrics (the metric files of a previous run are "
+           "removed at start); enables /metrics (see docs/metrics.md).", SERVER),
     Option("log_level", "MLFLOW_LOG_LEVEL", str, "info", "Log level of the server.", SERVER,
            choices=("debug", "info", "warning", "error")),
     Option("uvicorn_opts", "MLFLOW_UVICORN_OPTS", str, "",

@@ -56,9 +56,9 @@ def _prepare_metrics(directory: str) -> None:
     from .http import metrics  # imports no prometheus_client: that must wait for the directory
     try:
         metrics.prepare(directory)
-    except OSError as error:
-        raise StartupError(f"cannot use {directory} for Prometheus metrics (--expose-prometheus): "
-                           f"{error.strerror}") from None
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) else str(error)
+        raise StartupError(f"cannot use {directory} for Prometheus metrics (--expose-prometheus): {reason}") from None
 
 
 def _bootstrap_admin(engine, settings: Settings) -> None:

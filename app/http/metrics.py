@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -56,15 +57,22 @@ COUNT_SECONDS = 15.0
 # prometheus_client's default latency buckets, with two below 5 ms, where most API calls end
 BUCKETS = (.001, .0025, .005, .01, .025, .05, .075, .1, .25, .5, .75, 1.0, 2.5, 5.0, 7.5, 10.0, math.inf)
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))  # others: "other"
+METRIC_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")  # prometheus_client's, by pid
 UNMATCHED = "unmatched"  # the route of a request that matched none (a 404)
 _STARTED = "mlflow_server.started"  # the environ key of the request's start
 
 
 def prepare(directory: str) -> None:
     """In the gunicorn master, before the workers: the directory, without the metric files of
-    a previous run, named in PROMETHEUS_MULTIPROC_DIR for the workers. Raises OSError."""
+    a previous run, named in PROMETHEUS_MULTIPROC_DIR for the workers. Raises OSError, and
+    ValueError for a directory with other *.db files (a scrape reads every *.db file there;
+    they are not removed, as they might be a database)."""
     os.makedirs(directory, exist_ok=True)
-    for stale in Path(directory).glob("*.db"):
+    found = list(Path(directory).glob("*.db"))
+    if others := sorted(path.name for path in found if not METRIC_FILE.fullmatch(path.name)):
+        raise ValueError(f"it holds other files than metrics ({', '.join(others[:3])}): "
+                         "give the metrics a directory of their own")
+    for stale in found:
         stale.unlink()
     os.environ[DIRECTORY_VARIABLE] = os.path.abspath(directory)
 

@@ -218,9 +218,27 @@ def test_only_admins_read_metrics_with_basic_auth(start_server, tmp_path):
     Scrape(server.url, headers={"Authorization": f"Bearer {token}"})  # what the Helm chart's ServiceMonitor sends
 
 
-def test_an_unusable_directory_stops_start_up(start_server, tmp_path):
+def test_start_removes_a_previous_runs_metric_files(start_server, tmp_path):
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    (directory / "counter_12345.db").write_bytes(b"not a metric file any more")  # a previous run's
+    server = start_server(metrics_env(tmp_path))
+    assert not (directory / "counter_12345.db").exists()
+    Scrape(server.url)
+
+
+@pytest.mark.parametrize("directory, reason", [
+    ("a-file/metrics", "Not a directory"),
+    ("data", "it holds other files than metrics (mlflow.db)"),  # never removed: it may be a database
+])
+def test_an_unusable_directory_stops_start_up(start_server, tmp_path, directory, reason):
     (tmp_path / "a-file").write_text("")
-    server = start_server({"MLFLOW_EXPOSE_PROMETHEUS": str(tmp_path / "a-file" / "metrics")}, wait=False)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "mlflow.db").write_bytes(b"the operator's")
+    server = start_server({"MLFLOW_EXPOSE_PROMETHEUS": str(tmp_path / directory)}, wait=False)
     assert server.process.wait(60) == 1
     log = server.log()
-    assert "Prometheus metrics" in log and "a-file" in log and "Traceback" not in log
+    last = log.strip().splitlines()[-1]  # after the configuration's line
+    assert f"cannot use {tmp_path / directory} for Prometheus metrics" in last and reason in last
+    assert "Traceback" not in log
+    assert (tmp_path / "data" / "mlflow.db").read_bytes() == b"the operator's"
