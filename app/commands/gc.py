@@ -39,7 +39,8 @@ def _count(n: int, kind: str) -> str:
 @click.command("gc")
 @click.option("--older-than", default=None, metavar="DURATION",
               help="Only what was deleted at least this long ago, as #d#h#m#s (e.g. 30d, 1d2h3m4s, 1.5h).")
-@click.option("--run-ids", default=None, metavar="IDS", help="Comma-separated ids of deleted runs to delete (only these).")
+@click.option("--run-ids", default=None, metavar="IDS",
+              help="Comma-separated ids of deleted runs to delete (only these).")
 @click.option("--experiment-ids", default=None, metavar="IDS",
               help="Comma-separated ids of deleted experiments to delete, with all their runs and logged models.")
 @click.option("--logged-model-ids", default=None, metavar="IDS",

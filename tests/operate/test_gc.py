@@ -85,7 +85,8 @@ def status(api, path: str, **params) -> int:
 
 
 def _sqlalchemy_url(srv) -> str:
-    return srv.backend_uri.replace("mysql://", "mysql+pymysql://", 1).replace("postgresql://", "postgresql+psycopg2://", 1)
+    scheme, rest = srv.backend_uri.split("://", 1)
+    return {"mysql": "mysql+pymysql", "postgresql": "postgresql+psycopg2"}.get(scheme, scheme) + "://" + rest
 
 
 def rows_naming(srv, run_ids=(), model_ids=(), experiment_ids=()) -> dict[str, int]:
@@ -322,7 +323,8 @@ def test_a_local_root_outside_the_stores_is_kept(client, api, server, tmp_path):
     client.delete_run(other)
     result = gc(server)
     assert result.returncode == 1
-    assert f"Run with ID {kept} was not deleted" in result.stderr and "outside the default artifact root" in result.stderr
+    assert f"Run with ID {kept} was not deleted" in result.stderr
+    assert "outside the default artifact root" in result.stderr
     assert f"Run with ID {other} has been permanently deleted." in result.stdout
     assert (tmp_path / "elsewhere" / kept / "artifacts" / "files" / f"elsewhere-{kept}.txt").exists()
     assert client.get_run(kept).data.params == {"lr": "0.1"} and status(api, "runs/get", run_id=other) == 404
@@ -350,7 +352,7 @@ def test_s3_store(moto_s3, tmp_path, start_server):  # noqa: F811
     from mlflow import MlflowClient
     s3_client = MlflowClient(srv.url)
     experiment_id = s3_client.create_experiment(unique())
-    kept, gone = seed_run(s3_client, experiment_id, tmp_path, "kept"), seed_run(s3_client, experiment_id, tmp_path, "gone")
+    kept, gone = (seed_run(s3_client, experiment_id, tmp_path, name) for name in ("kept", "gone"))
     gone_model = seed_model(s3_client, experiment_id, tmp_path, gone)
     s3_client.delete_run(gone)
     s3_client.delete_logged_model(gone_model)
