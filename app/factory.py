@@ -90,7 +90,7 @@ def create_app(settings: Settings, auth_changes=None) -> Flask:
 
     _register_info(app, settings, prefix)
     _register_errors(app)
-    if settings.expose_prometheus:  # imported only then; its hooks go first, so its after_request runs last
+    if settings.expose_prometheus:  # imported only then; before the security and auth hooks: it sees their status
         from .http import metrics
         metrics.install(app, settings, databases, prefix)
     if not settings.disable_security_middleware:

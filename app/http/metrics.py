@@ -13,9 +13,10 @@ the files a previous server left there. Counters of a worker that exited stay (a
 goes down); its pool gauges go with it (`worker_exited`, gunicorn's child_exit hook).
 
 In each worker (`install`):
-- an after_request hook, registered before every other hook so that it runs last and sees the
-  final status, counts each request and observes its latency under (method, the route's
-  template, status); the clock starts as the request enters the Flask app (a WSGI wrapper).
+- an after_request hook, registered before the security and auth hooks so that it runs after
+  theirs and sees the final status (after_request hooks run in reverse), counts each request
+  and observes its latency under (method, the route's template, status); the clock starts as
+  the request enters the Flask app (a WSGI wrapper).
   Each label set's children are looked up once and kept, so a request costs a dict lookup and
   three writes to the mapped file. /health, /version and /metrics are left out, as the
   official server leaves them out;
