@@ -157,13 +157,15 @@ def install(app: Flask, settings: Settings, databases: dict[str, Database], pref
 
 def _database_names(settings: Settings, databases: dict[str, Database]) -> dict[str, Database]:
     """The databases by the role that names them in the pool gauges: backend, registry or auth
-    (the first of these that a database serves)."""
+    (the first of these that a database serves), and backend_replica for a read replica."""
     roles = (("backend", settings.backend_store_uri), ("registry", settings.registry_store_uri),
              ("auth", settings.auth_database_uri))
     named: dict[str, Database] = {}
     for role, uri in roles:
         if uri in databases and databases[uri] not in named.values():
             named[role] = databases[uri]
+            if databases[uri].replica is not None:
+                named[f"{role}_replica"] = databases[uri].replica
     return named
 
 
