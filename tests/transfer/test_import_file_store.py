@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import math
 import os
 import shutil
@@ -377,3 +378,49 @@ def test_import_of_a_store_made_by_mlflow_2(store_2x, tmp_path, start_server):
 def test_import_with_the_file_stores_own_experiment_ids(file_store, tmp_path, start_server):
     store, _, official_answers = file_store
     assert import_and_serve(store, "sqlite", tmp_path, start_server) == as_a_database_answers(official_answers)
+
+
+def write_runs(store: Path, runs: int, keys: int, points: int) -> None:
+    """An experiment 1 of `runs` runs with `keys` metrics of `points` points each, written as the
+    official FileStore writes them."""
+    experiment = store / "1"
+    experiment.mkdir(parents=True)
+    (experiment / "meta.yaml").write_text("experiment_id: '1'\nname: many\nlifecycle_stage: active\n")
+    for n in range(runs):
+        run_id = f"{n:032x}"
+        (experiment / run_id / "metrics").mkdir(parents=True)
+        (experiment / run_id / "meta.yaml").write_text(
+            f"run_id: '{run_id}'\nexperiment_id: '1'\nrun_name: run-{n}\nstatus: 3\nstart_time: 1700000000000\n")
+        for key in range(keys):
+            (experiment / run_id / "metrics" / f"m{key}").write_text(
+                "".join(f"{1700000000000 + i} {i / 3} {i}\n" for i in range(points)))
+
+
+def test_an_import_killed_midway_resumes_and_writes_nothing_twice(tmp_path):
+    import sqlite3
+    store = tmp_path / "mlruns"
+    write_runs(store, runs=300, keys=3, points=700)  # 2,100 points a run: batches of 50,000 end inside runs
+    database = tmp_path / "ours.db"
+    args = [str(ROOT / ".venv" / "bin" / "python"), "-m", "app", "db", "import", "--from", str(store),
+            "--backend-store-uri", f"sqlite:///{database}"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    position = None
+    while position is None and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        with contextlib.suppress(sqlite3.Error):
+            with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=0.1)) as conn:
+                position = conn.execute("SELECT value FROM import_checkpoint WHERE name = 'step:metrics'").fetchone()
+    first.kill()  # as a crash would: no clean-up
+    first.wait()
+    assert position is not None, "the import ended before it wrote a batch of points"
+    assert json.loads(position[0])["position"][1] % 2100, "the first batch was to end inside a run"
+
+    done = app_cli(args[3:])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming the import" in done.stderr
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT run_uuid || key || step) FROM metrics").fetchone() == (
+            630_000, 630_000)
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone() == (300,)
