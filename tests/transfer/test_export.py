@@ -292,7 +292,14 @@ def test_prompts_equal_and_numbering_continues(exported):
     assert_versions_equal(ours, official, "prompt-a", ["1", "2"], prompt=True)
     alias = {"name": "prompt-a", "alias": "prod"}
     assert canonical(official.get("registered-models/alias", **alias)) == canonical(ours.get("registered-models/alias", **alias))
-    # the deleted version 3 of reg-a is not given out again by the official server
+
+
+def test_the_official_server_goes_on_from_our_ids(exported):
+    """Its next experiment id follows ours (PostgreSQL's sequence is moved on), and the deleted
+    version 3 of reg-a is not given out again."""
+    official = exported.official
+    last = max(int(e["experiment_id"]) for e in experiments(official))
+    assert official.post("experiments/create", {"name": "after-export"})["experiment_id"] == str(last + 1)
     source = official.get("model-versions/get", name="reg-a", version="2")["model_version"]
     created = official.post("model-versions/create", {"name": "reg-a", "source": source["source"],
                                                       "run_id": source["run_id"]})
