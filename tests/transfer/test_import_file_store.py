@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from conftest import BACKENDS, ROOT, backend_uri, free_port
 from server.server_support import app_cli
@@ -69,9 +70,8 @@ def official_file_store_server(store: Path, tmp: Path, venv: Path = OFFICIAL):
 def renumber_experiments(store: Path) -> dict[str, str]:
     """Give the experiments 1, 2, 3... as MLflow numbered them before its random 18-digit ids
     (the folders, and the experiment id in the meta.yaml of each experiment, run and logged model)."""
-    import yaml
-    folders = sorted((p for p in [*store.iterdir(), *(store / ".trash").iterdir()] if p.name.isdigit() and p.name != "0"),
-                     key=lambda p: p.name)
+    folders = sorted((p for p in [*store.iterdir(), *(store / ".trash").iterdir()]
+                      if p.name.isdigit() and p.name != "0"), key=lambda p: p.name)
     new_ids = {p.name: str(n) for n, p in enumerate(folders, 1)}
     for folder in folders:
         new_id = new_ids[folder.name]
