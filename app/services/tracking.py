@@ -23,7 +23,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-EXPERIMENT_IDS = range(2**31)  # what the experiments' id column holds (a 32-bit INTEGER)
+EXPERIMENT_IDS = range(2**63)  # what the experiments' id column holds (a 64-bit BIGINT)
 NO_EXPERIMENT = -1  # an id no experiment has
 
 

@@ -12,9 +12,13 @@ ACTIVE, DELETED = "active", "deleted"  # lifecycle_stage
 VIEW_STAGES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACTIVE, DELETED)}  # by run_view_type
 MODEL_INPUT, MODEL_OUTPUT = "input", "output"  # run_models.direction
 
+# Experiment ids are 64-bit (a file store's are random 18-digit numbers; migration 0013). On
+# SQLite, INTEGER is already 64-bit, and only INTEGER PRIMARY KEY is the autoincrementing rowid.
+EXPERIMENT_ID = BigInteger().with_variant(Integer, "sqlite")
+
 experiments = Table(
     "experiments", metadata,
-    Column("experiment_id", Integer, primary_key=True, autoincrement=True),
+    Column("experiment_id", EXPERIMENT_ID, primary_key=True, autoincrement=True),
     Column("name", String(500), nullable=False, unique=True),
     Column("artifact_location", String(2000), nullable=False),
     Column("lifecycle_stage", String(32), nullable=False),
@@ -24,7 +28,7 @@ experiments = Table(
 
 experiment_tags = Table(
     "experiment_tags", metadata,
-    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+    Column("experiment_id", EXPERIMENT_ID, ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
            primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", String(5000), nullable=False),
@@ -35,7 +39,7 @@ LONG_TEXT = Text().with_variant(mysql.LONGTEXT(), "mysql")
 runs = Table(
     "runs", metadata,
     Column("run_uuid", String(32), primary_key=True),
-    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+    Column("experiment_id", EXPERIMENT_ID, ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
            nullable=False),
     Column("name", String(250), nullable=False),
     Column("user_id", String(256), nullable=False),
@@ -98,7 +102,7 @@ latest_metrics = Table(
     Column("is_nan", Boolean, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Column("step", BigInteger, nullable=False),
-    Column("experiment_id", Integer, nullable=False),  # the run's, for searches in one experiment
+    Column("experiment_id", EXPERIMENT_ID, nullable=False),  # the run's, for searches in one experiment
     # The point as the JSON object a run read returns ({"key", "value", "timestamp", "step"}),
     # written with it: a search page concatenates these instead of formatting every metric.
     Column("metric_json", Text, nullable=False),
@@ -117,7 +121,7 @@ latest_metrics = Table(
 logged_models = Table(
     "logged_models", metadata,
     Column("model_id", String(36), primary_key=True),
-    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+    Column("experiment_id", EXPERIMENT_ID, ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
            nullable=False),
     Column("name", String(500), nullable=False),
     Column("artifact_location", String(2000), nullable=False),
@@ -136,7 +140,7 @@ logged_models = Table(
 datasets = Table(
     "datasets", metadata,
     Column("dataset_uuid", String(36), primary_key=True),
-    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+    Column("experiment_id", EXPERIMENT_ID, ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
            nullable=False),
     Column("name", String(500), nullable=False),
     Column("digest", String(36), nullable=False),
