@@ -43,6 +43,7 @@ def db_import(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 def build_official(kind: str, tmp: Path, venv: Path = OFFICIAL) -> dict:
     """An official database of the kind, filled through the official client, with basic-auth
     users in tmp/auth.db; its URIs, what was made and the official server's snapshot."""
+    tmp.mkdir(parents=True, exist_ok=True)
     uri, drop = backend_uri(kind, tmp)
     auth_uri = f"sqlite:///{tmp / 'auth.db'}"
     with official_server(uri, tmp, venv, auth_db=auth_uri) as url:
