@@ -105,7 +105,8 @@ def insert(conn, table: sa.Table, columns: tuple[str, ...], rows: list[tuple]) -
 
 
 class Writer:
-    """Writer(engine, registry_engine, merge).run(source, progress) -> ({entity: Tally}, notes)."""
+    """Writer(engine, registry_engine, replace_default).run(source, progress) -> {entity: Tally}; notes
+    in .notes (conflicts). finish() drops the checkpoint."""
 
     def __init__(self, engine: sa.Engine, registry_engine: sa.Engine, replace_default: bool):
         self.engine = engine
@@ -115,6 +116,7 @@ class Writer:
         self.notes: list[str] = []
         self._ids: dict[str, dict] = {}  # kind -> {id: state}, loaded on demand
         self._skips: dict[str, dict] = {}  # kind -> {id: state other than NEW}, kept in the checkpoint
+        self._changed: set[str] = set()  # kinds whose skips the batch changed
         self._cache: dict[str, object] = {}
 
     # ------------------------------------------------------------ checkpoint
@@ -145,6 +147,7 @@ class Writer:
 
     def _skip(self, kind: str, key, state: str, note: str | None = None) -> None:
         self._skips.setdefault(kind, {})[str(key)] = state
+        self._changed.add(kind)
         self._ids.get(kind, {})[str(key)] = state
         if note:
             self.notes.append(note)
@@ -190,8 +193,9 @@ class Writer:
                     handler(self, conn, batch, tally)
                     tally.read += len(batch)
                     self._save(conn, f"step:{entity}", {"position": position, "tally": vars(tally)})
-                    for kind, skips in self._skips.items():
-                        self._save(conn, f"skip:{kind}", skips)
+                    for kind in self._changed:
+                        self._save(conn, f"skip:{kind}", self._skips[kind])
+                    self._changed.clear()
                     self._save(conn, "notes", self.notes)
                 progress.advance(len(batch))
             with self.engine.begin() as conn:
@@ -606,7 +610,8 @@ def import_auth(source, engine: sa.Engine) -> tuple[dict[str, Tally], list[str]]
     have = source.tables()
     tallies = {name: Tally() for name in ("users", "roles", "permissions", "role assignments")}
     notes: list[str] = []
-    rows = {table: [r for batch, _ in source.rows(table) for r in batch] for table in have}
+    rows = {table: [r for batch, _ in source.rows(table) for r in batch]
+            for table in ("users", "roles", "role_permissions", "user_role_assignments", *_LEGACY_GRANTS) if table in have}
     store = AuthStore(Database(engine))
     with engine.begin() as conn:
         user_ids, role_ids = {}, {}
