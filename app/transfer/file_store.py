@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
 from itertools import islice
 from typing import Callable, Iterator
@@ -294,11 +293,35 @@ class FileStoreSource:
     def _metrics(self, owner) -> Iterator[dict]:
         _, run_id, folder = owner
         for key, path in self._files(os.path.join(folder, "metrics")):
-            # timestamp value [step [dataset_name dataset_digest]]
-            for timestamp, value, step, _ in self._points(path, (2, 3, 5)):
-                is_nan = math.isnan(value)
-                yield {"run_uuid": run_id, "key": key, "value": 0.0 if is_nan else value, "timestamp": timestamp,
-                       "step": step, "is_nan": is_nan}
+            for timestamp, step, value in self._unique_points(path):
+                yield {"run_uuid": run_id, "key": key, "value": 0.0 if value is None else value,
+                       "timestamp": timestamp, "step": step, "is_nan": value is None}
+
+    def _unique_points(self, path: str) -> Iterator[tuple[int, int, float | None]]:
+        """(timestamp, step, value or None for NaN) of each point of a run's metric file
+        ("timestamp value [step [dataset_name dataset_digest]]"), each once: the official table
+        holds a point once, where a file store appends a retried batch again. In the usual file,
+        whose timestamps never go back, a repeat can only be among the points of one timestamp,
+        which are next to each other, so only those are remembered; from the first timestamp
+        that goes back on, every point of the file is."""
+        latest = first = same = seen = None
+        for read, (timestamp, value, step, _) in enumerate(self._points(path, (2, 3, 5))):
+            point = timestamp, step, None if value != value else value  # NaN: None, as is_nan
+            if seen is None:
+                if latest is None or timestamp > latest:
+                    latest, first, same = timestamp, point, None
+                elif timestamp == latest:
+                    same = same or {first}
+                    if point in same:
+                        continue
+                    same.add(point)
+                else:
+                    seen = {(t, s, None if v != v else v) for t, v, s, _ in islice(self._points(path, (2, 3, 5)), read)}
+            if seen is not None:
+                if point in seen:
+                    continue
+                seen.add(point)
+            yield point
 
     def _datasets(self, owner) -> Iterator[dict]:
         experiment_id, folder, _ = owner
