@@ -44,6 +44,7 @@ from ..store.gc import EXPERIMENT, MODEL, RUN, Entity, GcStore
 from ..store.schema import DELETED
 from ..artifacts.remote_proxy import PROXY_ROUTE, names_proxy
 from .artifacts import PROXY_SCHEME
+from .tracking import EXPERIMENT_IDS
 
 _DURATION = re.compile(r"^((?P<days>[\.\d]+?)d)?((?P<hours>[\.\d]+?)h)?((?P<minutes>[\.\d]+?)m)"
                        r"?((?P<seconds>[\.\d]+?)s)?$")
@@ -128,7 +129,9 @@ def _proxied(uri: str) -> bool:
 
 def _typed(kind: str, ids: list[str]) -> list:
     """Ids as the database compares them: experiment ids are integers (others match nothing)."""
-    return [int(i) for i in ids if i.isdigit()] if kind == EXPERIMENT else ids
+    if kind != EXPERIMENT:
+        return ids
+    return [int(i) for i in ids if i.isascii() and i.isdigit() and int(i) in EXPERIMENT_IDS]
 
 
 @dataclasses.dataclass

@@ -43,29 +43,26 @@ print(experiment_id, run.info.run_id)
 """
 
 
-@pytest.fixture(scope="module")
-def file_store(tmp_path_factory):
-    """(mlruns folder, its experiment's id, its run's id), made by the official client."""
-    store = tmp_path_factory.mktemp("file-store") / "mlruns"
+@pytest.fixture(scope="module", params=BACKENDS)
+def imported(request, tmp_path_factory):
+    """Our server on a fresh database of the kind into which a file store, made by the official
+    client (its own one per backend: the runs logged here write artifacts into it), was imported;
+    with the file store's experiment_id and run_id, and the backend_uri."""
+    tmp = tmp_path_factory.mktemp(f"imported-{request.param}")
+    store = tmp / "mlruns"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     made = subprocess.run([sys.executable, "-c", MADE_IN_FILE_STORE], capture_output=True, text=True, timeout=300,
                           env={**env, "MLFLOW_TRACKING_URI": store.as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true"})
     assert made.returncode == 0, made.stderr[-3000:]
     experiment_id, run_id = made.stdout.split()
     assert len(experiment_id) >= 18 and int(experiment_id) >= 2**31
-    return store, experiment_id, run_id
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def imported(request, file_store, tmp_path_factory):
-    """Our server on a fresh database of the kind into which the file store was imported."""
-    tmp = tmp_path_factory.mktemp(f"imported-{request.param}")
     uri, cleanup = backend_uri(request.param, tmp)
     try:
-        done = app_cli(["db", "import", "--from", str(file_store[0]), "--backend-store-uri", uri], timeout=300)
+        done = app_cli(["db", "import", "--from", str(store), "--backend-store-uri", uri], timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         server = Server({"MLFLOW_BACKEND_STORE_URI": uri, "MLFLOW_ARTIFACTS_DESTINATION": str(tmp / "artifacts")},
                         tmp)
+        server.experiment_id, server.run_id, server.backend_uri = experiment_id, run_id, uri
         try:
             yield server.wait_ready()
         finally:
@@ -89,8 +86,8 @@ def api(server, path: str, **body) -> requests.Response:
     return requests.post(f"{server.url}/api/2.0/mlflow/{path}", json=body, timeout=30)
 
 
-def test_the_imported_experiment_keeps_its_id(client, file_store):
-    _, experiment_id, run_id = file_store
+def test_the_imported_experiment_keeps_its_id(imported, client):
+    experiment_id, run_id = imported.experiment_id, imported.run_id
     experiment = client.get_experiment(experiment_id)
     assert (experiment.experiment_id, experiment.name, experiment.tags["team"]) == (experiment_id, "moved-in", "vision")
     assert client.get_experiment_by_name("moved-in").experiment_id == experiment_id
@@ -100,8 +97,8 @@ def test_the_imported_experiment_keeps_its_id(client, file_store):
     assert (run.info.experiment_id, run.data.params, run.data.metrics) == (experiment_id, {"lr": "0.1"}, {"loss": 0.5})
 
 
-def test_runs_metrics_and_searches_in_it(client, file_store):
-    _, experiment_id, old_run = file_store
+def test_runs_metrics_and_searches_in_it(imported, client):
+    experiment_id, old_run = imported.experiment_id, imported.run_id
     run = client.create_run(experiment_id, run_name="after")
     assert run.info.experiment_id == experiment_id
     for step, loss in enumerate([0.9, 0.3, 0.1]):
@@ -115,8 +112,8 @@ def test_runs_metrics_and_searches_in_it(client, file_store):
     assert [(r.info.run_id, r.info.experiment_id) for r in tagged] == [(run.info.run_id, experiment_id)]
 
 
-def test_tags_delete_and_restore(client, file_store):
-    _, experiment_id, _ = file_store
+def test_tags_delete_and_restore(imported, client):
+    experiment_id = imported.experiment_id
     client.set_experiment_tag(experiment_id, "stage", "moved")
     assert client.get_experiment(experiment_id).tags["stage"] == "moved"
     client.delete_experiment(experiment_id)
@@ -124,14 +121,20 @@ def test_tags_delete_and_restore(client, file_store):
     from mlflow.entities import ViewType
     deleted = client.search_experiments(view_type=ViewType.DELETED_ONLY, filter_string="name = 'moved-in'")
     assert [e.experiment_id for e in deleted] == [experiment_id]
+    gc = ["gc", "--dry-run", "--backend-store-uri", imported.backend_uri, "--experiment-ids"]
+    listed = app_cli([*gc, experiment_id])  # gc finds it, and not an id past 64 bits
+    assert listed.returncode == 0 and experiment_id in listed.stdout, listed.stderr
+    refused = app_cli([*gc, f"{experiment_id},{TOO_BIG}"])
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+    assert f"Experiment '{TOO_BIG}' does not exist" in refused.stderr
     client.restore_experiment(experiment_id)
     assert client.get_experiment(experiment_id).lifecycle_stage == "active"
 
 
-def test_artifacts_logged_models_and_datasets(imported, client, file_store, tmp_path):
+def test_artifacts_logged_models_and_datasets(imported, client, tmp_path):
     import mlflow
     import pandas as pd
-    _, experiment_id, _ = file_store
+    experiment_id = imported.experiment_id
     (tmp_path / "notes.txt").write_text("hello")
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_artifact(str(tmp_path / "notes.txt"))
@@ -150,8 +153,8 @@ def test_artifacts_logged_models_and_datasets(imported, client, file_store, tmp_
     assert [m.model_id for m in found] == [model.model_id]
 
 
-def test_a_new_experiment_after_the_import(client, file_store):
-    _, imported_id, _ = file_store
+def test_a_new_experiment_after_the_import(imported, client):
+    imported_id = imported.experiment_id
     new_id = client.create_experiment("created-after")
     assert new_id != imported_id and int(new_id) > 0
     assert client.get_experiment(new_id).name == "created-after"
