@@ -25,6 +25,7 @@ import requests
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
+sys.path.append(os.path.join(os.path.dirname(BENCH), "tests"))  # conftest, which pg_replica imports
 from servers import interrupt_on_signals, ours_server  # noqa: E402  (bench/servers.py)
 
 API = "/api/2.0/mlflow/"

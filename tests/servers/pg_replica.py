@@ -2,10 +2,12 @@
 
 `primary_and_replica()` initdb's a primary on a free port (trust authentication on
 127.0.0.1, wal_level replica), takes a base backup of it with `pg_basebackup -R` (which writes
-primary_conninfo and standby.signal) into a second folder, both in a temporary folder of /tmp, and starts that as a hot standby on
-another free port; it yields a Cluster and stops both at the end. The PostgreSQL binaries are
-PG_BIN's (default /usr/lib/postgresql/15/bin). PostgreSQL refuses to run as root: when the tests
-run as root the commands run as the `postgres` user (runuser), made the owner of the folder. CI needs the binaries (Debian: postgresql-15) and, as root, that user.
+primary_conninfo and standby.signal) into a second folder, both in a temporary folder of /tmp,
+and starts that as a hot standby on another free port; it yields a Cluster and stops both at the
+end. The PostgreSQL binaries are PG_BIN's (default /usr/lib/postgresql/15/bin). PostgreSQL
+refuses to run as root: when the tests run as root the commands run as the `postgres` user
+(runuser), made the owner of the folder. CI needs the binaries (Debian: postgresql-15) and, as
+root, that user; without them the tests skip, or fail under CI=true.
 
 Cluster.pause_replay() / resume_replay() stop and restart the replica applying what it receives
 (pg_wal_replay_pause()), so that a test sees which server a read came from; stop_replica() and
@@ -26,6 +28,8 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+
+from conftest import CI
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -98,17 +102,23 @@ def _start(data: Path, port: int) -> None:
          "-o", f"-p {port} -k {data.parent} -c listen_addresses=127.0.0.1", "start")
 
 
+def _missing(reason: str):
+    if CI:
+        pytest.fail(reason + "; CI must run the read replica's tests")
+    pytest.skip(reason)
+
+
 @contextlib.contextmanager
 def primary_and_replica():
     if not (PG_BIN / "initdb").exists():
-        pytest.skip(f"no PostgreSQL binaries in {PG_BIN} (Debian: apt-get install postgresql-15)")
+        _missing(f"no PostgreSQL binaries in {PG_BIN} (Debian: apt-get install postgresql-15)")
     with tempfile.TemporaryDirectory(prefix="pg-replica-") as name:
         folder = Path(name)
         if os.geteuid() == 0:
             try:
                 user = pwd.getpwnam("postgres")
             except KeyError:
-                pytest.skip("running as root, and there is no postgres user to run PostgreSQL as")
+                _missing("running as root, and there is no postgres user to run PostgreSQL as")
             shutil.chown(folder, user.pw_uid, user.pw_gid)
         with _started(Cluster(folder, _free_port(), _free_port())) as cluster:
             yield cluster
