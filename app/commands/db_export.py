@@ -4,6 +4,7 @@ at the end a table of what was read and written per entity on stdout, exit 1 whe
 or the target is refused (one line, credentials redacted), never a traceback for a user mistake."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -33,6 +34,10 @@ def command(to, backend_store_uri, registry_store_uri):
         target = database_url(to, "--to")
     except ConfigError as error:
         fail(str(error))
+    for url in {tracking, registry}:  # opening a missing SQLite file would create it
+        path = sa.engine.make_url(url).database if url.startswith("sqlite:") else None
+        if path and not os.path.exists(path):
+            fail(f"{path} does not exist: check --backend-store-uri and --registry-store-uri")
     if target in (tracking, registry):
         fail("--to names our own database: give an empty official MLflow database")
     try:
@@ -41,7 +46,7 @@ def command(to, backend_store_uri, registry_store_uri):
         fail(str(error))
     except sa.exc.SQLAlchemyError as error:  # unreachable, refused login, a row the target refused, ...
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        fail(f"export to {redact_uri(to)} failed, nothing was written: {redact_uri(reason)}")
+        fail(f"export failed, nothing was written: {redact_uri(reason)}")
     tallies = {e.name: Tally(read=e.read, written=e.wrote) for e in done}
     click.echo(report(tallies, []))
     if not all(t.balanced() for t in tallies.values()):

@@ -234,8 +234,11 @@ def export(tracking_url: str, registry_url: str, target_url: str, target_name: s
     try:
         for engine in dict.fromkeys(engines.values()):
             current, head = schema_revisions(engine)
+            if current is None:
+                raise ExportError(f"{engine.url.render_as_string(hide_password=True)} holds no data of this "
+                                  "server: check --backend-store-uri and --registry-store-uri")
             if current != head:
-                raise ExportError(f"our database is at schema revision {current or 'none'}, not {head}: "
+                raise ExportError(f"our database is at schema revision {current}, not {head}: "
                                   "run `python -m app db upgrade` first")
         meta = sa.MetaData()
         meta.reflect(target)

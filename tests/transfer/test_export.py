@@ -392,6 +392,9 @@ def test_a_bad_uri_is_one_line_without_the_password(our_sqlite):
         assert done.returncode == 1, done.stderr
         assert expected in done.stderr and "Traceback" not in done.stderr
         assert "s3cret-pw" not in done.stderr + done.stdout and len(done.stderr.strip().splitlines()) == 1
+    missing = app_cli(["db", "export", "--to", "sqlite:////tmp/none.db", "--backend-store-uri",
+                       f"sqlite:///{our_sqlite[10:]}-missing"])
+    assert missing.returncode == 1 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
 
 
 def test_a_registry_database_of_its_own_is_exported_too(start_server, tmp_path):
