@@ -28,8 +28,11 @@ ADMIN = ("admin", "admin-password-1234")
 
 
 def official_uri(uri: str) -> str:
-    """A backend URI as the official server takes it (PyMySQL named for MySQL)."""
-    return uri.replace("mysql://", "mysql+pymysql://", 1) if uri.startswith("mysql://") else uri
+    """A backend URI as the official server takes it (its drivers named: psycopg2, PyMySQL)."""
+    for scheme, driver in (("postgresql://", "postgresql+psycopg2://"), ("mysql://", "mysql+pymysql://")):
+        if uri.startswith(scheme):
+            return driver + uri[len(scheme):]
+    return uri
 
 
 def _lent_drivers(tmp: Path) -> str:
@@ -80,11 +83,13 @@ def official_server(backend_uri: str, tmp: Path, venv: Path = OFFICIAL, auth_db:
             time.sleep(0.3)
         yield url
     finally:
-        os.killpg(process.pid, 15)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, 15)
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 9)
             process.wait()
         log.close()
 
