@@ -42,6 +42,7 @@ OFFICIAL_VERSION = "3.17.2"
 WORKSPACE = "default"
 DELETED_INTERNAL = "Deleted_Internal"
 BATCH = 10_000
+INT32_MAX = 2**31 - 1  # the official experiment_id is an INTEGER (64-bit only on SQLite)
 _INPUT_NAMESPACE = uuid.UUID("6f1b6c1e-4d4a-4f0e-9a53-0c1d2b3a4e5f")
 _MODEL_STATUS = {"LOGGED_MODEL_STATUS_UNSPECIFIED": 0, "LOGGED_MODEL_PENDING": 1, "LOGGED_MODEL_READY": 2,
                  "LOGGED_MODEL_UPLOAD_FAILED": 3}
@@ -243,6 +244,13 @@ def export(tracking_url: str, registry_url: str, target_url: str, target_name: s
         meta = sa.MetaData()
         meta.reflect(target)
         replace_default = check_target(target, meta.tables, target_name)
+        if target.dialect.name != "sqlite":
+            with engines["tracking"].connect() as conn:
+                largest = conn.execute(sa.select(sa.func.max(ours.experiments.c.experiment_id))).scalar() or 0
+            if largest > INT32_MAX:
+                raise ExportError(f"experiment id {largest} (from an imported file store) does not fit the official "
+                                  f"schema's 32-bit experiment ids on {target.dialect.name}: export into SQLite, "
+                                  "whose integers have 64 bits")
         todo = entities()
         with target.begin() as out, engines["tracking"].connect() as tracking, \
                 engines["registry"].connect() as registry:

@@ -415,3 +415,20 @@ def test_a_registry_database_of_its_own_is_exported_too(start_server, tmp_path):
             ("elsewhere", 1, run.info.run_id)]
         assert conn.execute("SELECT name FROM experiments ORDER BY experiment_id").fetchall() == [
             ("Default",), ("with-registry",)]
+
+
+@pytest.mark.postgres
+def test_refuses_experiment_ids_beyond_32_bits_outside_sqlite(our_sqlite, tmp_path):
+    """An 18-digit id, as `db import` keeps from an official file store: the official schema's
+    experiment ids have 32 bits on PostgreSQL and MySQL; said before anything is written."""
+    with sqlite3.connect(our_sqlite[10:]) as conn:
+        conn.execute("INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, "
+                     "creation_time, last_update_time) VALUES (123456789012345678, 'big', 'x', 'active', 0, 0)")
+    target, drop = create_postgres_database()
+    try:
+        official_schema(target, tmp_path)
+        done = app_cli(["db", "export", "--to", target, "--backend-store-uri", our_sqlite])
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        assert "experiment id 123456789012345678" in done.stderr and "export into SQLite" in done.stderr
+    finally:
+        drop()
