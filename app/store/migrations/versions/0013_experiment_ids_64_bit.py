@@ -37,8 +37,9 @@ def upgrade():
     if dialect == "mysql":  # the copy keeps experiment 0 as 0 rather than numbering it anew
         op.execute("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')")
     for table in TABLES:
+        restated = {"autoincrement": True} if dialect == "mysql" and table == "experiments" else {}  # MODIFY drops it
         op.alter_column(table, "experiment_id", type_=sa.BigInteger, existing_type=sa.Integer,
-                        existing_nullable=False, autoincrement=table == "experiments")
+                        existing_nullable=False, **restated)
     if dialect == "postgresql":
         sequence = bind.exec_driver_sql("SELECT pg_get_serial_sequence('experiments', 'experiment_id')").scalar()
         op.execute(f"ALTER SEQUENCE {sequence} AS bigint")
