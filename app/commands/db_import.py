@@ -60,9 +60,8 @@ def _fail(message: str, code: int = 1):
               help="The official MLflow database (sqlite:///, postgresql://, mysql://) or file store (a path).")
 @click.option("--merge", is_flag=True, help="Import into a database that already holds data (never overwrites).")
 @click.option("--auth-from", metavar="URI", help="The official basic-auth database: its users and permissions too.")
-@with_options({"backend_store_uri", "registry_store_uri", "db_wait_timeout", "app_name", "auth_config_path",
-                "auth_database_uri"})
-def command(source_uri, merge, auth_from, backend_store_uri, registry_store_uri, db_wait_timeout, **auth):
+@with_options({"backend_store_uri", "registry_store_uri", "app_name", "auth_config_path", "auth_database_uri"})
+def command(source_uri, merge, auth_from, backend_store_uri, registry_store_uri, **auth):
     """Import an official MLflow database or file store (ids kept), resumably."""
     from ..store import db as database
     from ..transfer.progress import Progress, report
