@@ -9,6 +9,10 @@ keys are recreated (one check of each referencing table) and, on PostgreSQL, the
 becomes bigint too. MySQL refuses to change a column a foreign key uses; PostgreSQL would check a
 kept key again after each side's change.
 
+Cost, 1M runs and 10M latest metrics, 2 cores: PostgreSQL (3 GB) 41 s, of which latest_metrics'
+rewrite 33 s, runs' 3 s, the keys' checks under 1 s (2 min 7 s with the machine's load at 13);
+MariaDB 76 s. Tables are locked meanwhile: upgrade with the servers stopped.
+
 Revision ID: 0013
 Revises: 0012
 """
