@@ -5,6 +5,7 @@ PYTHON ?= python3
 SERVER_VENV := .venv
 TEST_VENV := .venv-test
 CLIENT2_VENV := .venv-client2
+OFFICIAL_VENV := .venv-official
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
@@ -28,14 +29,18 @@ $(CLIENT2_VENV)/.installed: pyproject.toml
 	$(CLIENT2_VENV)/bin/pip install --quiet --group client2
 	touch $@
 
+# the official server: the import and export tests build and read official databases with it
+$(OFFICIAL_VENV)/.installed: pyproject.toml
+	bash bench/official_server.sh --setup
+
 run: $(SERVER_VENV)/.installed
 	./run.sh
 
-test: $(SERVER_VENV)/.installed $(TEST_VENV)/.installed $(CLIENT2_VENV)/.installed
+test: $(SERVER_VENV)/.installed $(TEST_VENV)/.installed $(CLIENT2_VENV)/.installed $(OFFICIAL_VENV)/.installed
 	$(TEST_VENV)/bin/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(SERVER_VENV)/.installed $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/python bench/bench.py --start-ours --start-official
 
 clean:
-	rm -rf $(SERVER_VENV) $(TEST_VENV) $(CLIENT2_VENV) .venv-official
+	rm -rf $(SERVER_VENV) $(TEST_VENV) $(CLIENT2_VENV) $(OFFICIAL_VENV)
