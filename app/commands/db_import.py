@@ -90,7 +90,7 @@ def command(source_uri, merge, auth_from, backend_store_uri, registry_store_uri,
                   "them (nothing there is overwritten)")
         click.echo(f"{'resuming the import' if resuming else 'importing'} from {source.name} into {redact_uri(url)}",
                    err=True)
-        writer = Writer(engine, registry_engine, replace_default=empty and pristine_default)
+        writer = Writer(engine, registry_engine, replace_default=empty and pristine_default, fresh=empty and not merge)
         tallies = writer.run(source, progress)
         notes = list(dict.fromkeys(writer.notes))
         if auth_source is not None:

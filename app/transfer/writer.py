@@ -108,11 +108,12 @@ class Writer:
     """Writer(engine, registry_engine, replace_default).run(source, progress) -> {entity: Tally}; notes
     in .notes (conflicts). finish() drops the checkpoint."""
 
-    def __init__(self, engine: sa.Engine, registry_engine: sa.Engine, replace_default: bool):
+    def __init__(self, engine: sa.Engine, registry_engine: sa.Engine, replace_default: bool, fresh: bool = False):
         self.engine = engine
         self.registry_engine = registry_engine
         self.dialect = engine.dialect.name
         self.replace_default = replace_default  # the target holds only the server's own empty Default
+        self.fresh = fresh  # the target was empty and not merged into: no one else writes metrics
         self.notes: list[str] = []
         self._ids: dict[str, dict] = {}  # kind -> {id: state}, loaded on demand
         self._skips: dict[str, dict] = {}  # kind -> {id: state other than NEW}, kept in the checkpoint
@@ -176,6 +177,10 @@ class Writer:
     def run(self, source, progress: Progress) -> dict[str, Tally]:
         self.source = source
         saved = self._load_checkpoint()
+        if self.fresh and not saved:
+            with self.engine.begin() as conn:
+                self._save(conn, "fresh", True)
+            saved["fresh"] = True
         have = source.tables()
         tallies: dict[str, Tally] = {}
         for entity, table, handler, size in STEPS:
@@ -184,6 +189,8 @@ class Writer:
             total = 0 if state.get("done") or table not in have else source.count(table)
             if not total:
                 continue
+            if table == "metrics" and saved.get("fresh") and "position" not in state:
+                self._unindex_metrics()
             progress.start(entity, total)
             progress.advance(tally.read)
             for batch, position in _prefetched(source.rows(table, state.get("position"), size)):
@@ -201,8 +208,49 @@ class Writer:
             with self.engine.begin() as conn:
                 self._save(conn, f"step:{entity}", {"done": True, "tally": vars(tally)})
             progress.done()
+        self._reindex_metrics(progress)
         self._denormalize(progress)
         return tallies
+
+    def _unindex_metrics(self) -> None:
+        """Before the first point of a fresh import into PostgreSQL: the metrics table's primary
+        key, foreign key and index dropped, so that COPY only appends, and the statements that
+        make them again kept in the checkpoint, in the same transaction."""
+        if self.dialect != "postgresql":
+            return
+        with self.engine.begin() as conn:
+            if conn.exec_driver_sql("SELECT EXISTS (SELECT 1 FROM metrics)").scalar():
+                return
+            constraints = conn.exec_driver_sql(
+                "SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = 'metrics'::regclass ORDER BY contype DESC").all()  # p before f
+            indexes = conn.exec_driver_sql(
+                "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
+                "WHERE indrelid = 'metrics'::regclass AND indexrelid NOT IN (SELECT conindid FROM pg_constraint)").all()
+            for name, _ in indexes:
+                conn.exec_driver_sql(f"DROP INDEX {name}")
+            for name, _ in constraints:
+                conn.exec_driver_sql(f"ALTER TABLE metrics DROP CONSTRAINT {name}")
+            self._save(conn, "metrics rebuild", [f"ALTER TABLE metrics ADD CONSTRAINT {name} {definition}"
+                                                 for name, definition in constraints]
+                       + [definition for _, definition in indexes])
+
+    def _reindex_metrics(self, progress: Progress) -> None:
+        """The metrics table's keys and index made again, in one transaction with the checkpoint
+        forgetting them (a resume after a kill does it again), with memory enough to sort."""
+        with self.engine.begin() as conn:
+            statements = conn.execute(sa.select(checkpoint.c.value)
+                                      .where(checkpoint.c.name == "metrics rebuild")).scalar()
+            if statements is None:
+                return
+            statements = json.loads(statements)
+            progress.start("metric keys and index", len(statements))
+            conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '1GB'")
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+                progress.advance(1)
+            conn.execute(checkpoint.delete().where(checkpoint.c.name == "metrics rebuild"))
+        progress.done()
 
     def _registry(self, conn):
         """The connection registry rows go through: the batch's own when it is the same database."""
