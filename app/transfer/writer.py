@@ -19,7 +19,10 @@ The denormalized columns (runs.params_json and tags_json, latest_metrics with it
 are computed after the rows are in, with the store's own functions (json_sql.key_value_array,
 values.metric_json), so they are exactly what the store would have written. PostgreSQL gets
 metric points through COPY, MySQL through multi-row INSERTs, SQLite through executemany in
-large transactions (store/bulk.py for all but PostgreSQL's points).
+large transactions (store/bulk.py for all but PostgreSQL's points). On a fresh import into
+PostgreSQL (empty target, no --merge) the metrics table's keys and index are dropped before the
+first point and made again after the last, before the summaries: COPY then only appends. The
+checkpoint keeps the statements that make them again, written with the drop, and a resume runs them.
 """
 from __future__ import annotations
 
@@ -237,19 +240,23 @@ class Writer:
 
     def _reindex_metrics(self, progress: Progress) -> None:
         """The metrics table's keys and index made again, in one transaction with the checkpoint
-        forgetting them (a resume after a kill does it again), with memory enough to sort."""
+        forgetting them (a resume after a kill does it again), with memory enough to sort. Then
+        VACUUM ANALYZE, so that the summaries read the points from the index alone."""
         with self.engine.begin() as conn:
             statements = conn.execute(sa.select(checkpoint.c.value)
                                       .where(checkpoint.c.name == "metrics rebuild")).scalar()
             if statements is None:
                 return
             statements = json.loads(statements)
-            progress.start("metric keys and index", len(statements))
+            progress.start("metric keys and index", len(statements) + 1)
             conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '1GB'")
             for statement in statements:
                 conn.exec_driver_sql(statement)
                 progress.advance(1)
             conn.execute(checkpoint.delete().where(checkpoint.c.name == "metrics rebuild"))
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE metrics")
+        progress.advance(1)
         progress.done()
 
     def _registry(self, conn):
