@@ -232,6 +232,12 @@ def test_killed_mid_import_it_resumes(kind, tmp_path):
             assert conn.execute(sa.text("SELECT COUNT(*) FROM metrics")).scalar() == points
             assert conn.execute(sa.text("SELECT COUNT(*) FROM latest_metrics")).scalar() == 60 * 10
             assert conn.execute(sa.text("SELECT COUNT(*) FROM runs WHERE params_json IS NULL")).scalar() == 0
+            # a fresh PostgreSQL import loads points without the table's keys and index: they are back
+            inspector = sa.inspect(conn)
+            assert inspector.get_pk_constraint("metrics")["constrained_columns"] == [
+                "run_uuid", "key", "timestamp", "step", "value", "is_nan"]
+            assert [fk["referred_table"] for fk in inspector.get_foreign_keys("metrics")] == ["runs"]
+            assert "ix_metrics_run_key_step" in {index["name"] for index in inspector.get_indexes("metrics")}
         engine.dispose()
     finally:
         drop_source()
