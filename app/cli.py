@@ -65,7 +65,7 @@ def serve(**values):
 
 @main.group(cls=_LazyGroup, lazy={"import": "app.commands.db_import", "export": "app.commands.db_export"})
 def db():
-    """Database schema commands."""
+    """The database: its schema, and moving data in and out."""
 
 
 @db.command()
