@@ -65,7 +65,8 @@ def command(source_uri, merge, auth_from, backend_store_uri, registry_store_uri,
     """Import an official MLflow database or file store (ids kept), resumably."""
     from ..store import db as database
     from ..transfer.progress import Progress, report
-    from ..transfer.writer import Writer, import_auth
+    from ..transfer.auth_import import import_auth
+    from ..transfer.writer import Writer
     try:
         url = database_url(backend_store_uri, "--backend-store-uri")
         registry_url = database_url(registry_store_uri, "--registry-store-uri") if registry_store_uri else url
