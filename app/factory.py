@@ -13,30 +13,40 @@ from .errors import MlflowError
 from .http import api
 from .http.access import ANY_USER, PUBLIC_ACCESS
 from .http import artifacts as artifact_http
+from .http import assessments as assessment_http
 from .http import auth as auth_http
 from .http import guard
 from .http import models as model_http
+from .http import otlp as otlp_http
 from .http import ready as ready_http
 from .http import registry as registry_http
 from .http import replica as replica_http
 from .http import security
+from .http import trace_search as trace_search_http
+from .http import traces as trace_http
 from .http import tracking as tracking_http
 from .http import ui as ui_http
 from .http import webhooks as webhook_http
 from .options import Settings
 from .services.artifacts import ArtifactService
+from .services.assessments import AssessmentService
 from .services.auth import AuthService
 from .services.models import ModelService
 from .services.registry import RegistryService
 from .services.sources import SourcePolicy
+from .services.trace_search import TraceSearchService
+from .services.traces import TraceService
 from .services.tracking import TrackingService
 from .services.webhook_delivery import WebhookSettings
 from .services.webhooks import WebhookService
+from .store.assessments import AssessmentStore
 from .store.auth import AuthStore
 from .store.db import Database, make_engine
 from .store.models import LoggedModelStore
 from .store.owners import Owners
 from .store.registry import RegistryStore
+from .store.trace_search_sql import TraceSearchStore
+from .store.traces import TraceStore
 from .store.tracking import TrackingStore
 from .store.webhooks import WebhookStore
 
@@ -74,9 +84,16 @@ def create_app(settings: Settings, auth_changes=None) -> Flask:
         sources = SourcePolicy(settings.default_artifact_root, destination)
         webhooks = WebhookService(WebhookStore(registry_database), _webhook_settings(settings))
         registry = RegistryService(RegistryStore(registry_database), tracking, models, sources, webhooks)
+        trace_store = TraceStore(database)
+        traces = TraceService(trace_store, tracking)
+        trace_search = TraceSearchService(TraceSearchStore(database), trace_store)
+        assessments = AssessmentService(AssessmentStore(database))
         api.register(app, tracking_http.routes(tracking) + artifact_http.routes(tracking, artifacts)
-                     + model_http.routes(models) + registry_http.routes(registry) + webhook_http.routes(webhooks),
+                     + model_http.routes(models) + registry_http.routes(registry) + webhook_http.routes(webhooks)
+                     + trace_http.routes(traces) + trace_search_http.routes(trace_search)
+                     + assessment_http.routes(assessments),
                      prefix)
+        otlp_http.register(app, traces, prefix)
         artifact_http.register_files(app, prefix, tracking, registry, models, artifacts)
         ui_http.register(app, prefix, settings.app_name)
     if settings.app_name == "basic-auth":

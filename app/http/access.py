@@ -17,6 +17,9 @@ Resources, each named by one request field (`field`):
   the run, logged model, registered model or experiment it reads.
 - ARTIFACT: a path under the artifact proxy, judged by the experiment it belongs to.
 - GRANT_TARGET: the resource_type and resource_id fields of a permission request.
+- TRACE: a trace id, judged by its experiment; TRACES: a list of trace ids, each judged so.
+- LOCATIONS: a trace search's `locations` (or `experiment_ids`), each experiment judged.
+- OTLP_EXPERIMENT: the experiment the x-mlflow-experiment-id header of an OTLP export names.
 One more narrows a listing instead of refusing it:
 - SEARCH_SCOPE: a search of experiments (or of their runs or logged models) or of registered
   models (`field` is EXPERIMENT or REGISTERED_MODEL), given the filter clause that keeps what
@@ -35,6 +38,7 @@ EXPERIMENT, EXPERIMENT_NAME, RUN, RUNS = "experiment", "experiment_name", "run",
 LOGGED_MODEL, NAMED_MODELS, REGISTERED_MODEL = "logged_model", "named_models", "registered_model"
 MODEL_SOURCE, ARTIFACT, GRANT_TARGET = "model_source", "artifact", "grant_target"
 SEARCH_SCOPE = "search_scope"
+TRACE, TRACES, LOCATIONS, OTLP_EXPERIMENT = "trace", "traces", "locations", "otlp_experiment"
 
 SCOPE = " scope"  # the field a search handler reads its SEARCH_SCOPE clause from
 

@@ -292,3 +292,87 @@ webhook_events = Table(
     Column("event", String(50), primary_key=True),
     Index("ix_webhook_events_event", "event"),
 )
+
+# Traces (MLflow 3 tracing). A trace belongs to an experiment; its tags and metadata are kept
+# both as rows (which filters read) and as JSON objects in trace_info (which a page of results
+# reads with its rows, as runs keep params_json and tags_json). Times are milliseconds, but a
+# span's are nanoseconds, as OTLP sends them.
+trace_info = Table(
+    "trace_info", metadata,
+    Column("trace_id", String(50), primary_key=True),
+    Column("experiment_id", EXPERIMENT_ID, ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+           nullable=False),
+    Column("request_time", BigInteger, nullable=False),
+    Column("execution_duration", BigInteger),
+    Column("state", String(50), nullable=False),
+    Column("client_request_id", String(50)),
+    Column("request_preview", String(1000)),
+    Column("response_preview", String(1000)),
+    Column("tags_json", LONG_TEXT),
+    Column("metadata_json", LONG_TEXT),
+    Index("ix_trace_info_experiment_time", "experiment_id", "request_time", "trace_id"),
+)
+
+trace_tags = Table(
+    "trace_tags", metadata,
+    Column("trace_id", String(50), ForeignKey("trace_info.trace_id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", String(8000), nullable=False),
+    sqlite_with_rowid=False,
+)
+
+trace_metadata = Table(
+    "trace_metadata", metadata,
+    Column("trace_id", String(50), ForeignKey("trace_info.trace_id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", String(8000), nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# The runs a trace belongs to: its mlflow.sourceRun metadata and traces/link-to-run. No foreign
+# key onto runs: a link outlives a run's deletion, as the official server's does.
+trace_runs = Table(
+    "trace_runs", metadata,
+    Column("trace_id", String(50), ForeignKey("trace_info.trace_id", ondelete="CASCADE"), primary_key=True),
+    Column("run_id", String(32), primary_key=True),
+    Index("ix_trace_runs_run", "run_id"),
+    sqlite_with_rowid=False,
+)
+
+# Each span: the columns filters read, and `content`, the span as the proto3 JSON of an OTLP
+# Span (ids base64, times as strings, attributes as KeyValue lists), which traces/get returns as is.
+spans = Table(
+    "spans", metadata,
+    Column("trace_id", String(50), ForeignKey("trace_info.trace_id", ondelete="CASCADE"), primary_key=True),
+    Column("span_id", String(50), primary_key=True),
+    Column("parent_span_id", String(50)),
+    Column("name", Text),
+    Column("span_type", String(500)),
+    Column("status", String(50), nullable=False),
+    Column("start_ns", BigInteger, nullable=False),
+    Column("end_ns", BigInteger),
+    Column("content", LONG_TEXT, nullable=False),
+)
+
+# Feedback and expectations on a trace (or one of its spans). value, error and metadata are JSON.
+assessments = Table(
+    "assessments", metadata,
+    Column("assessment_id", String(50), primary_key=True),
+    Column("trace_id", String(50), ForeignKey("trace_info.trace_id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("kind", String(20), nullable=False),  # feedback | expectation
+    Column("value", LONG_TEXT, nullable=False),
+    Column("error", Text),
+    Column("rationale", Text),
+    Column("source_type", String(50), nullable=False),
+    Column("source_id", String(250)),
+    Column("span_id", String(50)),
+    Column("run_id", String(32)),
+    Column("overrides", String(50)),
+    Column("valid", Boolean, nullable=False),
+    Column("metadata", Text),
+    Column("create_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+    Index("ix_assessments_trace", "trace_id", "create_time"),
+    Index("ix_assessments_name", "name", "kind"),
+)
