@@ -5,7 +5,8 @@ guard (app/http/guard.py) reads when authentication is on: who may call it at al
 resources named by the request's fields need which action. Without authentication the
 declarations are kept but nothing reads them.
 
-Resources, each named by one request field (`field`):
+Resources, each named by one request field (`field`; a dotted path names a field of a nested
+message, as StartTraceV3's trace.trace_info.trace_location.mlflow_experiment.experiment_id):
 - EXPERIMENT: an experiment id; EXPERIMENT_NAME: an experiment's name.
 - RUN: a run id (run_id, or run_uuid for the older clients), judged by its experiment;
   RUNS: a list of run ids, each judged so.
@@ -18,8 +19,10 @@ Resources, each named by one request field (`field`):
 - ARTIFACT: a path under the artifact proxy, judged by the experiment it belongs to.
 - GRANT_TARGET: the resource_type and resource_id fields of a permission request.
 - TRACE: a trace id, judged by its experiment; TRACES: a list of trace ids, each judged so.
-- LOCATIONS: a trace search's `locations` (or `experiment_ids`), each experiment judged.
-- OTLP_EXPERIMENT: the experiment the x-mlflow-experiment-id header of an OTLP export names.
+- LOCATIONS: a trace search's `locations` (or the 2.x client's `experiment_ids`), each
+  experiment judged; a search naming none is for admins only, as officially.
+- OTLP_EXPERIMENT: the experiment an OTLP export's header names (`field` is the header's name,
+  x-mlflow-experiment-id); without the header, 400.
 One more narrows a listing instead of refusing it:
 - SEARCH_SCOPE: a search of experiments (or of their runs or logged models) or of registered
   models (`field` is EXPERIMENT or REGISTERED_MODEL), given the filter clause that keeps what

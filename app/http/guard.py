@@ -23,7 +23,6 @@ from .api import error_response, request_fields
 log = logging.getLogger(__name__)
 
 
-
 def install(app: Flask, service: AuthService, proxy_header: str = "", trusted_proxies: str = "") -> None:
     declared = app.extensions["access"]
     routes = app.extensions.get("routes", {})
@@ -87,7 +86,7 @@ def install(app: Flask, service: AuthService, proxy_header: str = "", trusted_pr
             check(principal, need, fields)
 
     def check(principal: Principal, need: a.Need, fields: dict) -> None:
-        value = fields.get(need.field)
+        value = request.headers.get(need.field) if need.resource == a.OTLP_EXPERIMENT else field(fields, need.field)
         if need.resource == a.SEARCH_SCOPE:
             fields[a.SCOPE] = (service.experiment_scope(principal) if need.field == a.EXPERIMENT
                                else service.model_scope(principal))
@@ -100,13 +99,21 @@ def install(app: Flask, service: AuthService, proxy_header: str = "", trusted_pr
                              f"you have {permission}.")
 
     def resources(need: a.Need, value, fields: dict) -> list[tuple[str, str]]:
-        """(resource type, id) of everything the need names; a run or logged model that does not
-        exist is judged as an experiment no grant names (the handler then answers 404)."""
+        """(resource type, id) of everything the need names; a run, logged model or trace that
+        does not exist is judged as an experiment no grant names (the handler then answers 404)."""
         kind = need.resource
-        if kind in (a.RUN, a.RUNS, a.LOGGED_MODEL, a.NAMED_MODELS):
+        if kind in owners_of:
             ids = named_ids(kind, value if kind != a.RUN else fields.get("run_id") or fields.get("run_uuid"))
-            found = (service.run_experiments if kind in (a.RUN, a.RUNS) else service.model_experiments)(ids)
+            found = owners_of[kind](ids)
             return [(p.EXPERIMENT, str(found.get(i, ""))) for i in ids]
+        if kind == a.LOCATIONS:  # as officially: a search of no experiment is for admins only
+            ids = searched_experiments(value)
+            if not ids:
+                raise denied("Name the experiments to search traces in (locations); only admins may search "
+                             "without one.")
+            return [(p.EXPERIMENT, i) for i in ids]
+        if kind == a.OTLP_EXPERIMENT and not value:  # the header says where the spans are stored
+            raise MlflowError(f"Missing required header: {need.field}", "BAD_REQUEST")
         if kind == a.ARTIFACT:  # the proxy's root too, which belongs to no experiment
             experiment_id = service.experiment_of_artifact(safe_relative_path(value))
             if experiment_id is None:
@@ -114,7 +121,7 @@ def install(app: Flask, service: AuthService, proxy_header: str = "", trusted_pr
             return [(p.EXPERIMENT, str(experiment_id))]
         if not value:
             return []  # the handler reports the missing field
-        if kind == a.EXPERIMENT:
+        if kind in (a.EXPERIMENT, a.OTLP_EXPERIMENT):
             return [(p.EXPERIMENT, str(value))]
         if kind == a.EXPERIMENT_NAME:
             experiment_id = service.experiment_named(value)
@@ -133,8 +140,12 @@ def install(app: Flask, service: AuthService, proxy_header: str = "", trusted_pr
             return [(resource_type, str(resource_id))]
         raise AssertionError(kind)
 
+    owners_of = {a.RUN: service.run_experiments, a.RUNS: service.run_experiments,
+                 a.LOGGED_MODEL: service.model_experiments, a.NAMED_MODELS: service.model_experiments,
+                 a.TRACE: service.trace_experiments, a.TRACES: service.trace_experiments}
+
     def named_ids(kind: str, value) -> list[str]:
-        if kind in (a.RUN, a.LOGGED_MODEL):
+        if kind in (a.RUN, a.LOGGED_MODEL, a.TRACE):
             return [value] if value else []
         if isinstance(value, str):  # NAMED_MODELS: log-metric's own model_id
             return [value] if value else []
@@ -154,6 +165,22 @@ def install(app: Flask, service: AuthService, proxy_header: str = "", trusted_pr
         elif follow_up == a.RENAMED_MODEL:
             fields = request_fields(routes[request.endpoint])
             service.model_renamed(fields["name"], answer["registered_model"]["name"])
+
+
+def field(fields: dict, path: str):
+    """A request field, or a nested message's by a dotted path (None where a part is missing)."""
+    value = fields
+    for name in path.split("."):
+        value = value.get(name) if isinstance(value, dict) else None
+    return value
+
+
+def searched_experiments(locations) -> list[str]:
+    """The experiment ids a trace search names: its v3 `locations` (those of other types name
+    none), or the 2.x client's `experiment_ids`."""
+    ids = (item.get("mlflow_experiment", {}).get("experiment_id") if isinstance(item, dict) else item
+           for item in locations or [])
+    return [str(i) for i in dict.fromkeys(ids) if i]
 
 
 def caller() -> Principal:

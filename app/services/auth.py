@@ -180,9 +180,10 @@ class AuthService:
         self._digest_key = secrets.token_bytes(32)
         self._verified: dict[tuple, bool] = {}
         self._failures = _Failures()
-        # immutable facts: a run's or a logged model's experiment
+        # immutable facts: a run's, a logged model's or a trace's experiment
         self._run_experiment: dict[str, int] = {}
         self._model_experiment: dict[str, int] = {}
+        self._trace_experiment: dict[str, int] = {}
         self._snapshot = _Snapshot(None, None, 0.0)
 
     # ------------------------------------------------------------ per-worker caches
@@ -289,6 +290,10 @@ class AuthService:
 
     def model_experiments(self, model_ids: list[str]) -> dict[str, int]:
         return self._experiments(self._model_experiment, self.owners.model_experiments, model_ids)
+
+    def trace_experiments(self, trace_ids: list[str]) -> dict[str, int]:
+        """The experiment of each trace that exists (a trace is never moved to another one)."""
+        return self._experiments(self._trace_experiment, self.owners.trace_experiments, trace_ids)
 
     @staticmethod
     def _experiments(cache: dict, lookup, ids: list[str]) -> dict[str, int]:

@@ -1,5 +1,5 @@
-"""What a resource belongs to, for permissions: the experiment of a run, a logged model or an
-artifact location, an experiment's id by name, and which registered models are prompts."""
+"""What a resource belongs to, for permissions: the experiment of a run, a logged model, a trace
+or an artifact location, an experiment's id by name, and which registered models are prompts."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from .db import Database
 from .in_list import in_list
 from .registry import PROMPT_TAG
-from .schema import experiments, logged_models, registered_model_tags, registered_models, runs
+from .schema import experiments, logged_models, registered_model_tags, registered_models, runs, trace_info
 
 
 class Owners:
@@ -25,6 +25,9 @@ class Owners:
 
     def model_experiments(self, model_ids: list[str]) -> dict[str, int]:
         return self._pairs(self.tracking, _MODEL_EXPERIMENTS, model_ids)
+
+    def trace_experiments(self, trace_ids: list[str]) -> dict[str, int]:
+        return self._pairs(self.tracking, _TRACE_EXPERIMENTS, trace_ids)
 
     def experiment_named(self, name: str) -> int | None:
         with self.tracking.read() as conn:
@@ -61,3 +64,5 @@ class Owners:
 _RUN_EXPERIMENTS = sa.select(runs.c.run_uuid, runs.c.experiment_id).where(in_list(runs.c.run_uuid, "ids"))
 _MODEL_EXPERIMENTS = sa.select(logged_models.c.model_id, logged_models.c.experiment_id).where(
     in_list(logged_models.c.model_id, "ids"))
+_TRACE_EXPERIMENTS = sa.select(trace_info.c.trace_id, trace_info.c.experiment_id).where(
+    in_list(trace_info.c.trace_id, "ids"))
