@@ -1,13 +1,348 @@
-"""The trace store: trace info, tags, metadata, run links and spans in SQL. (Being built.)"""
+"""The trace store: trace info, tags, metadata, run links and spans in SQL.
+
+A trace's tags and metadata are rows (which filters read) and also JSON arrays of
+{"key", "value"} in trace_info.tags_json and metadata_json, rewritten by the database from the
+rows in the transaction that changed them (as runs keep tags_json), so that a page of trace
+infos is one statement. Each span keeps `content`, its JSON exactly as traces/get returns it:
+reading a trace splices those texts into the answer without parsing them.
+
+Methods take and return plain values shaped like the REST API's JSON (TraceInfoV3: times as
+proto Timestamp/Duration text); the rules (what a client may send, what a root span implies)
+are the service's.
+"""
 from __future__ import annotations
 
-from .db import Database
+import time
+
+import orjson
+import sqlalchemy as sa
+
+from ..errors import not_found
+from . import assessments as assessment_store
+from . import bulk
+from .db import Database, fetch_tuples
+from .in_list import in_list
+from .json_sql import key_value_array
+from .schema import assessments, experiments, runs, spans, trace_info, trace_metadata, trace_runs, trace_tags
+from .tracking import active_experiment_location
+from .upsert import upsert
+
+ARTIFACT_LOCATION = "mlflow.artifactLocation"
+SPANS_LOCATION, TRACKING_STORE = "mlflow.trace.spansLocation", "TRACKING_STORE"
+SPAN_COLUMNS = ("trace_id", "span_id", "parent_span_id", "name", "span_type", "status", "start_ns", "end_ns",
+                "content")
+
+_INFO_COLUMNS = (trace_info.c.trace_id, trace_info.c.experiment_id, trace_info.c.request_time,
+                 trace_info.c.execution_duration, trace_info.c.state, trace_info.c.client_request_id,
+                 trace_info.c.request_preview, trace_info.c.response_preview, trace_info.c.tags_json,
+                 trace_info.c.metadata_json)
+_INFOS_BY_ID = sa.select(*_INFO_COLUMNS).where(in_list(trace_info.c.trace_id, "ids"))
+# root span first, then by start time, as the official server orders a trace's spans
+_SPAN_CONTENTS = (sa.select(spans.c.content).where(spans.c.trace_id == sa.bindparam("trace_id"))
+                  .order_by(spans.c.parent_span_id.is_not(None), spans.c.start_ns, spans.c.span_id))
+_KEY_VALUE_TABLES = ((trace_tags, trace_info.c.tags_json), (trace_metadata, trace_info.c.metadata_json))
+
+
+def timestamp_json(ms: int) -> str:
+    """Milliseconds since the epoch as a proto Timestamp's JSON ("2026-12-08T01:40:03.489Z")."""
+    seconds, millis = divmod(ms, 1000)
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
+
+
+def duration_json(ms: int) -> str:
+    """Milliseconds as a proto Duration's JSON ("0.773s", "2s", "-1.500s")."""
+    sign, ms = ("-", -ms) if ms < 0 else ("", ms)
+    seconds, millis = divmod(ms, 1000)
+    return f"{sign}{seconds}.{millis:03d}s" if millis else f"{sign}{seconds}s"
+
+
+def _key_values(text: str | None) -> dict:
+    return {item["key"]: item["value"] for item in orjson.loads(text)} if text else {}
+
+
+def _info_json(row, assessments: list[dict] | None) -> dict:
+    (trace_id, experiment_id, request_time, duration, state, client_request_id, request_preview, response_preview,
+     tags_json, metadata_json) = row
+    info = {"trace_id": trace_id,
+            "trace_location": {"type": "MLFLOW_EXPERIMENT",
+                               "mlflow_experiment": {"experiment_id": str(experiment_id)}},
+            "request_time": timestamp_json(request_time), "state": state,
+            "trace_metadata": _key_values(metadata_json), "tags": _key_values(tags_json)}
+    if duration is not None:
+        info["execution_duration"] = duration_json(duration)
+    if client_request_id is not None:
+        info["client_request_id"] = client_request_id
+    if request_preview is not None:
+        info["request_preview"] = request_preview
+    if response_preview is not None:
+        info["response_preview"] = response_preview
+    if assessments:
+        info["assessments"] = assessments
+    return info
+
+
+def infos_json(conn, trace_ids: list[str]) -> list[dict]:
+    """TraceInfoV3 JSON of each of trace_ids that exists, in that order."""
+    if not trace_ids:
+        return []
+    rows = fetch_tuples(conn, _INFOS_BY_ID, {"ids": list(dict.fromkeys(trace_ids))})
+    assessments = assessment_store.for_traces(conn, [row[0] for row in rows])
+    by_id = {row[0]: _info_json(row, assessments.get(row[0])) for row in rows}
+    return [by_id[trace_id] for trace_id in dict.fromkeys(trace_ids) if trace_id in by_id]
+
+
+def refresh_key_values_json(conn, trace_ids: list[str]) -> None:
+    """Rewrite tags_json and metadata_json of trace_ids from their rows. The caller has locked
+    (or just created) the traces' rows, so concurrent writers of a trace take turns."""
+    for table, column in _KEY_VALUE_TABLES:
+        conn.execute(trace_info.update().where(in_list(trace_info.c.trace_id, "ids")).values({
+            column: sa.select(key_value_array(table.c.key, table.c.value))
+            .where(table.c.trace_id == trace_info.c.trace_id).scalar_subquery()}), {"ids": trace_ids})
+
+
+def _upsert_key_values(conn, table: sa.Table, trace_id: str, pairs: dict) -> None:
+    if pairs:
+        conn.execute(upsert(conn.dialect.name, table, ["trace_id", "key"], ["value"]),
+                     [{"trace_id": trace_id, "key": k, "value": v} for k, v in pairs.items()])
+
+
+def trace_not_found(trace_id: str):
+    return not_found(f"Trace with ID '{trace_id}' not found.")
+
+
+def _artifact_location(experiment_location: str, trace_id: str) -> str:
+    return f"{experiment_location.rstrip('/')}/traces/{trace_id}/artifacts"
 
 
 class TraceStore:
     def __init__(self, database: Database):
         self.db = database
 
+    # ------------------------------------------------------------ reads
+
     def infos(self, trace_ids: list[str]) -> list[dict]:
         """The TraceInfoV3 JSON of each trace that exists, in the order of trace_ids."""
-        return []
+        with self.db.read() as conn:
+            return infos_json(conn, trace_ids)
+
+    def info(self, trace_id: str) -> dict:
+        found = self.infos([trace_id])
+        if not found:
+            raise trace_not_found(trace_id)
+        return found[0]
+
+    def trace(self, trace_id: str) -> tuple[dict, list[str]]:
+        """A trace's info and its spans' stored JSON texts (root first, then by start time)."""
+        with self.db.read() as conn:
+            found = infos_json(conn, [trace_id])
+            if not found:
+                raise trace_not_found(trace_id)
+            contents = [row[0] for row in fetch_tuples(conn, _SPAN_CONTENTS, {"trace_id": trace_id})]
+        return found[0], contents
+
+    def traces(self, trace_ids: list[str]) -> list[tuple[dict, list[str]]]:
+        """(info, span texts) of each of trace_ids that exists, in that order."""
+        with self.db.read() as conn:
+            infos = infos_json(conn, trace_ids)
+            by_trace: dict[str, list] = {info["trace_id"]: [] for info in infos}
+            if by_trace:
+                rows = fetch_tuples(conn, sa.select(spans.c.trace_id, spans.c.content)
+                                    .where(in_list(spans.c.trace_id, "ids"))
+                                    .order_by(spans.c.trace_id, spans.c.parent_span_id.is_not(None),
+                                              spans.c.start_ns, spans.c.span_id), {"ids": list(by_trace)})
+                for trace_id, content in rows:
+                    by_trace[trace_id].append(content)
+        return [(info, by_trace[info["trace_id"]]) for info in infos]
+
+    def experiment_of(self, trace_id: str) -> int:
+        with self.db.read() as conn:
+            experiment_id = conn.execute(sa.select(trace_info.c.experiment_id)
+                                         .where(trace_info.c.trace_id == trace_id)).scalar()
+        if experiment_id is None:
+            raise trace_not_found(trace_id)
+        return experiment_id
+
+    # ------------------------------------------------------------ writes
+
+    def start(self, info: dict, tags: dict, metadata: dict, run_ids: list[str],
+              assessment_rows: list[dict]) -> dict:
+        """Store a trace's info (columns of trace_info in `info`, with trace_id and
+        experiment_id), tags, metadata and run links; a trace whose spans arrived first is
+        merged: its row takes these values (previews only when given), its tags and metadata
+        these over its own. The experiment must be active. Returns the stored TraceInfoV3 JSON."""
+        trace_id, experiment_id = info["trace_id"], info["experiment_id"]
+
+        def work(conn):
+            location = active_experiment_location(conn, experiment_id)
+            exists = conn.execute(sa.select(trace_info.c.trace_id).where(trace_info.c.trace_id == trace_id)
+                                  .with_for_update()).first()
+            if exists:
+                values = {k: v for k, v in info.items()
+                          if v is not None or k not in ("request_preview", "response_preview")}
+                conn.execute(trace_info.update().where(trace_info.c.trace_id == trace_id).values(values))
+            else:
+                conn.execute(trace_info.insert().values(info))
+            _upsert_key_values(conn, trace_tags, trace_id,
+                               {**tags, ARTIFACT_LOCATION: _artifact_location(location, trace_id)})
+            _upsert_key_values(conn, trace_metadata, trace_id, metadata)
+            refresh_key_values_json(conn, [trace_id])
+            bulk.insert_ignore(conn, trace_runs, ("trace_id", "run_id"), [(trace_id, r) for r in run_ids])
+            if assessment_rows:
+                bulk.insert_ignore(conn, assessments, tuple(assessment_rows[0]),
+                                   [tuple(row.values()) for row in assessment_rows])
+            return infos_json(conn, [trace_id])[0]
+        return self.db.write(work)
+
+    def end_v2(self, trace_id: str, values: dict, tags: dict, metadata: dict) -> dict:
+        """The 2.x client's EndTrace: the row's state and duration (in `values`), tags and
+        metadata added."""
+        def work(conn):
+            self._lock(conn, trace_id)
+            conn.execute(trace_info.update().where(trace_info.c.trace_id == trace_id).values(values))
+            _upsert_key_values(conn, trace_tags, trace_id, tags)
+            _upsert_key_values(conn, trace_metadata, trace_id, metadata)
+            refresh_key_values_json(conn, [trace_id])
+            return infos_json(conn, [trace_id])[0]
+        return self.db.write(work)
+
+    def log_spans(self, experiment_id: int, traces: list[dict], span_rows: list[tuple],
+                  run_id: str | None) -> None:
+        """Store the spans of an OTLP export in one transaction. traces: per trace, what its spans
+        say of it: {"trace_id", "request_time", "end_time" (or None), "state" (from the root
+        span, or None), "request_preview", "response_preview", "tags"}. A trace not stored yet
+        is created from that (in experiment_id, which must exist); a stored one keeps what its
+        StartTrace set (mlflow.trace.infoFinalized) and otherwise widens its times to its spans',
+        takes the root span's state while in progress, and previews it has none of. A span sent
+        again replaces the stored one. With run_id, traces whose root span came are linked to it."""
+        trace_ids = [t["trace_id"] for t in traces]
+
+        def work(conn):
+            stored = {row[0]: row for row in conn.execute(
+                sa.select(trace_info.c.trace_id, trace_info.c.request_time, trace_info.c.execution_duration,
+                          trace_info.c.state, trace_info.c.request_preview, trace_info.c.response_preview,
+                          trace_info.c.metadata_json)
+                .where(in_list(trace_info.c.trace_id, "ids")).order_by(trace_info.c.trace_id).with_for_update(),
+                {"ids": trace_ids})}
+            new = [t for t in traces if t["trace_id"] not in stored]
+            if new:
+                location = self._experiment_location(conn, experiment_id)
+                conn.execute(trace_info.insert(), [{
+                    "trace_id": t["trace_id"], "experiment_id": experiment_id, "request_time": t["request_time"],
+                    "execution_duration": None if t["end_time"] is None else t["end_time"] - t["request_time"],
+                    "state": t["state"] or "IN_PROGRESS", "request_preview": t["request_preview"],
+                    "response_preview": t["response_preview"]} for t in new])
+                for t in new:
+                    t["tags"][ARTIFACT_LOCATION] = _artifact_location(location, t["trace_id"])
+            for t in traces:
+                if (row := stored.get(t["trace_id"])) is not None and (values := _widened(row, t)):
+                    conn.execute(trace_info.update().where(trace_info.c.trace_id == t["trace_id"]).values(values))
+                _upsert_key_values(conn, trace_tags, t["trace_id"], {**t["tags"], SPANS_LOCATION: TRACKING_STORE})
+            refresh_key_values_json(conn, trace_ids)
+            conn.execute(sa.delete(spans).where(in_list(spans.c.trace_id, "ids"),
+                                                in_list(spans.c.span_id, "span_ids")),
+                         {"ids": trace_ids, "span_ids": list({row[1] for row in span_rows})})
+            bulk.insert_ignore(conn, spans, SPAN_COLUMNS, span_rows)
+            if run_id:
+                bulk.insert_ignore(conn, trace_runs, ("trace_id", "run_id"),
+                                   [(t["trace_id"], run_id) for t in traces if t["state"] is not None])
+        self.db.write(work)
+
+    @staticmethod
+    def _experiment_location(conn, experiment_id: int) -> str:
+        location = conn.execute(sa.select(experiments.c.artifact_location)
+                                .where(experiments.c.experiment_id == experiment_id)).scalar()
+        if location is None:
+            raise not_found(f"No Experiment with id={experiment_id} exists")
+        return location
+
+    @staticmethod
+    def _lock(conn, trace_id: str) -> None:
+        if conn.execute(sa.select(trace_info.c.trace_id).where(trace_info.c.trace_id == trace_id)
+                        .with_for_update()).first() is None:
+            raise trace_not_found(trace_id)
+
+    def set_tag(self, trace_id: str, key: str, value: str) -> None:
+        def work(conn):
+            self._lock(conn, trace_id)
+            _upsert_key_values(conn, trace_tags, trace_id, {key: value})
+            refresh_key_values_json(conn, [trace_id])
+        self.db.write(work)
+
+    def delete_tag(self, trace_id: str, key: str) -> None:
+        def work(conn):
+            self._lock(conn, trace_id)
+            deleted = conn.execute(sa.delete(trace_tags).where(trace_tags.c.trace_id == trace_id,
+                                                                trace_tags.c.key == key)).rowcount
+            if not deleted:
+                raise not_found(f"No trace tag with key '{key}' for trace with ID '{trace_id}'")
+            refresh_key_values_json(conn, [trace_id])
+        self.db.write(work)
+
+    def delete_traces(self, experiment_id: int, max_timestamp_millis: int | None, max_traces: int | None,
+                      trace_ids: list[str] | None) -> int:
+        """Delete the experiment's traces named by trace_ids, or its oldest up to max_traces
+        whose request_time is at most max_timestamp_millis. Their tags, metadata, run links,
+        spans and assessments go with them (foreign keys ON DELETE CASCADE)."""
+        def work(conn):
+            query = sa.select(trace_info.c.trace_id).where(trace_info.c.experiment_id == experiment_id)
+            if trace_ids is not None:
+                query = query.where(trace_info.c.trace_id.in_(trace_ids))
+            else:
+                query = query.where(trace_info.c.request_time <= max_timestamp_millis).order_by(
+                    trace_info.c.request_time, trace_info.c.trace_id)
+                if max_traces:
+                    query = query.limit(max_traces)
+            ids = list(conn.execute(query).scalars())
+            for start in range(0, len(ids), 500):
+                chunk = {"ids": ids[start:start + 500]}
+                for table in (spans, trace_tags, trace_metadata, trace_runs, assessments):
+                    conn.execute(sa.delete(table).where(in_list(table.c.trace_id, "ids")), chunk)
+                conn.execute(sa.delete(trace_info).where(in_list(trace_info.c.trace_id, "ids")), chunk)
+            return len(ids)
+        return self.db.write(work)
+
+    def link_to_run(self, trace_ids: list[str], run_id: str) -> None:
+        """Link the traces to the run, which must exist; every trace must exist."""
+        def work(conn):
+            if conn.execute(sa.select(runs.c.run_uuid).where(runs.c.run_uuid == run_id)).first() is None:
+                raise not_found(f"Run with id={run_id} not found")
+            found = set(conn.execute(sa.select(trace_info.c.trace_id)
+                                     .where(trace_info.c.trace_id.in_(trace_ids))).scalars())
+            for trace_id in trace_ids:
+                if trace_id not in found:
+                    raise trace_not_found(trace_id)
+            bulk.insert_ignore(conn, trace_runs, ("trace_id", "run_id"), [(t, run_id) for t in trace_ids])
+        self.db.write(work)
+
+    def merge_tag(self, trace_id: str, key: str, merge) -> None:
+        """Set tag `key` to merge(its current value or None), the trace's row locked meanwhile."""
+        def work(conn):
+            self._lock(conn, trace_id)
+            current = conn.execute(sa.select(trace_tags.c.value).where(
+                trace_tags.c.trace_id == trace_id, trace_tags.c.key == key)).scalar()
+            _upsert_key_values(conn, trace_tags, trace_id, {key: merge(current)})
+            refresh_key_values_json(conn, [trace_id])
+        self.db.write(work)
+
+
+def _widened(row, trace: dict) -> dict:
+    """What a stored trace's row takes from spans that arrived after it."""
+    _, request_time, duration, state, request_preview, response_preview, metadata_json = row
+    values = {}
+    if "mlflow.trace.infoFinalized" not in _key_values(metadata_json):
+        start = min(request_time, trace["request_time"])
+        end = request_time + duration if duration is not None else None
+        if trace["end_time"] is not None:
+            end = max(end or trace["end_time"], trace["end_time"])
+        if start != request_time:
+            values["request_time"] = start
+        if end is not None and end - start != duration:
+            values["execution_duration"] = end - start
+    if state in ("IN_PROGRESS", "STATE_UNSPECIFIED") and trace["state"]:
+        values["state"] = trace["state"]
+    if request_preview is None and trace["request_preview"] is not None:
+        values["request_preview"] = trace["request_preview"]
+    if response_preview is None and trace["response_preview"] is not None:
+        values["response_preview"] = trace["response_preview"]
+    return values
