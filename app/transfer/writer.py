@@ -1,7 +1,7 @@
 """Writes what a Source reads (rows of the official tables) into our schema, in bulk, resumably.
 
 Entities go in the order their references need (experiments, runs and what hangs off them,
-datasets, logged models, then inputs, then the registry), each table in batches. Each batch is
+datasets, logged models, then inputs, traces (traces.py), then the registry), each table in batches. Each batch is
 written in one transaction together with the checkpoint (a table of our own, `import_checkpoint`,
 dropped at the end): the position the source reached, the tally, and the parents that were not
 imported. Killed at any point, a new run resumes after the last batch committed, and writes no
@@ -12,8 +12,8 @@ already in our database is never overwritten: the same id with the same identity
 "already there" (an earlier import, or --merge of what came since), anything else that clashes
 is a conflict; either way what hangs off it is not written. Artifact URIs are kept as they
 were, but for a password in one, which is dropped as migration 0011 drops it. Rows that belong to nothing in the
-source (orphans) and what this server does not keep (trace links, deleted model versions,
-permissions on scorers or gateways) are ignored, and the report says so.
+source (orphans) and what this server does not keep (associations other than trace -> run,
+deleted model versions, permissions on scorers or gateways) are ignored, and the report says so.
 
 The denormalized columns (runs.params_json and tags_json, latest_metrics with its metric_json)
 are computed after the rows are in, with the store's own functions (json_sql.key_value_array,
@@ -45,6 +45,7 @@ from ..store.schema import (
 )
 from ..store.tracking import METRIC_COLUMNS, MODEL_METRIC_COLUMNS, RUN_NAME_TAG
 from ..store.values import DOUBLE_MAX, encode_value, metric_json
+from . import traces
 from .progress import Progress, Tally
 
 checkpoint_metadata = sa.MetaData()
@@ -212,6 +213,7 @@ class Writer:
             progress.done()
         self._reindex_metrics(progress)
         self._denormalize(progress)
+        traces.summarize(self.engine, [k for k, state in self._ids_of("traces").items() if state == NEW], progress)
         return tallies
 
     def _unindex_metrics(self) -> None:
@@ -305,9 +307,11 @@ class Writer:
     def _experiment_tags(self, conn, rows, tally):
         self._key_values(conn, rows, tally, "experiments", "experiment_id", experiment_tags)
 
-    def _new_parents(self, conn, rows, tally, kind: str, table: sa.Table, key: str, parent: str) -> list[dict]:
-        """The rows of parents (runs, datasets, logged models) to write: those of an experiment
-        imported or already there, and not here yet. The others are counted and remembered."""
+    def _new_parents(self, conn, rows, tally, kind: str, table: sa.Table, key: str, parent: str,
+                     column: str | None = None) -> list[dict]:
+        """The rows of parents (runs, datasets, logged models, traces) to write: those of an
+        experiment imported or already there, and not here yet. The others are counted and
+        remembered. column: our name of the source's key column, when it differs."""
         wanted = []
         for r in rows:
             state = self._state("experiments", r[parent])
@@ -316,8 +320,8 @@ class Writer:
             else:
                 self._skip(kind, r[key], state)
                 _count(tally, state)
-        there = set(conn.execute(sa.select(table.c[key]).where(table.c[key].in_([r[key] for r in wanted])))
-                    .scalars())
+        ours = table.c[column or key]
+        there = set(conn.execute(sa.select(ours).where(ours.in_([r[key] for r in wanted]))).scalars())
         for r in wanted:
             if r[key] in there:
                 self._skip(kind, r[key], PRESENT)
@@ -618,6 +622,7 @@ _PARENTS = {
     "datasets": ("datasets", "dataset_uuid"),
     "logged_models": ("logged_models", "model_id"),
     "registered_models": ("registered_models", "name"),
+    "traces": ("trace_info", "request_id"),
 }
 
 # (entity shown, official table, handler, batch size), in the order references need
@@ -635,6 +640,12 @@ STEPS = [
     ("logged model metrics", "logged_model_metrics", Writer._logged_model_metrics, BATCH),
     ("inputs", "inputs", Writer._inputs, BATCH),
     ("input tags", "input_tags", Writer._input_tags, BATCH),
+    ("traces", "trace_info", traces.write_traces, BATCH),
+    ("trace tags", "trace_tags", traces.write_trace_tags, BATCH),
+    ("trace metadata", "trace_request_metadata", traces.write_trace_metadata, BATCH),
+    ("trace run links", "entity_associations", traces.write_trace_links, BATCH),
+    ("spans", "spans", traces.write_spans, traces.SPAN_BATCH),
+    ("assessments", "assessments", traces.write_assessments, BATCH),
     ("registered models", "registered_models", Writer._registered_models, BATCH),
     ("model versions", "model_versions", Writer._model_versions, BATCH),
     ("registered model tags", "registered_model_tags", Writer._registered_model_tags, BATCH),
