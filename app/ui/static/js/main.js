@@ -14,6 +14,8 @@ import { experimentModelsView, loggedModelView } from "./views/logged-models.js"
 import { modelView, modelsView, runRedirect, versionView } from "./views/models.js";
 import { runView } from "./views/run.js";
 import { runsView } from "./views/runs.js";
+import { traceView } from "./views/trace.js";
+import { tracesView } from "./views/traces.js";
 
 route("/", experimentsView);
 route("/experiments", experimentsView);
@@ -22,6 +24,8 @@ route("/experiments/:id/models", experimentModelsView);
 route("/experiments/:id/models/:modelId", loggedModelView);  // the official UI's form
 route("/experiments/:id/runs/:runId", runView);
 route("/experiments/:id/runs/:runId/:tab", runView);
+route("/experiments/:id/traces", tracesView);  // also ?selectedTraceId=, the official UI's form
+route("/experiments/:id/traces/:traceId", traceView);
 route("/experiments/:id/permissions", experimentPermissionsView);  // with auth on; else the runs
 route("/experiments/:id/:section", runsView);  // other sections of the official UI's links
 route("/runs", runsView);  // ?experiments=1,2

@@ -1,5 +1,5 @@
 // One run: overview (facts, note, params, metrics, tags, datasets, logged models, child
-// runs), its metric charts and its artifacts.
+// runs), its metric charts, its artifacts and its traces.
 
 import * as api from "../api.js";
 import { color } from "../charts/colors.js";
@@ -11,6 +11,7 @@ import { renderMarkdown } from "../markdown.js";
 import { listParam, setQuery } from "../router.js";
 import { artifactBrowser } from "./artifacts.js";
 import { metricPanel } from "./metric-panel.js";
+import { runTraces } from "./traces.js";
 
 const NOTE = "mlflow.note.content";
 const PARENT = "mlflow.parentRunId";
@@ -43,7 +44,7 @@ export async function runView(main, params, query) {
       h("a", { href: `#/experiments/${enc(run.info.experiment_id)}` }, experiment?.name || `Experiment ${run.info.experiment_id}`)],
     name, statusBadge(run.info.status), deleted ? h("span.badge.neutral", "deleted") : null, ...actions),
     tabs([{ id: "overview", label: "Overview", href: base }, { id: "metrics", label: "Metrics", href: `${base}/metrics` },
-      { id: "artifacts", label: "Artifacts", href: `${base}/artifacts` }], tab));
+      { id: "artifacts", label: "Artifacts", href: `${base}/artifacts` }, { id: "traces", label: "Traces", href: `${base}/traces` }], tab));
   main.replaceChildren(page);
 
   if (tab === "metrics") {
@@ -66,6 +67,10 @@ export async function runView(main, params, query) {
       onSelect: (path) => setQuery({ path }),
       note: run.info.artifact_uri,
     })));
+    return undefined;
+  }
+  if (tab === "traces") {
+    page.append(runTraces(run, tags));
     return undefined;
   }
   page.append(overview(run, tags, reload));
