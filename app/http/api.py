@@ -4,6 +4,7 @@ handlers only map fields to service calls."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from typing import Any, Callable
 
@@ -20,8 +21,9 @@ API_PREFIXES = ("/api", "/ajax-api")
 
 
 # ---------------------------------------------------------------- message shapes
-# A shape is a dict {field: type}; a type is STR, INT, DOUBLE, BOOL, ENUM, a nested shape, or
-# a one-element list [type] for a repeated field. Unknown fields are ignored, as proto does.
+# A shape is a dict {field: type}; a type is STR, INT, DOUBLE, BOOL, ENUM, VALUE (any JSON, as
+# google.protobuf.Value), a nested shape, or a one-element list [type] for a repeated field.
+# Unknown fields are ignored, as proto does.
 #
 # A JSON body is read as proto3 JSON, as the official server parses it (json_format.ParseDict):
 # a string is a JSON string (a number is not one), an int64 a JSON number or a number's text
@@ -32,7 +34,8 @@ API_PREFIXES = ("/api", "/ajax-api")
 # (PostgreSQL cannot store one) and no unpaired surrogate (UTF-8 cannot encode one), whatever
 # the backend. Anything else is a 400 INVALID_PARAMETER_VALUE.
 
-STR, INT, DOUBLE, BOOL, ENUM = "string", "int64", "double", "bool", "enum"
+STR, INT, DOUBLE, BOOL, ENUM, VALUE = "string", "int64", "double", "bool", "enum", "value"
+MAX_VALUE_DEPTH = 100  # proto's JSON parser nests no deeper
 TAG = {"key": STR, "value": STR}
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -95,6 +98,25 @@ def _bool(value: Any, name: str) -> bool:
     return value
 
 
+def _value(value: Any, name: str, depth: int = 0) -> Any:
+    """Any JSON value as google.protobuf.Value holds it: numbers are finite doubles; strings, object
+    keys included, are checked as a string field's."""
+    kind = type(value)
+    if kind is str:
+        return _string(value, name)
+    if kind is int:
+        return float(value)
+    if kind is float and not math.isfinite(value):
+        raise _expected(value, name, "a finite number")
+    if kind in (list, dict) and depth >= MAX_VALUE_DEPTH:
+        raise _expected(value, name, f"a value nested at most {MAX_VALUE_DEPTH} levels deep")
+    if kind is list:
+        return [_value(item, name, depth + 1) for item in value]
+    if kind is dict:
+        return {_string(key, name): _value(item, name, depth + 1) for key, item in value.items()}
+    return value  # a bool or null
+
+
 def _bool_text(value: str, name: str) -> bool:
     text = value.lower()
     if text not in ("true", "false"):
@@ -102,7 +124,7 @@ def _bool_text(value: str, name: str) -> bool:
     return text == "true"
 
 
-_JSON_SCALARS = {STR: _string, INT: _int64, DOUBLE: _double, BOOL: _bool, ENUM: _enum}
+_JSON_SCALARS = {STR: _string, INT: _int64, DOUBLE: _double, BOOL: _bool, ENUM: _enum, VALUE: _value}
 _QUERY_SCALARS = {**_JSON_SCALARS, BOOL: _bool_text}
 
 
