@@ -3,6 +3,7 @@
 
     python bench/trace_bench.py --start-ours --start-official [--backend postgresql] [--quick]
     python bench/trace_bench.py --target ours=http://127.0.0.1:5555 --target official=http://127.0.0.1:5600
+    .venv/bin/python bench/trace_bench.py --profile bench/results/traces-sqlite-<stamp>.json   # ours, cProfile
 
 Traces are sent as the official client 3.17 sends them: StartTraceV3 (POST /api/3.0/mlflow/traces,
 a TraceInfoV3 in JSON) and then the spans as OTLP protobuf (POST /v1/traces, header
@@ -23,18 +24,23 @@ import argparse
 import base64
 import calendar
 import copy
+import cProfile
 import json
 import multiprocessing
 import os
 import platform
+import pstats
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -459,6 +465,79 @@ def run(names, urls, clocks, template, sizes, clients, rows, backends):
         name, urls[name], factories[name], sizes["big_spans"], sizes["repeats"], rows, clocks.get(name)))
 
 
+# --------------------------------------------------------------------------- profile
+
+
+class InProcess:
+    """The part of requests.Session the bench uses, over Flask's test client (for --profile)."""
+
+    def __init__(self, app):
+        self.client = app.test_client()
+
+    def request(self, method, path, timeout=None, params=None, **kwargs):
+        response = self.client.open(path, method=method, query_string=params, **kwargs)
+        return SimpleNamespace(status_code=response.status_code, json=response.get_json,
+                               text=response.get_data(as_text=True))
+
+
+def profile(results, count, top):
+    """--profile: our server in-process (run with .venv), each scenario's requests under cProfile;
+    prints the server's own functions (app/) by cumulative time, then all functions by own time.
+    The client's trace comes from the results JSON of an earlier run."""
+    sys.path.insert(0, os.path.dirname(BENCH_DIR))
+    from app.factory import create_app
+    from app.options import Settings
+    from app.server import prepare
+
+    with open(results) as f:
+        template = json.load(f)["template"]
+    data = tempfile.mkdtemp(prefix="mlflow-trace-profile-")
+    try:
+        app = create_app(prepare(Settings(backend_store_uri=f"sqlite:///{data}/mlflow.db",
+                                          artifacts_destination=f"{data}/mlartifacts", log_level="warning")))
+        session = InProcess(app)
+
+        def new_traces(name):
+            response, _ = send(session, "", "POST", "/api/2.0/mlflow/experiments/create", "experiments/create",
+                               json={"name": name})
+            return Traces(template, response.json()["experiment_id"])
+
+        factory = new_traces("ingest")
+        traces = iter([factory.client_trace(BASE_MS + i) for i in range(count + 1)])
+        seeder = Seeder("", new_traces("search"))
+        seeder.local.session = session
+        for first in range(0, 10 * count, SEED_BATCH):
+            seeder.seed_batch(first, first + SEED_BATCH)
+        seeder.done = 10 * count
+        expected = expected_top(seeder.done)
+        big = factory.client_trace(BASE_MS, 1000)
+        log_trace(session, "", factory.experiment_id, big)
+
+        def get_big():
+            send(session, "", "GET", TRACES_V3 + "/get", "traces/get", params={"trace_id": big[0]})
+
+        for name, function, calls in (
+                ("ingest (StartTraceV3 + OTLP of 10 spans)",
+                 lambda: log_trace(session, "", factory.experiment_id, next(traces)), count),
+                (f"search top 100 of {seeder.done} traces",
+                 lambda: search_top(session, "", seeder.factory.experiment_id, expected), count // 10),
+                ("get_trace of 1000 spans", get_big, max(1, count // 50))):
+            function()
+            profiler = cProfile.Profile()
+            started = time.process_time()
+            profiler.enable()
+            for _ in range(calls):
+                function()
+            profiler.disable()
+            cpu = (time.process_time() - started) * 1000 / calls
+            print(f"\n=== {name}: {calls} calls, {cpu:.2f} ms CPU each under the profiler")
+            stats = pstats.Stats(profiler)
+            stats.sort_stats("cumulative").print_stats(f"{os.sep}app{os.sep}", top)
+            stats.sort_stats("tottime").print_stats(top)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def main():
     if sys.argv[1:2] == ["--capture"]:
         return capture(sys.argv[2])
@@ -472,10 +551,17 @@ def main():
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients of the second ingestion row")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--keep-data", action="store_true")
+    parser.add_argument("--profile", metavar="RESULTS_JSON",
+                        help="no servers: profile ours in-process (run with .venv/bin/python) on the client's "
+                             "trace recorded in the results of an earlier run")
+    parser.add_argument("--profile-calls", type=int, default=500, help="ingestions profiled (searches: a tenth)")
+    parser.add_argument("--profile-top", type=int, default=25, help="functions shown per profile")
     for key, value in FULL.items():
         parser.add_argument("--" + key.replace("_", "-"), type=int, help=f"default {value} ({QUICK[key]} --quick)")
     args = parser.parse_args()
     sizes = {key: getattr(args, key) or value for key, value in (QUICK if args.quick else FULL).items()}
+    if args.profile:
+        return profile(args.profile, args.profile_calls, args.profile_top)
 
     names = (["ours"] if args.start_ours else []) + [n for n, _ in args.target]
     names += ["official"] if args.start_official else []
@@ -496,6 +582,7 @@ def main():
 
     specs = row_specs(sizes, args.clients)
     rows = {key: {} for key in specs}
+    template = None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     interrupt_on_signals()
     try:
@@ -521,6 +608,7 @@ def main():
     out = os.path.join(BENCH_DIR, "results", f"traces-{args.backend}-{stamp}.json")
     with open(out, "w") as f:
         json.dump({"args": vars(args) | {"target": args.target}, "sizes": sizes, "databases": databases,
+                   "template": template,
                    "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load": os.getloadavg()},
                    "rows": {k: v for k, v in rows.items() if v}}, f, indent=2)
     print(f"\nresults: {os.path.relpath(out)}")
