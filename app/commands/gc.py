@@ -1,5 +1,6 @@
 """`python -m app gc`: permanently delete runs, logged models and experiments in the deleted
-lifecycle stage, with their artifacts, as the official `mlflow gc` does (docs/gc.md).
+lifecycle stage, with their artifacts (an experiment's traces too), as the official `mlflow gc`
+does (docs/gc.md).
 
 The rules live in app.services.gc, the SQL in app.store.gc. This module reads the options,
 opens the database (it must be at this server's schema revision; gc creates or upgrades
@@ -42,7 +43,7 @@ def _count(n: int, kind: str) -> str:
 @click.option("--run-ids", default=None, metavar="IDS",
               help="Comma-separated ids of deleted runs to delete (only these).")
 @click.option("--experiment-ids", default=None, metavar="IDS",
-              help="Comma-separated ids of deleted experiments to delete, with all their runs and logged models.")
+              help="Comma-separated ids of deleted experiments to delete, with all their runs, logged models and traces.")
 @click.option("--logged-model-ids", default=None, metavar="IDS",
               help="Comma-separated ids of deleted logged models to delete (only these).")
 @click.option("--dry-run", is_flag=True, help="List what would be deleted and delete nothing.")
@@ -102,7 +103,9 @@ def command(older_than, run_ids, experiment_ids, logged_model_ids, dry_run, db_w
 def _list(plan) -> None:
     for entity in [*plan.runs, *plan.models, *(e for experiment, inside in plan.experiments
                                                for e in (*inside, experiment))]:
-        where = f" (artifacts: {entity.artifact_uri})" if entity.kind != "experiment" else ""
+        traces = plan.traces.get(entity.id, 0) if entity.kind == "experiment" else 0
+        where = (f" (artifacts: {entity.artifact_uri})" if entity.kind != "experiment"
+                 else f" (with {_count(traces, 'trace')})" if traces else "")
         click.echo(f"{_OFFICIAL_NAMES[entity.kind]} with ID {entity.id} would be permanently deleted{where}.")
     click.echo("gc (dry run): would permanently delete "
                + ", ".join(_count(n, kind) for kind, n in plan.counts().items()) + "; nothing was deleted")
@@ -115,7 +118,7 @@ def _delete(plan, store, artifacts):
     if sys.stderr.isatty():
         from ..transfer.progress import Progress
         bar = Progress()
-        bar.start("gc", sum(plan.counts().values()))
+        bar.start("gc", sum(n for kind, n in plan.counts().items() if kind != gc.TRACE))
 
     def report(entity, reason):
         if bar:

@@ -2,13 +2,14 @@
 
 plan() decides everything before anything is deleted: the entities in the deleted stage
 (deleted at least `older_than` ago, when given), or only the ids given; an experiment takes
-all its runs and logged models with it. An id that does not exist, is not in the deleted stage
+all its runs, logged models and traces with it. An id that does not exist, is not in the deleted stage
 or was deleted too recently is refused, as the official `mlflow gc` refuses it, and so is a
 local artifacts destination that does not exist: then nothing at all is deleted.
 
 execute() deletes each run and logged model, its artifacts first, then its rows in one
-database transaction; an experiment goes (one transaction) after all its runs and logged
-models went. Artifacts first because a run whose artifact deletion fails keeps its rows in the
+database transaction; an experiment goes (one transaction, its traces' rows with it) after
+all its runs and logged models went and, when it has traces, its traces' artifact folder
+(<experiment artifact location>/traces, where the client puts each trace's traces.json). Artifacts first because a run whose artifact deletion fails keeps its rows in the
 deleted stage, so the next gc finds it and finishes the job; the other order would leave
 artifacts that nothing in the database points at any more. A failure (a store refusing, an
 artifact root no store here reaches) therefore leaves a run or model with some of its artifacts
@@ -41,6 +42,8 @@ from ..artifacts.credentials import without_password
 from ..artifacts.local import LocalArtifactRepository
 from ..errors import MlflowError, invalid, not_found
 from ..store.gc import EXPERIMENT, MODEL, RUN, Entity, GcStore
+
+TRACE = "trace"  # counted with their experiment, not an entity of their own
 from ..store.schema import DELETED
 from ..artifacts.remote_proxy import PROXY_ROUTE, names_proxy
 from .artifacts import PROXY_SCHEME
@@ -69,12 +72,13 @@ class Plan:
     runs: list[Entity]  # runs and logged models deleted on their own
     models: list[Entity]
     experiments: list[tuple[Entity, list[Entity]]]  # each with its runs and logged models
+    traces: dict[str, int]  # experiment id -> how many traces it holds (those with none left out)
 
     def counts(self) -> dict[str, int]:
         contents = [e for _, inside in self.experiments for e in inside]
         return {RUN: len(self.runs) + sum(e.kind == RUN for e in contents),
                 MODEL: len(self.models) + sum(e.kind == MODEL for e in contents),
-                EXPERIMENT: len(self.experiments)}
+                EXPERIMENT: len(self.experiments), TRACE: sum(self.traces.values())}
 
 
 def plan(store: GcStore, artifacts: "ArtifactRoots", now_ms: int, older_than_ms: int | None,
@@ -117,7 +121,8 @@ def plan(store: GcStore, artifacts: "ArtifactRoots", now_ms: int, older_than_ms:
             for entity in store.find(kind, experiment_ids=[int(e) for e in gone]):
                 contents[entity.experiment_id].append(entity)
     result = Plan([r for r in runs if r.experiment_id not in gone], [m for m in models if m.experiment_id not in gone],
-                  [(e, contents[e.id]) for e in experiments])
+                  [(e, contents[e.id]) for e in experiments],
+                  store.trace_counts([int(e) for e in gone]) if gone else {})
     artifacts.check([*result.runs, *result.models, *(e for _, inside in result.experiments for e in inside)])
     return result
 
@@ -136,7 +141,7 @@ def _typed(kind: str, ids: list[str]) -> list:
 
 @dataclasses.dataclass
 class Outcome:
-    deleted: dict[str, int] = dataclasses.field(default_factory=lambda: {RUN: 0, MODEL: 0, EXPERIMENT: 0})
+    deleted: dict[str, int] = dataclasses.field(default_factory=lambda: {RUN: 0, MODEL: 0, EXPERIMENT: 0, TRACE: 0})
     failed: dict[str, int] = dataclasses.field(default_factory=lambda: {RUN: 0, MODEL: 0, EXPERIMENT: 0})
 
 
@@ -153,6 +158,8 @@ def execute(the_plan: Plan, store: GcStore, artifacts: "ArtifactRoots",
                 raise invalid("it is no longer in the deleted stage (restored meanwhile); kept")
             if entity.kind != EXPERIMENT:
                 artifacts.delete(entity)
+            elif the_plan.traces.get(entity.id):
+                artifacts.delete_traces(entity)
             if not store.delete(entity, within_experiment):
                 raise invalid("it is no longer in the deleted stage (restored meanwhile); kept")
         except MlflowError as error:
@@ -168,6 +175,7 @@ def execute(the_plan: Plan, store: GcStore, artifacts: "ArtifactRoots",
     for experiment, inside in the_plan.experiments:
         if all([delete(entity, within_experiment=True) for entity in inside]):
             if delete(experiment):
+                outcome.deleted[TRACE] += the_plan.traces.get(experiment.id, 0)
                 artifacts.remove_empty_folders(experiment)
         else:
             outcome.failed[EXPERIMENT] += 1
@@ -221,7 +229,15 @@ class ArtifactRoots:
         return repository, rel
 
     def delete(self, entity: Entity) -> None:
-        repository, rel = self.locate(entity)
+        self._delete(entity, *self.locate(entity))
+
+    def delete_traces(self, experiment: Entity) -> None:
+        """The experiment's traces folder: each trace's artifacts are <location>/traces/<trace id>."""
+        repository, rel = self.locate(experiment)
+        self._delete(experiment, repository, posixpath.join(rel, "traces"))
+
+    @staticmethod
+    def _delete(entity: Entity, repository: ArtifactRepository, rel: str) -> None:
         try:
             repository.delete(rel)
         except MlflowError as error:

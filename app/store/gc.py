@@ -10,7 +10,8 @@ what goes is written here, whatever the database enforces:
 - a run: its params, tags, metrics, latest metrics, inputs (and their tags), run_models;
 - a logged model: its tags, params, metrics and run_models rows;
 - an experiment: all of the above for each of its runs and logged models, its datasets (and
-  any run inputs naming them) and its tags.
+  any run inputs naming them), its traces (their tags, metadata, run links, spans and
+  assessments) and its tags.
 A logged model's metrics that a deleted run logged stay with the model (as the official store
 keeps them); registry rows are never touched (model versions keep their source URIs).
 """
@@ -22,8 +23,9 @@ import sqlalchemy as sa
 
 from .db import Database
 from .schema import (
-    DELETED, datasets, experiment_tags, experiments, latest_metrics, logged_model_metrics, logged_model_params,
-    logged_model_tags, logged_models, metrics, params, run_input_tags, run_inputs, run_models, runs, tags,
+    DELETED, assessments, datasets, experiment_tags, experiments, latest_metrics, logged_model_metrics,
+    logged_model_params, logged_model_tags, logged_models, metrics, params, run_input_tags, run_inputs, run_models,
+    runs, spans, tags, trace_info, trace_metadata, trace_runs, trace_tags,
 )
 
 RUN, MODEL, EXPERIMENT = "run", "logged model", "experiment"
@@ -69,6 +71,13 @@ class GcStore:
         with self.db.read() as conn:
             return [Entity(kind, str(row[0]), str(row[1]), row[2], row[3], row[4]) for row in conn.execute(query)]
 
+    def trace_counts(self, experiment_ids: list[int]) -> dict[str, int]:
+        """How many traces each of the experiments holds (those with none left out)."""
+        column = trace_info.c.experiment_id
+        query = sa.select(column, sa.func.count()).where(column.in_(experiment_ids)).group_by(column)
+        with self.db.read() as conn:
+            return {str(experiment_id): count for experiment_id, count in conn.execute(query)}
+
     def delete(self, entity: Entity, within_experiment: bool = False) -> bool:
         """Delete the entity and all its rows in one transaction; False (and nothing deleted)
         when it, or with within_experiment its experiment, is no longer in the deleted stage."""
@@ -106,7 +115,7 @@ def _delete_models(conn: sa.Connection, model_ids: list[str]) -> None:
 
 def _delete_experiment(conn: sa.Connection, experiment_id: int) -> None:
     """Whatever of the experiment is left (gc deletes its runs and logged models one by one
-    first), its datasets with any run inputs naming them, its tags and itself."""
+    first), its datasets with any run inputs naming them, its traces, its tags and itself."""
     def ids(column):
         return list(conn.execute(sa.select(column).where(column.table.c.experiment_id == experiment_id)).scalars())
     _delete_runs(conn, ids(runs.c.run_uuid))
@@ -114,6 +123,9 @@ def _delete_experiment(conn: sa.Connection, experiment_id: int) -> None:
     dataset_ids = ids(datasets.c.dataset_uuid)
     for table in (run_input_tags, run_inputs, datasets):
         _delete_in(conn, table, table.c.dataset_uuid, dataset_ids)
+    trace_ids = ids(trace_info.c.trace_id)
+    for table in (assessments, spans, trace_runs, trace_metadata, trace_tags, trace_info):
+        _delete_in(conn, table, table.c.trace_id, trace_ids)
     for table in (experiment_tags, experiments):
         conn.execute(table.delete().where(table.c.experiment_id == experiment_id))
 
