@@ -25,6 +25,7 @@ NUMERIC_COMPARATORS = ("=", "!=", ">", ">=", "<", "<=")
 STRING_COMPARATORS = ("=", "!=", "LIKE", "ILIKE")
 SET_COMPARATORS = ("IN", "NOT IN")
 ID_COMPARATORS = ("=", "!=", *SET_COMPARATORS)  # experiment ids, compared as numbers
+WORD_COMPARATORS = ("LIKE", "ILIKE", "RLIKE", "IN")  # RLIKE: trace searches only
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -159,7 +160,7 @@ def parse_filter(text: str | None, aliases: dict = ENTITY_ALIASES) -> list[Claus
         else:
             if kind == "word" and words[:2] == ["NOT", "IN"]:
                 comparator, i = "NOT IN", i + 1
-            elif not (kind == "op" and token in NUMERIC_COMPARATORS) and comparator not in ("LIKE", "ILIKE", "IN"):
+            elif not (kind == "op" and token in NUMERIC_COMPARATORS) and comparator not in WORD_COMPARATORS:
                 raise invalid(f"Invalid filter '{text}': '{token}' is not a comparator (use =, !=, <, <=, "
                               f">, >=, LIKE, ILIKE, IN, NOT IN, IS NULL or IS NOT NULL)")
             value, i = _read_value(tokens, i + 1, comparator, text)

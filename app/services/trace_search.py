@@ -1,11 +1,225 @@
-"""Trace search: the filter grammar of mlflow.search_traces, order_by and page tokens. (Being built.)"""
+"""Trace search: the filter grammar of mlflow.search_traces, order_by and page sizes.
+
+A filter is read by the tokenizer of app/services/search.py (clauses joined by AND) and each
+clause is then judged as the official SearchTraceUtils judges it, key by key:
+
+    trace./attribute. (or no prefix)   timestamp_ms, execution_time_ms, end_time_ms (aliases
+                                       without _ms): = != > >= < <= on numbers;
+                                       status, request_id, client_request_id: = != LIKE ILIKE
+                                       RLIKE, IN and NOT IN lists
+      name        is tag mlflow.traceName;   run_id is metadata mlflow.sourceRun, whose "="
+      prompt      is a linked prompt version ("name/version", "=" only);   text is span.content
+    tag.<key>, metadata.<key> (request_metadata.)   = != LIKE ILIKE RLIKE IS NULL IS NOT NULL
+    span.name/type/status, span.attributes.<key>   = != LIKE ILIKE RLIKE IN NOT IN
+    span.content                                   LIKE ILIKE
+    feedback.<name>, expectation.<name>     = != LIKE ILIKE RLIKE on quoted strings,
+                                            > >= < <= on numbers, IS NULL, IS NOT NULL
+    issue.id                                "=" only
+
+As officially, the renaming (name, run_id, prompt, text, timestamp...) applies to the key
+whatever its prefix (tag.name is the trace's name) but span's. A run_id "=" also matches the
+traces linked to the run. Anything else is a 400 saying why.
+"""
 from __future__ import annotations
 
+import re
+from datetime import datetime
+
+from ..errors import invalid
+from ..store import trace_filter as tf
+from ..store.trace_filter import TraceClause, TraceOrder
 from ..store.trace_search_sql import TraceSearchStore
 from ..store.traces import TraceStore
+from . import validation as v
+from .search import Clause, parse_filter, parse_order_by
+from .tracking import searched_experiment_id
+
+DEFAULT_RESULTS, MAX_RESULTS = 100, 500  # as the official SearchTraces and SearchTracesV3
+
+_ENTITIES = {
+    "attribute": tf.ATTRIBUTE, "attributes": tf.ATTRIBUTE, "trace": tf.ATTRIBUTE,
+    "tag": tf.TAG, "tags": tf.TAG, "metadata": tf.METADATA, "request_metadata": tf.METADATA,
+    "span": tf.SPAN, "feedback": tf.FEEDBACK, "expectation": tf.EXPECTATION, "issue": tf.ISSUE,
+    "span.attributes": tf.SPAN_ATTRIBUTE,  # span.attributes.`a quoted key`
+}
+_FILTER_KEYS = ("request_id", "timestamp", "timestamp_ms", "execution_time", "execution_time_ms", "end_time",
+                "end_time_ms", "status", "client_request_id", "name", "run_id", "prompt", "text")
+_ORDER_KEYS = ("experiment_id", "timestamp", "timestamp_ms", "execution_time", "execution_time_ms", "end_time",
+               "end_time_ms", "status", "request_id", "name", "run_id")
+# keys that name something else, whatever their prefix (but span's): (kind or None to keep it, key)
+_RENAMED = {"name": (tf.TAG, "mlflow.traceName"), "prompt": (tf.PROMPT, "mlflow.linkedPrompts"),
+            "run_id": (tf.METADATA, "mlflow.sourceRun"), "text": (tf.SPAN, "content"),
+            "timestamp": (None, "timestamp_ms"), "execution_time": (None, "execution_time_ms"),
+            "end_time": (None, "end_time_ms")}
+SOURCE_RUN = "mlflow.sourceRun"
+
+NUMERIC = ("=", "!=", ">", ">=", "<", "<=")
+STRINGS = ("=", "!=", "LIKE", "ILIKE", "RLIKE")
+SETS = ("IN", "NOT IN")
+PRESENCE = ("IS NULL", "IS NOT NULL")
+_COMPARATORS = {
+    "numeric": NUMERIC, "string": (*STRINGS, *SETS), tf.TAG: (*STRINGS, *PRESENCE),
+    tf.METADATA: (*STRINGS, *PRESENCE), tf.SPAN: (*STRINGS, *SETS), tf.SPAN_ATTRIBUTE: (*STRINGS, *SETS),
+    "content": ("LIKE", "ILIKE"), "assessment": (*STRINGS, ">", ">=", "<", "<=", *PRESENCE),
+    tf.PROMPT: ("=",), tf.ISSUE: ("=",),
+}
 
 
 class TraceSearchService:
     def __init__(self, store: TraceSearchStore, traces: TraceStore):
         self.store = store
         self.traces = traces
+
+    def search(self, experiment_ids: list, filter_text: str | None, order_by: list[str] | None,
+               max_results: int | None, page_token: str | None) -> tuple[list[dict], str | None]:
+        """A page of TraceInfoV3 JSON of the experiments' traces, and the next page's token."""
+        max_results = v.check_max_results(max_results, DEFAULT_RESULTS, MAX_RESULTS)
+        clauses, order = parse_trace_filter(filter_text), parse_trace_order(order_by)
+        ids = sorted({searched_experiment_id(e) for e in experiment_ids})
+        trace_ids, token = self.store.search(ids, clauses, order, max_results, page_token)
+        return self.traces.infos(trace_ids), token
+
+    def search_v2(self, experiment_ids: list, filter_text: str | None, order_by: list[str] | None,
+                  max_results: int | None, page_token: str | None) -> tuple[list[dict], str | None]:
+        """The 2.x client's search: the same page as v2 TraceInfo JSON."""
+        if not experiment_ids:
+            raise invalid("Missing value for required parameter 'experiment_ids'.")
+        infos, token = self.search(experiment_ids, filter_text, order_by, max_results, page_token)
+        return [info_v2(info) for info in infos], token
+
+
+def info_v2(info: dict) -> dict:
+    """A TraceInfoV3 as the 2.x TraceInfo (TraceInfoV2.from_v3): its metadata values cut at 250
+    characters, its tag values at 4096, as the official server sends them."""
+    location = info.get("trace_location", {}).get("mlflow_experiment", {})
+    state = info.get("state", "STATE_UNSPECIFIED")
+    return {
+        "request_id": info["trace_id"],
+        "experiment_id": location.get("experiment_id"),
+        "timestamp_ms": _millis(info.get("request_time")),
+        "execution_time_ms": _duration_millis(info.get("execution_duration")),
+        "status": "TRACE_STATUS_UNSPECIFIED" if state == "STATE_UNSPECIFIED" else state,
+        "request_metadata": [{"key": k[:250], "value": str(val)[:250]}
+                             for k, val in info.get("trace_metadata", {}).items()],
+        "tags": [{"key": k[:250], "value": str(val)[:4096]} for k, val in info.get("tags", {}).items()],
+    }
+
+
+def _millis(timestamp: str | None) -> int:
+    """Milliseconds since the epoch of a proto3 JSON Timestamp ('2026-12-07T14:24:12.185Z')."""
+    if not timestamp:
+        return 0
+    return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() * 1000 + 0.5)
+
+
+def _duration_millis(duration: str | None) -> int:
+    """Milliseconds of a proto3 JSON Duration ('0.126s'); 0 without one, as officially."""
+    return round(float(duration.rstrip("s")) * 1000) if duration else 0
+
+
+# ---------------------------------------------------------------- the grammar
+
+def parse_trace_filter(text: str | None) -> list[TraceClause]:
+    return [_clause(clause) for clause in parse_filter(text, _ENTITIES)]
+
+
+def _clause(clause: Clause) -> TraceClause:
+    kind, key, op, value = clause.entity, clause.key, clause.comparator, clause.value
+    if kind == tf.ATTRIBUTE and key not in _FILTER_KEYS:
+        raise invalid(f"Invalid attribute key '{key}' specified. Valid keys are {', '.join(_FILTER_KEYS)}")
+    if kind == tf.SPAN and key.startswith("attributes."):
+        kind, key = tf.SPAN_ATTRIBUTE, key[len("attributes."):].strip("`")
+        if not key:
+            raise invalid("Span attribute name cannot be empty after 'attributes.'")
+    if kind not in (tf.SPAN, tf.SPAN_ATTRIBUTE) and key.lower() in _RENAMED:
+        renamed, key = _RENAMED[key.lower()]
+        kind = renamed or kind
+    if kind == tf.ATTRIBUTE:
+        _check_comparator(op, "numeric" if key in tf.NUMERIC_KEYS else "string", key)
+        value = _attribute_value(key, value)
+    elif kind in (tf.FEEDBACK, tf.EXPECTATION):
+        _check_comparator(op, "assessment", f"{kind}.{key}")
+        value = _assessment_value(kind, op, value)
+    else:
+        if kind == tf.SPAN and key not in tf.SPAN_KEYS:
+            raise invalid(f"Invalid span attribute '{key}'. Supported attributes: name, type, status, content, "
+                          f"attributes.<attribute_name>.")
+        if kind == tf.ISSUE and key != "id":
+            raise invalid(f"Invalid issue attribute '{key}'. Supported attributes: id")
+        group = "content" if (kind, key) == (tf.SPAN, "content") else kind
+        _check_comparator(op, group, f"{'span' if kind == tf.SPAN_ATTRIBUTE else kind}.{key}")
+        if op not in PRESENCE and not isinstance(value, (str, tuple)):
+            raise invalid(f"Expected a quoted string value for {kind} (e.g. 'my-value'). Got value {_shown(value)}")
+    if op == "RLIKE":
+        _check_pattern(value)
+    if kind == tf.METADATA and key == SOURCE_RUN and op == "=":
+        return TraceClause(tf.RUN, key, op, value)
+    if kind == tf.PROMPT and value.count("/") != 1:
+        raise invalid(f"Invalid prompts filter value '{value}'. Expected format: prompt = \"name/version\"")
+    return TraceClause(kind, key, op, value)
+
+
+def _check_comparator(op: str, group: str, what: str) -> None:
+    allowed = _COMPARATORS[group]
+    if op not in allowed:
+        raise invalid(f"Invalid comparator '{op}' for '{what}': use one of {', '.join(allowed)}")
+
+
+def _attribute_value(key: str, value):
+    if key not in tf.NUMERIC_KEYS:
+        if not isinstance(value, (str, tuple)):
+            raise invalid(f"Only the {', '.join(tf.NUMERIC_KEYS)} attributes support comparison with numeric "
+                          f"values.")
+        return value
+    if isinstance(value, str):  # a quoted number, as the official server takes it
+        try:
+            value = float(value)
+        except ValueError:
+            raise invalid(f"Expected a numeric value for attribute '{key}'. Got value '{value}'") from None
+    return int(value) if value.is_integer() else value
+
+
+def _assessment_value(kind: str, op: str, value):
+    """Numbers with > >= < <=, quoted strings with the others, as the official grammar."""
+    if op in PRESENCE:
+        return None
+    numeric = op in (">", ">=", "<", "<=")
+    if numeric == isinstance(value, str):
+        expected = (f"a numeric value for {kind} when using comparator '{op}'" if numeric
+                    else f"a quoted string value for {kind} (e.g. 'my-value')")
+        raise invalid(f"Expected {expected}. Got value {_shown(value)}")
+    return value
+
+
+def _check_pattern(value) -> None:
+    """A regular expression that fails in Python would fail in the database too, as a 500."""
+    for pattern in value if isinstance(value, tuple) else (value,):
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise invalid(f"Invalid regular expression '{pattern}': {error}") from None
+
+
+def _shown(value) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def parse_trace_order(items: list[str] | None) -> list[TraceOrder]:
+    """order_by: trace attributes (ORDER_KEYS, and name and run_id, which are a tag and a
+    metadata entry), tag.<key> and metadata.<key>, each at most once."""
+    order, seen = [], set()
+    for item in parse_order_by(items, _ENTITIES):
+        kind, key = item.entity, item.key
+        if kind == tf.ATTRIBUTE and key not in _ORDER_KEYS:
+            raise invalid(f"Invalid attribute key '{key}' specified. Valid keys are {', '.join(_ORDER_KEYS)}")
+        if kind not in (tf.SPAN, tf.SPAN_ATTRIBUTE) and key.lower() in _RENAMED:
+            renamed, key = _RENAMED[key.lower()]
+            kind = renamed or kind
+        if kind not in (tf.ATTRIBUTE, tf.TAG, tf.METADATA):
+            raise invalid(f"Invalid order_by entity '{item.entity}' with key '{item.key}': order by trace "
+                          f"attributes, tag.<key> or metadata.<key>")
+        if (kind, key) in seen:
+            raise invalid(f"`order_by` contains duplicate fields: {items}")
+        seen.add((kind, key))
+        order.append(TraceOrder(kind, key, item.ascending))
+    return order

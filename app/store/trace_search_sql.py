@@ -1,9 +1,229 @@
-"""Trace search in SQL. (Being built.)"""
+"""Trace search in SQL: a page of trace ids, found by keyset, with the search's filter compiled
+to SQLAlchemy expressions (values always bound parameters, never SQL text).
+
+The page is read from trace_info alone, in the experiment's (experiment_id, request_time,
+trace_id) index order by default: each condition on a tag, metadata entry, run link, span or
+assessment is an EXISTS correlated with the trace's id, which the child tables' primary keys
+(trace_id first) or ix_assessments_trace answer with a lookup. So the newest matching traces are
+found without reading the others, and time grows with the traces read, not those stored.
+
+span.attributes.<key> and text (span.content) are a LIKE over spans.content, the span as OTLP
+proto3 JSON: no index helps them, and each reads the spans of every trace it looks at.
+"""
 from __future__ import annotations
 
-from .db import Database
+import functools
+import json
+import re
+
+import sqlalchemy as sa
+
+from .db import Database, fetch_tuples
+from .pages import decode_keyset_token, encode_keyset_token
+from .schema import assessments, experiments, spans, trace_info, trace_metadata, trace_runs, trace_tags
+from .search_sql import after, order_clauses
+from .trace_filter import (
+    ATTRIBUTE, EXPECTATION, FEEDBACK, ISSUE, METADATA, PROMPT, RUN, SPAN, SPAN_ATTRIBUTE, TAG, TraceClause,
+    TraceOrder,
+)
+
+T = trace_info.c
+_END_TIME = T.request_time + sa.func.coalesce(T.execution_duration, 0)
+_ATTRIBUTES = {"timestamp_ms": T.request_time, "execution_time_ms": T.execution_duration, "end_time_ms": _END_TIME,
+               "status": T.state, "request_id": T.trace_id, "client_request_id": T.client_request_id,
+               "experiment_id": T.experiment_id}
+_SPAN_COLUMNS = {"name": spans.c.name, "type": spans.c.span_type, "status": spans.c.status,
+                 "content": spans.c.content}
+_KEY_VALUES = {TAG: trace_tags, METADATA: trace_metadata}
+LINKED_PROMPTS = "mlflow.linkedPrompts"
+_NOT_NUMBERS = ("true", "false", "null", "nan", "infinity", "-infinity")
 
 
 class TraceSearchStore:
     def __init__(self, database: Database):
         self.db = database
+
+    def search(self, experiment_ids: list[int], clauses: list[TraceClause], order: list[TraceOrder],
+               max_results: int, page_token: str | None) -> tuple[list[str], str | None]:
+        """The ids of a page of the traces of the active experiments among experiment_ids, and the
+        next page's token (None after the last page)."""
+        keys, source = trace_order(tuple(order))
+        search = ("traces", experiment_ids, clauses, order)
+        last = decode_keyset_token(page_token, search, keys) if page_token else None
+        with self.db.read() as conn:
+            active = [row[0] for row in conn.execute(
+                sa.select(experiments.c.experiment_id).where(
+                    experiments.c.experiment_id.in_(experiment_ids), experiments.c.lifecycle_stage == "active"))]
+            if not active:
+                return [], None
+            if conn.dialect.name == "sqlite" and any(c.comparator == "RLIKE" for c in clauses):
+                _sqlite_regexp(conn)
+            conditions = [T.experiment_id.in_(active), *trace_filter(clauses, conn.dialect.name)]
+            if last is not None:
+                conditions.append(after(keys, last))
+            statement = (sa.select(T.trace_id, *(e.label(f"k{i}") for i, (e, _) in enumerate(keys))).select_from(source)
+                         .where(*conditions).order_by(*order_clauses(keys)).limit(max_results + 1))
+            rows = fetch_tuples(conn, statement)
+        token = None
+        if len(rows) > max_results:
+            rows = rows[:max_results]
+            token = encode_keyset_token(search, list(rows[-1][1:]))
+        return [row[0] for row in rows], token
+
+
+# ---------------------------------------------------------------- order
+
+@functools.lru_cache(maxsize=256)
+def trace_order(order: tuple[TraceOrder, ...]) -> tuple[tuple[tuple, ...], sa.FromClause]:
+    """The sort keys, (expression, ascending), and the FROM clause they read. As officially: a
+    missing tag or metadata entry, or a trace still in progress (no execution time), sorts last
+    either way; then timestamp_ms DESC and request_id unless the order names them, so that every
+    trace has a distinct position."""
+    keys, source, named = [], trace_info, set()
+    for position, item in enumerate(order):
+        if item.kind == ATTRIBUTE:
+            value = _ATTRIBUTES[item.key]
+            named.add(item.key)
+            nullable = isinstance(value, sa.Column) and value.nullable
+        else:
+            table = _KEY_VALUES[item.kind].alias(f"o{position}")
+            source = source.outerjoin(table, sa.and_(table.c.trace_id == T.trace_id, table.c.key == item.key))
+            value, nullable = table.c.value, True
+        if nullable:
+            keys.append((sa.case((value.is_(None), 1), else_=0), True))
+        keys.append((value, item.ascending))
+    if "timestamp_ms" not in named:
+        keys.append((T.request_time, False))
+    if "request_id" not in named:
+        keys.append((T.trace_id, True))
+    return tuple(keys), source
+
+
+# ---------------------------------------------------------------- filter
+
+def trace_filter(clauses: list[TraceClause], dialect: str) -> list:
+    """Conditions on trace_info rows; all span clauses hold for one span of the trace."""
+    conditions = [_condition(clause, dialect) for clause in clauses if clause.kind not in (SPAN, SPAN_ATTRIBUTE)]
+    on_span = [_span_condition(clause) for clause in clauses if clause.kind in (SPAN, SPAN_ATTRIBUTE)]
+    if on_span:
+        conditions.append(sa.exists().where(spans.c.trace_id == T.trace_id, *on_span))
+    return conditions
+
+
+def _condition(clause: TraceClause, dialect: str):
+    kind, key, value = clause.kind, clause.key, clause.value
+    if kind == ATTRIBUTE:
+        return compare(_ATTRIBUTES[key], clause.comparator, value)
+    if kind in _KEY_VALUES:
+        table = _KEY_VALUES[kind]
+        present = sa.exists().where(table.c.trace_id == T.trace_id, table.c.key == key)
+        if clause.comparator in ("IS NULL", "IS NOT NULL"):
+            return ~present if clause.comparator == "IS NULL" else present
+        return present.where(compare(table.c.value, clause.comparator, value))
+    if kind == RUN:
+        return sa.exists().where(trace_runs.c.trace_id == T.trace_id, trace_runs.c.run_id == value)
+    if kind == PROMPT:
+        # the tag the client writes: a JSON list of {"name": ..., "version": ...}
+        name, version = value.split("/")
+        linked = json.dumps({"name": name, "version": version})[1:-1]
+        return sa.exists().where(trace_tags.c.trace_id == T.trace_id, trace_tags.c.key == LINKED_PROMPTS,
+                                 trace_tags.c.value.like(f"%{_escape_like(linked)}%", escape="\\"))
+    if kind == ISSUE:
+        return sa.exists().where(assessments.c.trace_id == T.trace_id, assessments.c.kind == "issue",
+                                 assessments.c.name == value)
+    assert kind in (FEEDBACK, EXPECTATION), kind
+    return _assessment_condition(clause, dialect)
+
+
+def _assessment_condition(clause: TraceClause, dialect: str):
+    """Valid feedback or expectations of that name; a value is the JSON text of the assessment's
+    value: "=" matches it as JSON (a string quoted, true, 0.5) or as it is written."""
+    a = assessments.c
+    found = sa.exists().where(a.trace_id == T.trace_id, a.kind == clause.kind, a.name == clause.key,
+                              a.valid == sa.true())
+    op, value = clause.comparator, clause.value
+    if op in ("IS NULL", "IS NOT NULL"):
+        return ~found if op == "IS NULL" else found
+    if op in ("=", "!="):
+        same = sa.or_(a.value == value, a.value == json.dumps(value))
+        return found.where(~same if op == "!=" else same)
+    if op in (">", ">=", "<", "<="):
+        return found.where(compare(_json_number(a.value, dialect), op, value))
+    return found.where(compare(a.value, op, value))
+
+
+def _json_number(column, dialect: str):
+    """The number a JSON value's text holds; NULL for other JSON (strings, booleans, lists...)."""
+    number = sa.type_coerce(column, sa.Float) + 0.0 if dialect == "mysql" else sa.cast(column, sa.Float)
+    return sa.case((sa.func.lower(column).in_(_NOT_NUMBERS), sa.null()),
+                   (sa.func.substr(column, 1, 1).in_(['"', "[", "{"]), sa.null()), else_=number)
+
+
+def _span_condition(clause: TraceClause):
+    if clause.kind == SPAN:
+        return compare(_SPAN_COLUMNS[clause.key], clause.comparator, clause.value)
+    return span_attribute_condition(clause.key, clause.comparator, clause.value)
+
+
+def span_attribute_condition(key: str, op: str, value):
+    """A span attribute's value, compared in spans.content. An OTLP attribute is
+    {"key": k, "value": {"string_value": v}}, where MLflow's client writes v as JSON text (a
+    string "\\"gpt-4\\"", a number "3"): "=" and IN match v as the JSON of the value or as the
+    value itself; LIKE and ILIKE match the pattern from v's first character (a JSON string's
+    quote skipped); RLIKE searches after the key, ^ and $ anchoring at v's start and end. Values
+    are matched as JSON escapes them."""
+    content = spans.c.content
+    head = _json({"key": key, "value": {"string_value": ""}})[:-4]  # up to v's opening quote
+    if op == "RLIKE":
+        body = value[1:] if value.startswith("^") else ".*" + value
+        if body.endswith("$") and not body.endswith("\\$"):
+            body = body[:-1] + r'(\\")?"\}'
+        return content.regexp_match(re.escape(head) + r'"(\\")?' + body)
+    head = _escape_like(head)
+    if op in ("LIKE", "ILIKE"):
+        patterns = [f'%{head}"{skipped}{value}%' for skipped in ("\\\\\"", "")]
+        if op == "LIKE":
+            return sa.or_(*(content.like(p, escape="\\") for p in patterns))
+        return sa.or_(*(sa.func.lower(content).like(sa.func.lower(p), escape="\\") for p in patterns))
+    values = value if isinstance(value, tuple) else (value,)
+    written = [_json(text) for v in values for text in (json.dumps(v, ensure_ascii=False), v)]
+    same = sa.or_(*(content.like(f"%{head}{_escape_like(w)}}}%", escape="\\") for w in written))
+    return ~same if op in ("NOT IN", "!=") else same
+
+
+def compare(column, op: str, value):
+    """column <op> value, for the comparators the grammar allows; LIKE is case-sensitive on every
+    database, ILIKE compares lower-cased text, RLIKE is the database's regular expression."""
+    if op == "IN":
+        return column.in_(list(value))
+    if op == "NOT IN":
+        return column.not_in(list(value))
+    if op == "LIKE":
+        return column.like(value)
+    if op == "ILIKE":
+        return sa.func.lower(column).like(sa.func.lower(value))
+    if op == "RLIKE":
+        return column.regexp_match(value)
+    return {"=": column.__eq__, "!=": column.__ne__, ">": column.__gt__, ">=": column.__ge__,
+            "<": column.__lt__, "<=": column.__le__}[op](value)
+
+
+def _json(value) -> str:
+    """JSON as spans.content holds it (compact, as MessageToDict's output is written)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@functools.lru_cache(maxsize=64)
+def _regexp(pattern: str):
+    return re.compile(pattern)
+
+
+def _sqlite_regexp(conn) -> None:
+    """SQLite's REGEXP calls a function regexp(pattern, value) that it does not define itself."""
+    conn.connection.driver_connection.create_function(
+        "regexp", 2, lambda pattern, text: text is not None and _regexp(pattern).search(text) is not None,
+        deterministic=True)
