@@ -165,8 +165,7 @@ class TraceStore:
 
     # ------------------------------------------------------------ writes
 
-    def start(self, info: dict, tags: dict, metadata: dict, run_ids: list[str],
-              assessment_rows: list[dict]) -> dict:
+    def start(self, info: dict, tags: dict, metadata: dict, run_ids: list[str]) -> dict:
         """Store a trace's info (columns of trace_info in `info`, with trace_id and
         experiment_id), tags, metadata and run links; a trace whose spans arrived first is
         merged: its row takes these values (previews only when given), its tags and metadata
@@ -188,9 +187,6 @@ class TraceStore:
             _upsert_key_values(conn, trace_metadata, trace_id, metadata)
             refresh_key_values_json(conn, [trace_id])
             bulk.insert_ignore(conn, trace_runs, ("trace_id", "run_id"), [(trace_id, r) for r in run_ids])
-            if assessment_rows:
-                bulk.insert_ignore(conn, assessments, tuple(assessment_rows[0]),
-                                   [tuple(row.values()) for row in assessment_rows])
             return infos_json(conn, [trace_id])[0]
         return self.db.write(work)
 
