@@ -14,19 +14,21 @@ Official table -> ours:
 - entity_associations (trace -> run) and the mlflow.sourceRun metadata -> trace_runs; the other
   associations (evaluation datasets, prompts) are not kept here and counted as ignored.
 - spans -> spans, ids and columns kept; `content` converted from the official Span.to_dict()
-  JSON (attribute values JSON-encoded strings) to the proto3 JSON of the OTLP Span our
-  traces/get returns (Span.to_otel_proto() in the official package, reimplemented here).
-- assessments -> assessments (feedback and expectations; the official "issue" references are
-  not kept here and counted as ignored).
+  JSON (attribute values JSON-encoded strings) to what our traces/get returns, as OTLP ingestion
+  (app/http/otlp.py) stores it: the OTLP Span's proto3 JSON as MLflow's message_to_json writes
+  it (snake_case, ids base64, times and int_values as numbers); the conversion is the official
+  Span.to_otel_proto(), reimplemented here.
+- assessments -> assessments (feedback, expectations, issue references).
 
-After the rows, each imported trace's tags_json and metadata_json are made from its rows
-(summarize), a few hundred traces per transaction; safe to run again on a resume.
+After the rows, each imported trace's tags_json and metadata_json are made from its rows with
+the trace store's own function, a few hundred traces per transaction; safe to run again on a resume.
 """
 from __future__ import annotations
 
 import base64
 import json
 
+import orjson
 import sqlalchemy as sa
 from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
@@ -34,6 +36,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from ..store.bulk import insert_ignore
 from ..store.schema import assessments, spans, trace_info, trace_metadata, trace_runs, trace_tags
+from ..store.traces import refresh_key_values_json
 
 TRACE_NAME_TAG = "mlflow.traceName"
 SOURCE_RUN = "mlflow.sourceRun"
@@ -42,10 +45,12 @@ SESSION, TOKEN_USAGE, COST = "mlflow.trace.session", "mlflow.trace.tokenUsage", 
 TOKEN_COLUMNS = ("input_tokens", "output_tokens", "total_tokens", "cache_read_input_tokens",
                  "cache_creation_input_tokens", "cache_creation_input_tokens_above_1hr")
 COST_COLUMNS = ("input_cost", "output_cost", "total_cost")
-ASSESSMENT_KINDS = ("feedback", "expectation")
+ASSESSMENT_KINDS = ("feedback", "expectation", "issue")
 _STATUS_CODES = {"STATUS_CODE_OK": Status.STATUS_CODE_OK, "OK": Status.STATUS_CODE_OK,
                  "STATUS_CODE_ERROR": Status.STATUS_CODE_ERROR, "ERROR": Status.STATUS_CODE_ERROR}
 _INT64 = range(-2**63, 2**63)
+# the int64 fields of an OTLP Span, which message_to_json writes as numbers (MessageToDict: strings)
+_INT64_FIELDS = frozenset(("start_time_unix_nano", "end_time_unix_nano", "time_unix_nano", "int_value"))
 SUMMARY_CHUNK = 500
 SPAN_BATCH = 1_000  # a span's content may be megabytes
 
@@ -82,8 +87,16 @@ def span_content(official: str) -> str:
         added = span.links.add(trace_id=trace_id.to_bytes(16, "big"), span_id=span_id.to_bytes(8, "big"))
         for key, value in (link.get("attributes") or {}).items():
             _set_value(added.attributes.add(key=key).value, value)
-    return json.dumps(MessageToDict(span, preserving_proto_field_name=True), ensure_ascii=False,
-                      separators=(",", ":"))
+    return orjson.dumps(_int64_numbers(MessageToDict(span, preserving_proto_field_name=True))).decode()
+
+
+def _int64_numbers(value):
+    """MessageToDict's output with the int64 fields as numbers, as message_to_json makes it."""
+    if isinstance(value, dict):
+        return {k: int(v) if k in _INT64_FIELDS else _int64_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_int64_numbers(v) for v in value]
+    return value
 
 
 def _id_bytes(value: str, size: int) -> bytes:
@@ -263,15 +276,6 @@ def summarize(engine: sa.Engine, trace_ids: list[str], progress) -> None:
     for start in range(0, len(trace_ids), SUMMARY_CHUNK):
         chunk = trace_ids[start:start + SUMMARY_CHUNK]
         with engine.begin() as conn:
-            found = {trace_id: ({}, {}) for trace_id in chunk}
-            for index, table in enumerate((trace_tags, trace_metadata)):
-                for trace_id, key, value in conn.execute(sa.select(table.c.trace_id, table.c.key, table.c.value)
-                                                         .where(table.c.trace_id.in_(chunk))):
-                    found[trace_id][index][key] = value
-            conn.execute(trace_info.update().where(trace_info.c.trace_id == sa.bindparam("id")).values(
-                tags_json=sa.bindparam("tags"), metadata_json=sa.bindparam("metadata")), [
-                {"id": trace_id, "tags": json.dumps(tags, ensure_ascii=False),
-                 "metadata": json.dumps(metadata, ensure_ascii=False)}
-                for trace_id, (tags, metadata) in found.items()])
+            refresh_key_values_json(conn, chunk)
         progress.advance(len(chunk))
     progress.done()
