@@ -26,6 +26,9 @@ route("/experiments/:id/runs/:runId", runView);
 route("/experiments/:id/runs/:runId/:tab", runView);
 route("/experiments/:id/traces", tracesView);  // also ?selectedTraceId=, the official UI's form
 route("/experiments/:id/traces/:traceId", traceView);
+// the link mlflow.genai.evaluate prints: the evaluation run's traces and scores
+route("/experiments/:id/evaluation-runs", (main, params, query) => (query.get("selectedRunUuid")
+  ? runView(main, { runId: query.get("selectedRunUuid"), tab: "traces" }, query) : runsView(main, params, query)));
 route("/experiments/:id/permissions", experimentPermissionsView);  // with auth on; else the runs
 route("/experiments/:id/:section", runsView);  // other sections of the official UI's links
 route("/runs", runsView);  // ?experiments=1,2

@@ -31,6 +31,7 @@ export function durationMs(duration) {
 /** Milliseconds as people read a latency: 0.42ms, 96ms, 1.25s, 2m 5s. */
 export function latency(ms) {
   if (ms === null || ms === undefined || Number.isNaN(ms)) return "";
+  if (ms === 0) return "0ms";
   if (ms < 1) return `${ms.toFixed(2)}ms`;
   if (ms < 1000) return `${Math.round(ms)}ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(2)}s`;
@@ -45,6 +46,17 @@ const STATE_CLASS = { OK: "ok", ERROR: "bad", IN_PROGRESS: "run" };
 export function stateBadge(state) {
   return h(`span.badge.${STATE_CLASS[state] || "neutral"}`, { title: state || "STATE_UNSPECIFIED" },
     state === "IN_PROGRESS" ? "in progress" : (state || "unknown").toLowerCase());
+}
+
+/** A request or response preview as people read it: a JSON string, or an object's only
+ *  string value, unwrapped ({"q": "hi"} -> hi); anything else (or a cut preview) as it is. */
+export function previewText(preview) {
+  if (!preview) return "";
+  let value;
+  try { value = JSON.parse(preview); } catch { return preview; }
+  if (typeof value === "string") return value;
+  const values = value && typeof value === "object" && !Array.isArray(value) ? Object.values(value) : [];
+  return values.length === 1 && typeof values[0] === "string" ? values[0] : preview;
 }
 
 /** The trace's name: its root span's, kept in the tag mlflow.traceName. */
@@ -103,6 +115,16 @@ export function brief(value) {
 /** MLflow's span attributes, shown in their own sections rather than among the attributes. */
 const OWN_ATTRIBUTES = ["mlflow.spanInputs", "mlflow.spanOutputs", "mlflow.spanType", "mlflow.traceRequestId"];
 
+/** A span id as hex, as assessments name it: the v3 API sends span ids in base64. */
+export function spanHex(id) {
+  if (!id || /^[0-9a-f]{16}$/.test(id)) return id || null;
+  try {
+    return [...atob(id)].map((c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join("");
+  } catch {
+    return id;
+  }
+}
+
 const nanosToMs = (nanos) => (nanos === undefined || nanos === null || nanos === "" ? null : Number(nanos) / 1e6);
 
 /** An OTLP span (proto3 JSON) -> {id, parent, name, type, start, end (ms), error, message,
@@ -113,8 +135,8 @@ export function readSpan(raw) {
   const rest = {};
   for (const [key, value] of Object.entries(all)) if (!OWN_ATTRIBUTES.includes(key)) rest[key] = value;
   return {
-    id: raw.span_id,
-    parent: raw.parent_span_id || null,
+    id: spanHex(raw.span_id),
+    parent: spanHex(raw.parent_span_id),
     name: raw.name || "(unnamed)",
     type: typeof all["mlflow.spanType"] === "string" && all["mlflow.spanType"] ? all["mlflow.spanType"] : "UNKNOWN",
     start: nanosToMs(raw.start_time_unix_nano),

@@ -6,7 +6,7 @@
 import * as api from "../api.js";
 import { button, pageHeader } from "../components/widgets.js";
 import {
-  assessmentChip, durationMs, latency, searchTraces, stateBadge, timeMs, traceFilter, traceHref, traceName, traceRun,
+  assessmentChip, durationMs, latency, previewText, searchTraces, stateBadge, timeMs, traceFilter, traceHref, traceName, traceRun,
   validAssessments,
 } from "../components/trace-parts.js";
 import { enc, h, replace } from "../dom.js";
@@ -139,8 +139,8 @@ function traceList({ experimentId, scope = "", filter = "", onFilter = () => {},
     return h("tr", { dataset: { traceId: info.trace_id } },
       h("td.trace-name", h("a.trace-link", { href: traceHref(info), title: info.trace_id }, traceName(info)),
         h("code.muted.small", info.trace_id.slice(0, 14))),
-      h("td.preview", { title: info.request_preview || "" }, info.request_preview || ""),
-      h("td.preview", { title: info.response_preview || "" }, info.response_preview || ""),
+      h("td.preview", { title: info.request_preview || "" }, previewText(info.request_preview)),
+      h("td.preview", { title: info.response_preview || "" }, previewText(info.response_preview)),
       h("td", stateBadge(info.state)),
       h("td.num", latency(durationMs(info.execution_duration))),
       h("td.when", { title: fmt.time(when) }, fmt.ago(when)),
