@@ -326,7 +326,8 @@ def test_a_run_lists_its_traces(page, traced):
     server, data = traced
     open_page(page, server, f"/experiments/{data.experiment_id}/runs/{data.run_id}")
     page.get_by_role("link", name="Traces", exact=True).click()
-    assert sorted(trace_ids(page)) == sorted([data.ok_trace, data.error_trace])
+    assert trace_ids(page) == [data.error_trace, data.ok_trace]
+    expect(page.locator("table.traces thead")).not_to_contain_text("Run")  # they are all this run's
     page.locator(f"tr[data-trace-id='{data.error_trace}'] a.trace-link").click()
     expect(page.locator(".span-row")).to_have_count(2)
 
@@ -345,4 +346,6 @@ def test_an_evaluation_run_shows_its_traces_with_their_scores(page, traced):
     long = page.locator("tr", has=page.locator("td.preview", has_text=re.compile("^A LONGER ONE$")))
     expect(long.locator("td").nth(-2)).to_have_text("false")
     expect(long.locator("td").nth(-1)).to_have_text("12")
+    expect(page.locator("table.traces tfoot")).to_contain_text("50% pass")
+    expect(page.locator("table.traces tfoot")).to_contain_text("mean 7.5")
     shot(page, "evaluation-run")

@@ -54,6 +54,7 @@ export function previewText(preview) {
   if (!preview) return "";
   let value;
   try { value = JSON.parse(preview); } catch { return preview; }
+  if (value === null) return "";
   if (typeof value === "string") return value;
   const values = value && typeof value === "object" && !Array.isArray(value) ? Object.values(value) : [];
   return values.length === 1 && typeof values[0] === "string" ? values[0] : preview;
@@ -170,7 +171,8 @@ export function assessmentChip(a, { withName = true } = {}) {
   const key = typeof value === "string" ? value.toLowerCase() : value;
   const tone = error ? "bad" : GOOD.has(key) ? "ok" : BAD.has(key) ? "bad" : a.expectation ? "expect" : "";
   const text = error && value === undefined ? `error: ${error.error_message || error.error_code || "failed"}` : brief(value);
-  const title = [a.expectation ? "expectation" : "feedback", a.rationale, a.valid === false ? "(overridden)" : ""].filter(Boolean).join(" · ");
+  const title = [`${a.assessment_name}: ${text}`, a.expectation ? "expectation" : "feedback", a.rationale,
+    a.valid === false ? "(overridden)" : ""].filter(Boolean).join(" · ");
   return h(`span.chip.assessment${tone ? `.${tone}` : ""}${a.valid === false ? ".invalid" : ""}`, { title },
     withName ? `${a.assessment_name}: ` : "", text);
 }

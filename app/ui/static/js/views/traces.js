@@ -46,6 +46,7 @@ export async function tracesView(main, params, query) {
 export function runTraces(run, tags) {
   const list = traceList({
     experimentId: run.info.experiment_id,
+    none: "No traces are linked to this run.",
     scope: `attribute.run_id = '${run.info.run_id}'`,
     scores: tags["mlflow.runType"] === "genai_evaluate",
   });
@@ -57,7 +58,8 @@ export function runTraces(run, tags) {
  * A filterable, paged table of traces: {element, load(), stop()}. scope: a filter always
  * applied (joined to the user's with AND); scores: one column per assessment name.
  */
-function traceList({ experimentId, scope = "", filter = "", onFilter = () => {}, scores = false }) {
+function traceList({ experimentId, scope = "", filter = "", onFilter = () => {}, scores = false,
+  none = "No traces in this experiment yet: functions decorated with @mlflow.trace record them." }) {
   const tokens = [null];  // tokens[i]: the page token of page i
   let page = 0, generation = 0;
 
@@ -72,7 +74,7 @@ function traceList({ experimentId, scope = "", filter = "", onFilter = () => {},
   const head = h("thead");
   const body = h("tbody");
   const table = h("table.grid.traces", { "aria-label": "Traces" }, head, body);
-  const empty = h("p.empty", { hidden: true }, "No traces match.");
+  const empty = h("p.empty", { hidden: true });
 
   const apply = () => { onFilter(input.value.trim()); tokens.length = 1; go(0); };
   const element = h("div.trace-list",
@@ -108,6 +110,7 @@ function traceList({ experimentId, scope = "", filter = "", onFilter = () => {},
       const first = index * PAGE;
       const shown = (result.traces || []).length;
       status.textContent = shown ? `Traces ${fmt.count(first + 1)}–${fmt.count(first + shown)}${tokens[index + 1] ? "" : ` of ${fmt.count(first + shown)}`}` : "";
+      empty.textContent = user ? "No traces match." : none;
       empty.hidden = shown > 0;
       previous.disabled = index === 0;
       next.disabled = !tokens[index + 1];
@@ -129,6 +132,11 @@ function traceList({ experimentId, scope = "", filter = "", onFilter = () => {},
       ...(scores ? names : ["Assessments"])].filter(Boolean);
     replace(head, h("tr", columns.map((c) => h("th", { scope: "col" }, c))));
     body.replaceChildren(...traces.map((info) => row(info, names)));
+    table.querySelector("tfoot")?.remove();
+    if (names.length && traces.length > 1) {
+      table.append(h("tfoot", h("tr", h("th", { scope: "row", colspan: String(columns.length - names.length) }, "On this page"),
+        names.map((name) => h("td.num", summary(traces.flatMap((t) => validAssessments(t).filter((a) => a.assessment_name === name))))))));
+    }
   }
 
   function row(info, names) {
@@ -153,4 +161,14 @@ function traceList({ experimentId, scope = "", filter = "", onFilter = () => {},
   }
 
   return { element, load: () => go(0), stop: () => { generation++; } };
+}
+
+/** A score over several traces: the share that passed (yes/no, true/false) or the mean. */
+function summary(assessments) {
+  const values = assessments.filter((a) => a.feedback && !a.feedback.error).map((a) => a.feedback.value);
+  if (!values.length) return "";
+  const pass = values.map((v) => (v === true || v === "yes" ? 1 : v === false || v === "no" ? 0 : null));
+  if (pass.every((v) => v !== null)) return `${Math.round((100 * pass.reduce((a, b) => a + b, 0)) / values.length)}% pass`;
+  if (values.every((v) => typeof v === "number")) return `mean ${fmt.number(values.reduce((a, b) => a + b, 0) / values.length)}`;
+  return "";
 }
