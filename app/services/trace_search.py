@@ -23,7 +23,6 @@ traces linked to the run. Anything else is a 400 saying why.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 from ..errors import invalid
 from ..store import trace_filter as tf
@@ -32,6 +31,7 @@ from ..store.trace_search_sql import TraceSearchStore
 from ..store.traces import TraceStore
 from . import validation as v
 from .search import Clause, parse_filter, parse_order_by
+from .traces import info_v2
 from .tracking import searched_experiment_id
 
 DEFAULT_RESULTS, MAX_RESULTS = 100, 500  # as the official SearchTraces and SearchTracesV3
@@ -86,35 +86,6 @@ class TraceSearchService:
             raise invalid("Missing value for required parameter 'experiment_ids'.")
         infos, token = self.search(experiment_ids, filter_text, order_by, max_results, page_token)
         return [info_v2(info) for info in infos], token
-
-
-def info_v2(info: dict) -> dict:
-    """A TraceInfoV3 as the 2.x TraceInfo (TraceInfoV2.from_v3): its metadata values cut at 250
-    characters, its tag values at 4096, as the official server sends them."""
-    location = info.get("trace_location", {}).get("mlflow_experiment", {})
-    state = info.get("state", "STATE_UNSPECIFIED")
-    return {
-        "request_id": info["trace_id"],
-        "experiment_id": location.get("experiment_id"),
-        "timestamp_ms": _millis(info.get("request_time")),
-        "execution_time_ms": _duration_millis(info.get("execution_duration")),
-        "status": "TRACE_STATUS_UNSPECIFIED" if state == "STATE_UNSPECIFIED" else state,
-        "request_metadata": [{"key": k[:250], "value": str(val)[:250]}
-                             for k, val in info.get("trace_metadata", {}).items()],
-        "tags": [{"key": k[:250], "value": str(val)[:4096]} for k, val in info.get("tags", {}).items()],
-    }
-
-
-def _millis(timestamp: str | None) -> int:
-    """Milliseconds since the epoch of a proto3 JSON Timestamp ('2026-12-07T14:24:12.185Z')."""
-    if not timestamp:
-        return 0
-    return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() * 1000 + 0.5)
-
-
-def _duration_millis(duration: str | None) -> int:
-    """Milliseconds of a proto3 JSON Duration ('0.126s'); 0 without one, as officially."""
-    return round(float(duration.rstrip("s")) * 1000) if duration else 0
 
 
 # ---------------------------------------------------------------- the grammar

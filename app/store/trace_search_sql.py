@@ -12,6 +12,7 @@ proto3 JSON: no index helps them, and each reads the spans of every trace it loo
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
@@ -50,7 +51,7 @@ class TraceSearchStore:
         keys, source = trace_order(tuple(order))
         search = ("traces", experiment_ids, clauses, order)
         last = decode_keyset_token(page_token, search, keys) if page_token else None
-        with self.db.read() as conn:
+        with self.db.read() as conn, _exists_as_lookups(conn):
             active = [row[0] for row in conn.execute(
                 sa.select(experiments.c.experiment_id).where(
                     experiments.c.experiment_id.in_(experiment_ids), experiments.c.lifecycle_stage == "active"))]
@@ -61,8 +62,11 @@ class TraceSearchStore:
             conditions = [T.experiment_id.in_(active), *trace_filter(clauses, conn.dialect.name)]
             if last is not None:
                 conditions.append(after(keys, last))
-            statement = (sa.select(T.trace_id, *(e.label(f"k{i}") for i, (e, _) in enumerate(keys))).select_from(source)
-                         .where(*conditions).order_by(*order_clauses(keys)).limit(max_results + 1))
+            if conn.dialect.name == "mysql" and _newest_first(keys):
+                conditions += _newest_bound(conn, conditions, max_results)
+            statement = (sa.select(T.trace_id, *(e.label(f"k{i}") for i, (e, _) in enumerate(keys)))
+                         .select_from(source).where(*conditions).order_by(*order_clauses(keys))
+                         .limit(max_results + 1))
             rows = fetch_tuples(conn, statement)
         token = None
         if len(rows) > max_results:
@@ -97,6 +101,39 @@ def trace_order(order: tuple[TraceOrder, ...]) -> tuple[tuple[tuple, ...], sa.Fr
     if "request_id" not in named:
         keys.append((T.trace_id, True))
     return tuple(keys), source
+
+
+def _newest_first(keys) -> bool:
+    """Whether the order starts as the official default: request_time DESC, then trace_id."""
+    (first, ascending), (second, second_ascending) = keys[:2]
+    return first is T.request_time and not ascending and second is T.trace_id and second_ascending
+
+
+@contextlib.contextmanager
+def _exists_as_lookups(conn):
+    """On MariaDB, the search's EXISTS conditions stay lookups by trace id. Otherwise MariaDB turns
+    them into semi-joins and reads every matching child row first (every valid "score" feedback
+    of the whole database) when the page needs a few hundred lookups: 100 ms instead of 7 for a
+    feedback filter over 50,000 traces."""
+    mariadb = conn.dialect.name == "mysql" and conn.dialect.is_mariadb
+    if mariadb:
+        conn.exec_driver_sql("SET SESSION optimizer_switch = 'exists_to_in=off'")
+    try:
+        yield
+    finally:
+        if mariadb:
+            conn.exec_driver_sql("SET SESSION optimizer_switch = 'exists_to_in=default'")
+
+
+def _newest_bound(conn, conditions: list, max_results: int) -> list:
+    """request_time no older than the (max_results + 1)th newest matching trace's, as a condition.
+    MariaDB and MySQL read an index in one direction only: for request_time DESC then trace_id
+    ASC (the official order) they sorted every matching trace (30 ms at 50,000); the bound, which
+    the index finds alone, leaves them a page and its ties to sort. A statement of its own: as a
+    subquery, MariaDB did not range-scan by its value."""
+    bound = conn.execute(sa.select(T.request_time).where(*conditions).order_by(T.request_time.desc())
+                         .offset(max_results).limit(1)).scalar()
+    return [] if bound is None else [T.request_time >= bound]
 
 
 # ---------------------------------------------------------------- filter
@@ -168,27 +205,37 @@ def _span_condition(clause: TraceClause):
 def span_attribute_condition(key: str, op: str, value):
     """A span attribute's value, compared in spans.content. An OTLP attribute is
     {"key": k, "value": {"string_value": v}}, where MLflow's client writes v as JSON text (a
-    string "\\"gpt-4\\"", a number "3"): "=" and IN match v as the JSON of the value or as the
-    value itself; LIKE and ILIKE match the pattern from v's first character (a JSON string's
-    quote skipped); RLIKE searches after the key, ^ and $ anchoring at v's start and end. Values
-    are matched as JSON escapes them."""
+    string "\\"gpt-4\\"", a number "3"), and other OpenTelemetry SDKs the value itself (or an
+    int_value, a bool_value): "=" and IN match any of these; LIKE and ILIKE match the pattern
+    from v's first character (a JSON string's quote skipped); RLIKE searches after the key, ^ and
+    $ anchoring at v's start and end. Values are matched as JSON escapes them."""
     content = spans.c.content
-    head = _json({"key": key, "value": {"string_value": ""}})[:-4]  # up to v's opening quote
+    head = _json({"key": key, "value": {}})[:-3]  # up to the AnyValue
     if op == "RLIKE":
         body = value[1:] if value.startswith("^") else ".*" + value
         if body.endswith("$") and not body.endswith("\\$"):
             body = body[:-1] + r'(\\")?"\}'
-        return content.regexp_match(re.escape(head) + r'"(\\")?' + body)
-    head = _escape_like(head)
+        return content.regexp_match(re.escape(head + '{"string_value":') + r'"(\\")?' + body)
     if op in ("LIKE", "ILIKE"):
-        patterns = [f'%{head}"{skipped}{value}%' for skipped in ("\\\\\"", "")]
+        start = _escape_like(head + '{"string_value":"')
+        patterns = [f"%{start}{skipped}{value}%" for skipped in ('\\\\"', "")]
         if op == "LIKE":
             return sa.or_(*(content.like(p, escape="\\") for p in patterns))
         return sa.or_(*(sa.func.lower(content).like(sa.func.lower(p), escape="\\") for p in patterns))
     values = value if isinstance(value, tuple) else (value,)
-    written = [_json(text) for v in values for text in (json.dumps(v, ensure_ascii=False), v)]
-    same = sa.or_(*(content.like(f"%{head}{_escape_like(w)}}}%", escape="\\") for w in written))
+    same = sa.or_(*(content.like(f"%{_escape_like(head + form)}}}%", escape="\\")
+                    for v in values for form in _any_values(v)))
     return ~same if op in ("NOT IN", "!=") else same
+
+
+def _any_values(value: str) -> list[str]:
+    """The OTLP AnyValue JSON texts of an attribute that holds `value`."""
+    forms = [_json({"string_value": json.dumps(value, ensure_ascii=False)}), _json({"string_value": value})]
+    if re.fullmatch(r"-?\d{1,18}", value):
+        forms.append(_json({"int_value": int(value)}))
+    if value in ("true", "false"):
+        forms.append(_json({"bool_value": value == "true"}))
+    return forms
 
 
 def compare(column, op: str, value):
