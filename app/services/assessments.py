@@ -3,7 +3,7 @@
 As the official server: the id is the client's if it sent one, else `a-` and 32 hex digits; the
 times are the client's (an assessment made offline keeps its time), else now; a new assessment
 is valid; the run it came from is its metadata's mlflow.assessment.sourceRunId; an expectation
-has no rationale. An update changes the fields its update_mask names (proto field names, in
+is created without a rationale. An update changes the fields its update_mask names (proto field names, in
 snake_case or the camelCase of the JSON field mask): a value only of its own kind, the feedback's
 error with its value; metadata is merged into the stored one; the source, span and times of
 creation never change. Unlike the official server, an unknown source type, an empty name, an
@@ -13,25 +13,21 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 from datetime import datetime
 
 from ..errors import invalid
 from ..store.assessments import EXPECTATION, FEEDBACK, ISSUE, JSON_FORMAT, AssessmentStore
+from .tracking import now_ms
 
 SOURCE_TYPES = ("SOURCE_TYPE_UNSPECIFIED", "HUMAN", "LLM_JUDGE", "CODE")  # by proto number
 SOURCE_RUN_ID = "mlflow.assessment.sourceRunId"
 MAX_STACK_TRACE = 10_000  # as the official client cuts it: the last characters, marked
 TRUNCATED = "[Stack trace is truncated]\n...\n"
-# the columns' sizes
-MAX_ID, MAX_NAME, MAX_SOURCE_ID, MAX_RUN_ID = 50, 250, 250, 32
+# the columns' sizes; TEXT holds 65,535 bytes on MySQL, and so here on every database
+MAX_ID, MAX_NAME, MAX_SOURCE_ID, MAX_RUN_ID, MAX_TEXT_BYTES = 50, 250, 250, 32, 65_535
 UPDATABLE = ("assessment_name", "expectation", "feedback", "rationale", "metadata", "valid")
 _RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})")
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _required(value, name: str):
@@ -45,6 +41,13 @@ def _at_most(value: str | None, size: int, name: str) -> str | None:
     if value is not None and len(value) > size:
         raise invalid(f"'{name}' exceeds the maximum length of {size} characters")
     return value
+
+
+def _text(text: str | None, name: str) -> str | None:
+    """A TEXT column's value (rationale, the error's and the metadata's JSON), refused when too big."""
+    if text is not None and len(text) > MAX_TEXT_BYTES // 4 and len(text.encode()) > MAX_TEXT_BYTES:
+        raise invalid(f"'{name}' exceeds the maximum size of {MAX_TEXT_BYTES} bytes")
+    return text
 
 
 def timestamp_ms(text: str, name: str) -> int:
@@ -84,9 +87,10 @@ def _feedback(feedback: dict) -> tuple[str, str | None]:
     trace = error.get("stack_trace")
     if trace and len(trace) > MAX_STACK_TRACE:
         trace = TRUNCATED + trace[len(TRUNCATED) - MAX_STACK_TRACE:]
-    return json.dumps(feedback.get("value")), json.dumps({
+    return json.dumps(feedback.get("value")), _text(json.dumps({
         "error_code": _required(error.get("error_code"), "assessment.feedback.error.error_code"),
-        "error_message": error.get("error_message") or None, "stack_trace": trace or None})
+        "error_message": error.get("error_message") or None, "stack_trace": trace or None}),
+        "assessment.feedback.error")
 
 
 def _expectation(expectation: dict) -> str:
@@ -147,7 +151,7 @@ class AssessmentService:
         kind, value, error = _kind_and_value(assessment)
         source = assessment.get("source", {})
         metadata = _metadata(assessment.get("metadata"))
-        now = _now_ms()
+        now = now_ms()
         times = {field: timestamp_ms(assessment[field], f"assessment.{field}") if field in assessment else now
                  for field in ("create_time", "last_update_time")}
         return self.store.create({
@@ -157,7 +161,8 @@ class AssessmentService:
             "name": _at_most(_required(assessment.get("assessment_name"), "assessment.assessment_name"),
                              MAX_NAME, "assessment.assessment_name"),
             "kind": kind, "value": value, "error": error,
-            "rationale": None if kind == EXPECTATION else assessment.get("rationale") or None,
+            "rationale": None if kind == EXPECTATION else _text(assessment.get("rationale") or None,
+                                                                "assessment.rationale"),
             "source_type": _source_type(source),
             "source_id": _at_most(source.get("source_id") or None, MAX_SOURCE_ID, "assessment.source.source_id"),
             "span_id": _at_most(assessment.get("span_id") or None, MAX_ID, "assessment.span_id"),
@@ -165,7 +170,7 @@ class AssessmentService:
                                f"assessment.metadata.{SOURCE_RUN_ID}"),
             "overrides": _at_most(assessment.get("overrides") or None, MAX_ID, "assessment.overrides"),
             "valid": True,
-            "metadata": json.dumps(metadata) if metadata else None,
+            "metadata": _text(json.dumps(metadata), "assessment.metadata") if metadata else None,
             "create_time": times["create_time"], "last_update_time": times["last_update_time"],
         })
 
@@ -177,7 +182,7 @@ class AssessmentService:
         paths = _paths(_required(update_mask, "update_mask"))
         if "expectation" in paths and "feedback" in paths:
             raise invalid("Cannot specify both `expectation` and `feedback` parameters.")
-        values: dict = {"last_update_time": _now_ms()}
+        values: dict = {"last_update_time": now_ms()}
         kind = None
         if "assessment_name" in paths:
             values["name"] = _at_most(_required(assessment.get("assessment_name"), "assessment.assessment_name"),
@@ -189,7 +194,7 @@ class AssessmentService:
             kind = EXPECTATION
             values["value"] = _expectation(assessment.get("expectation", {}))
         if "rationale" in paths:
-            values["rationale"] = assessment.get("rationale") or None
+            values["rationale"] = _text(assessment.get("rationale") or None, "assessment.rationale")
         if "valid" in paths:
             values["valid"] = assessment.get("valid", False)
         metadata = _metadata(assessment.get("metadata")) if "metadata" in paths else None

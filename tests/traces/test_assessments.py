@@ -188,6 +188,13 @@ def test_raw_json_is_the_official_servers(server, exp_id):
     assert assert_ok(requests.delete(v3(server, f"{trace_id}/assessments/{created['assessment_id']}"))) == {}
 
 
+def nested(depth: int):
+    value = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 BAD_ASSESSMENTS = [
     {},  # no feedback, expectation or issue
     {"assessment_name": "x", "feedback": {"value": 1}, "expectation": {"value": 1}},
@@ -199,6 +206,9 @@ BAD_ASSESSMENTS = [
                                                                   "value": "{not json"}}},
     {"assessment_name": "x", "feedback": {"value": 1}, "metadata": {"n": 1}},
     {"assessment_name": "x", "feedback": {"value": 1}, "create_time": "yesterday"},
+    {"assessment_name": "x", "feedback": {"value": 1}, "create_time": "2025-13-01T00:00:00Z"},
+    {"assessment_name": "x", "feedback": {"value": 1}, "rationale": "é" * 40_000},  # over 64 KiB
+    {"assessment_name": "x", "feedback": {"value": nested(101)}},
     {"assessment_name": "x" * 251, "feedback": {"value": 1}},
     {"assessment_name": "x", "feedback": {"value": "\x00"}},
     {"assessment_name": "x", "feedback": {"value": 1}, "overrides": "a-missing"},
