@@ -97,3 +97,28 @@ def test_evaluate_existing_traces(exp_id):
         assert names == ["exact", "expected", "length"]  # the first evaluation's kept, the new one added
         new = next(a for a in trace.info.assessments if a.name == "length")
         assert new.run_id == again.run_id
+
+
+@scorer
+def fragile(outputs):
+    if "X" in outputs:
+        raise ValueError("cannot judge X")
+    return 1.0
+
+
+@scorer
+def two_checks(outputs):
+    return [Feedback(name="short", value=len(outputs) < 3), Feedback(name="loud", value=outputs.isupper())]
+
+
+def test_scorer_errors_and_several_feedbacks_per_scorer(exp_id):
+    result = mlflow.genai.evaluate(data=DATA[:2], predict_fn=shout, scorers=[fragile, two_checks])
+    assert mlflow.get_run(result.run_id).data.metrics == {"fragile/mean": 1.0, "short/mean": 0.0, "loud/mean": 1.0}
+    traces = {t.data.spans[0].inputs["question"]: t for t in mlflow.search_traces(run_id=result.run_id,
+                                                                                  return_type="list")}
+    failed = next(a for a in traces["xyz"].info.assessments if a.name == "fragile")
+    assert failed.value is None
+    assert failed.error.error_code == "SCORER_ERROR" and failed.error.error_message == "cannot judge X"
+    assert "ValueError" in failed.error.stack_trace
+    assert _scores(traces["abc"]) == {"fragile": ("Feedback", 1.0), "short": ("Feedback", False),
+                                      "loud": ("Feedback", True), "expected": ("Expectation", "ABC")}
