@@ -7,7 +7,8 @@ is created without a rationale. An update changes the fields its update_mask nam
 snake_case or the camelCase of the JSON field mask): a value only of its own kind, the feedback's
 error with its value; metadata is merged into the stored one; the source, span and times of
 creation never change. Unlike the official server, an unknown source type, an empty name, an
-unknown update_mask path or a malformed time is a 400, not ignored or a 500.
+unknown update_mask path or a malformed time is a 400, not ignored or a 500; `valid` may be
+updated (the official store fails on it).
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ official server renders its Assessment entity: numbers as doubles, an expectatio
 otherwise.
 
 Overrides: an assessment created with `overrides` marks the one it names invalid, in the same
-transaction; deleting it makes that one valid again.
+transaction; deleting it makes that one valid again (unless another assessment overrides it too).
 """
 from __future__ import annotations
 
@@ -161,14 +161,17 @@ class AssessmentStore:
 
     def delete(self, trace_id: str, assessment_id: str) -> None:
         """Delete the assessment (nothing when there is none, as the official server) and make
-        the one it overrode valid again."""
+        the one it overrode valid again, unless another assessment still overrides that one."""
         def work(conn):
             row = conn.execute(sa.select(assessments.c.overrides).where(
                 assessments.c.trace_id == trace_id, assessments.c.assessment_id == assessment_id,
             ).with_for_update()).first()
             if row is None:
                 return
-            if row.overrides:
+            still_overridden = row.overrides and conn.execute(sa.select(assessments.c.assessment_id).where(
+                assessments.c.trace_id == trace_id, assessments.c.overrides == row.overrides,
+                assessments.c.assessment_id != assessment_id).limit(1)).first()
+            if row.overrides and not still_overridden:
                 conn.execute(assessments.update().where(
                     assessments.c.trace_id == trace_id, assessments.c.assessment_id == row.overrides,
                 ).values(valid=True))

@@ -141,6 +141,14 @@ def test_override_then_delete_restores_the_original(exp_id):
     assert mlflow.get_assessment(trace_id, judged.assessment_id).valid is True
     assert [a.assessment_id for a in mlflow.get_trace(trace_id).info.assessments] == [judged.assessment_id]
 
+    # overridden twice: valid again only once neither override is left
+    overrides = [mlflow.override_feedback(trace_id=trace_id, assessment_id=judged.assessment_id, value=v).assessment_id
+                 for v in (0.1, 0.2)]
+    mlflow.delete_assessment(trace_id, overrides[0])
+    assert mlflow.get_assessment(trace_id, judged.assessment_id).valid is False
+    mlflow.delete_assessment(trace_id, overrides[1])
+    assert mlflow.get_assessment(trace_id, judged.assessment_id).valid is True
+
 
 def test_search_traces_carries_each_traces_assessments(exp_id):
     first, _ = make_trace("one")
