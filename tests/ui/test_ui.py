@@ -340,7 +340,7 @@ def test_no_sign_in_or_permission_controls_without_auth(page, seeded):
     page.wait_for_load_state("networkidle")
     expect(page.locator(".user-menu")).to_have_count(0)
     expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(["Experiments", "Models"])
-    expect(page.get_by_role("navigation", name="Sections").get_by_role("link")).to_have_text(["Runs", "Logged models"])
+    expect(page.get_by_role("navigation", name="Sections").get_by_role("link")).to_have_text(["Runs", "Traces", "Logged models"])
     for route in ("/account", "/admin", "/admin/roles/1"):
         open_page(page, server, route)
         expect(page.get_by_role("heading", name="Page not found")).to_be_visible()

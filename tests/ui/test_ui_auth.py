@@ -356,7 +356,7 @@ def test_a_reader_sees_no_permissions_panel(browser, seeded):
         expect(page.locator(".vgrid[data-state=ready]")).to_be_visible()
         settled(page)
         tabs = page.get_by_role("navigation", name="Sections")
-        expect(tabs.get_by_role("link")).to_have_text(["Runs", "Logged models"])
+        expect(tabs.get_by_role("link")).to_have_text(["Runs", "Traces", "Logged models"])
         open_page(page, seeded, f"/experiments/{seeded.experiment_id}/permissions")
         expect(page.get_by_role("alert")).to_contain_text("Only those who manage this experiment")
         expect(page.locator(".permissions-panel")).to_have_count(0)

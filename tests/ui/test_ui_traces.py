@@ -200,6 +200,11 @@ def test_filter_narrows_the_traces_and_a_bad_one_shows_the_servers_message(page,
     expect(page.locator("table.traces tbody tr")).to_have_count(1)
     assert trace_ids(page) == [data.ok_trace]
 
+    box.fill("boom")  # text without a comparator searches the traces' contents
+    box.press("Enter")
+    expect(page.locator("table.traces tbody tr")).to_have_count(1)
+    assert trace_ids(page) == [data.error_trace]
+
     box.fill("trace.nonsense = 'x'")
     box.press("Enter")
     alert = page.get_by_role("alert")

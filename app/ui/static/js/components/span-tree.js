@@ -7,7 +7,7 @@
 // the tree, which for a thousand spans takes a few milliseconds.
 
 import { h } from "../dom.js";
-import { latency } from "./trace-parts.js";
+import { latency, typeClass } from "./trace-parts.js";
 
 /**
  * spanTree(spans, {selected, onSelect}) -> {element, select(id, focus), selected()}. spans: as
@@ -30,10 +30,11 @@ export function spanTree(spans, { selected = null, onSelect = () => {} } = {}) {
   roots.sort(byStart);
   for (const list of children.values()) list.sort(byStart);
 
-  const starts = spans.map((s) => s.start).filter((t) => t !== null);
-  const ends = spans.map((s) => s.end ?? s.start).filter((t) => t !== null);
-  const origin = starts.length ? Math.min(...starts) : 0;
-  const total = Math.max((ends.length ? Math.max(...ends) : origin) - origin, 1e-6);
+  // (reduce, not Math.min(...spread): a spread of 100,000 spans would overflow the stack)
+  const first = spans.reduce((min, s) => (s.start === null ? min : Math.min(min, s.start)), Infinity);
+  const origin = Number.isFinite(first) ? first : 0;
+  const last = spans.reduce((max, s) => Math.max(max, s.end ?? s.start ?? -Infinity), -Infinity);
+  const total = Math.max(last - origin, 1e-6);
 
   const collapsed = new Set();
   let rows = [];  // [{span, depth}] as shown
@@ -62,12 +63,12 @@ export function spanTree(spans, { selected = null, onSelect = () => {} } = {}) {
     const open = !collapsed.has(span.id);
     const start = span.start ?? origin;
     const end = span.end ?? origin + total;  // still running: to the end of what is known
-    const bar = h(`div.span-bar.t-${cssType(span.type)}`);
+    const bar = h(`div.span-bar.${typeClass(span.type)}`);
     bar.style.left = `${((start - origin) / total) * 100}%`;
     bar.style.width = `${Math.max(((end - start) / total) * 100, 0.3)}%`;
     const label = h("div.span-label",
       kids ? h("span.span-twisty", { dataset: { toggle: "1" }, "aria-hidden": "true" }, open ? "▾" : "▸") : h("span.span-twisty"),
-      h(`span.span-type.t-${cssType(span.type)}`, span.type),
+      h(`span.span-type.${typeClass(span.type)}`, span.type),
       h("span.span-name", span.name),
       span.error ? h("span.span-error-mark", { title: span.message || "error" }, "error") : null);
     label.style.paddingLeft = `${depth * 16}px`;
@@ -149,6 +150,3 @@ export function spanTree(spans, { selected = null, onSelect = () => {} } = {}) {
   draw();
   return { element: h("div.span-timeline", axis, list), select, selected: () => current };
 }
-
-/** A span type as a CSS class suffix (types are free text: keep letters, digits and _). */
-const cssType = (type) => String(type).replace(/[^A-Za-z0-9_]/g, "_");

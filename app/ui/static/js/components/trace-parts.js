@@ -113,6 +113,9 @@ export function brief(value) {
 
 // ---------------------------------------------------------------- spans
 
+/** A span type as a CSS class (t-LLM); types are free text, so only letters, digits and _ stay. */
+export const typeClass = (type) => `t-${String(type).replace(/[^A-Za-z0-9_]/g, "_")}`;
+
 /** MLflow's span attributes, shown in their own sections rather than among the attributes. */
 const OWN_ATTRIBUTES = ["mlflow.spanInputs", "mlflow.spanOutputs", "mlflow.spanType", "mlflow.traceRequestId"];
 

@@ -6,7 +6,7 @@
 import * as api from "../api.js";
 import { spanTree } from "../components/span-tree.js";
 import {
-  assessmentChip, assessmentValue, durationMs, latency, pretty, readSpan, stateBadge, timeMs, traceName, traceRun,
+  assessmentChip, assessmentValue, durationMs, latency, pretty, readSpan, stateBadge, timeMs, traceName, traceRun, typeClass,
 } from "../components/trace-parts.js";
 import { kvTable, pageHeader } from "../components/widgets.js";
 import { enc, h, replace } from "../dom.js";
@@ -22,6 +22,7 @@ export async function traceView(main, params, query) {
   const experimentId = info.trace_location?.mlflow_experiment?.experiment_id ?? params.id;
   const experiment = await api.getExperiment(experimentId).catch(() => null);
   const spans = (trace.spans || []).map(readSpan);
+  const origin = spans.reduce((first, s) => Math.min(first, s.start ?? Infinity), Infinity);  // the first span's start
   const runId = traceRun(info);
   const started = timeMs(info.request_time);
   const tracesHref = `#/experiments/${enc(experimentId)}/traces`;
@@ -29,7 +30,7 @@ export async function traceView(main, params, query) {
   const detail = h("section.panel.span-detail", { "aria-live": "polite" });
   const tree = spans.length ? spanTree(spans, {
     selected: query.get("span"),
-    onSelect: (span) => { setQuery({ span: span.id }); showSpan(detail, span, info, spans); },
+    onSelect: (span) => { setQuery({ span: span.id }); showSpan(detail, span, info, origin); },
   }) : null;
 
   main.replaceChildren(h("section.page.trace-page",
@@ -57,13 +58,12 @@ function metadataRows(info) {
 }
 
 /** The chosen span: what it is, its exceptions, inputs, outputs, attributes and other events. */
-function showSpan(panel, span, info, spans) {
-  const origin = Math.min(...spans.map((s) => s.start ?? Infinity));
+function showSpan(panel, span, info, origin) {
   const exceptions = span.events.filter((e) => e.name === "exception");
   const others = span.events.filter((e) => e.name !== "exception");
   const onSpan = (info.assessments || []).filter((a) => a.span_id && a.span_id === span.id);
   replace(panel,
-    h("div.panel-head", h("h2.span-title", h(`span.span-type`, span.type), " ", span.name),
+    h("div.panel-head", h("h2.span-title", h(`span.span-type.${typeClass(span.type)}`, span.type), " ", span.name),
       span.error ? h("span.badge.bad", "error") : h("span.badge.ok", "ok")),
     kvTable([
       ["Span ID", h("code", span.id)],
@@ -102,9 +102,8 @@ function valueBlock(value) {
 /** Feedback and expectations on the trace (and its spans): value, rationale, source, time. */
 function assessmentsPanel(info, selectSpan) {
   const all = info.assessments || [];
-  const panel = h("section.panel.assessments", h("h2", `Assessments (${all.length})`));
   if (!all.length) return h("section.panel.assessments", h("h2", "Assessments"), h("p.muted", "No feedback or expectations on this trace."));
-  panel.append(h("div.table-wrap", h("table.grid.compact",
+  return h("section.panel.assessments", h("h2", `Assessments (${all.length})`), h("div.table-wrap", h("table.grid.compact",
     h("thead", h("tr", ["Name", "Kind", "Value", "Rationale", "Source", "Span", "Updated"].map((c) => h("th", c)))),
     h("tbody", all.map((a) => h(`tr${a.valid === false ? ".deleted" : ""}`,
       h("td", a.assessment_name, a.valid === false ? h("span.muted", " (overridden)") : null),
@@ -114,5 +113,4 @@ function assessmentsPanel(info, selectSpan) {
       h("td", a.source ? `${(a.source.source_type || "").toLowerCase()}${a.source.source_id ? `: ${a.source.source_id}` : ""}` : ""),
       h("td", a.span_id ? h("button.btn.link", { type: "button", on: { click: () => selectSpan(a.span_id) } }, "show span") : "trace"),
       h("td", { title: a.last_update_time || "" }, fmt.ago(timeMs(a.last_update_time || a.create_time)))))))));
-  return panel;
 }
