@@ -62,6 +62,7 @@ ENVS = ("prod", "dev", "staging")
 SEED_BATCH = 500  # traces per OTLP request while seeding
 SEED_CLIENTS = 4
 BASE_MS = 1_700_000_000_000  # seeded trace i starts at BASE_MS + i seconds
+CPU_CALLS, CPU_SECONDS = 200, 20  # calls the server's CPU per search or get_trace is divided by, at most
 RETRIES = 3  # like the official client, 5xx and 429 answers are retried
 FULL = {"traces": 1000, "warmup": 20, "search_traces": 100_000, "checkpoint": 10_000, "big_spans": 1000,
         "repeats": 20, "budget": 300}
@@ -351,24 +352,31 @@ def search_top(session, url, experiment_id, expected):
         raise BenchError("traces/search: a trace that does not match the filter")
 
 
-def timed(function, repeats):
-    """Median (ms) and all timings of `repeats` calls after one untimed call."""
+def timed(function, repeats, cpu_clock):
+    """One untimed call, then `repeats` timed ones: (median ms, all timings, server CPU ms per call
+    or None). With the server's CPU clock it calls on, up to CPU_CALLS calls or CPU_SECONDS, as the
+    clock ticks in 10 ms per process."""
     function()
-    times = []
+    cpu, times = cpu_clock() if cpu_clock else None, []
     for _ in range(repeats):
         started = time.perf_counter()
         function()
         times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times), [round(t, 2) for t in times]
+    calls, stop = repeats, time.monotonic() + CPU_SECONDS
+    while cpu_clock and calls < CPU_CALLS and time.monotonic() < stop:
+        function()
+        calls += 1
+    cpu_ms = (cpu_clock() - cpu) * 1000 / calls if cpu_clock else None
+    return statistics.median(times), [round(t, 2) for t in times], cpu_ms
 
 
 def measure_search(name, seeder, repeats, rows, tag, cpu_clock):
     session, expected = new_session(), expected_top(seeder.done)
-    cpu = cpu_clock() if cpu_clock else None
-    ms, times = timed(lambda: search_top(session, seeder.url, seeder.factory.experiment_id, expected), repeats)
+    ms, times, cpu_ms = timed(lambda: search_top(session, seeder.url, seeder.factory.experiment_id, expected),
+                              repeats, cpu_clock)
     rows[f"search_{tag}"][name] = {"value": ms, "detail": {"traces": seeder.done, "ms": times}}
-    if cpu_clock:
-        rows[f"search_cpu_{tag}"][name] = {"value": (cpu_clock() - cpu) * 1000 / (repeats + 1)}
+    if cpu_ms is not None:
+        rows[f"search_cpu_{tag}"][name] = {"value": cpu_ms}
     print(f"  {name} @ {seeder.done} traces: search top 100 {ms:.1f} ms", file=sys.stderr)
 
 
@@ -388,11 +396,10 @@ def measure_get_trace(name, url, factory, span_count, repeats, rows, cpu_clock):
         if len(spans) != span_count:
             raise BenchError(f"traces/get returned {len(spans)} of {span_count} spans")
 
-    cpu = cpu_clock() if cpu_clock else None
-    ms, times = timed(get, repeats)
+    ms, times, cpu_ms = timed(get, repeats, cpu_clock)
     rows["get_trace"][name] = {"value": ms, "detail": {"spans": span_count, "ms": times}}
-    if cpu_clock:
-        rows["get_trace_cpu"][name] = {"value": (cpu_clock() - cpu) * 1000 / (repeats + 1)}
+    if cpu_ms is not None:
+        rows["get_trace_cpu"][name] = {"value": cpu_ms}
     print(f"  {name}: traces/get of {span_count} spans {ms:.1f} ms", file=sys.stderr)
 
 
@@ -469,10 +476,31 @@ def run(names, urls, clocks, template, sizes, clients, rows, backends):
 
 
 class InProcess:
-    """The part of requests.Session the bench uses, over Flask's test client (for --profile)."""
+    """The part of requests.Session the bench uses, over Flask's test client (for --profile), with
+    the app's side of each request (not the bench's) under a profiler once profile() is called."""
 
     def __init__(self, app):
         self.client = app.test_client()
+        self.profiler, self.cpu = None, 0.0
+        wsgi_app = app.wsgi_app
+
+        def profiled(environ, start_response):
+            if self.profiler is None:
+                return wsgi_app(environ, start_response)
+            started = time.process_time()
+            self.profiler.enable()
+            try:
+                return wsgi_app(environ, start_response)
+            finally:
+                self.profiler.disable()
+                self.cpu += time.process_time() - started
+
+        app.wsgi_app = profiled
+
+    def profile(self, on=True):
+        """A new profiler for the requests from now on (and the CPU they take); None: off."""
+        self.profiler, self.cpu = cProfile.Profile() if on else None, 0.0
+        return self.profiler
 
     def request(self, method, path, timeout=None, params=None, **kwargs):
         response = self.client.open(path, method=method, query_string=params, **kwargs)
@@ -523,14 +551,12 @@ def profile(results, count, top):
                  lambda: search_top(session, "", seeder.factory.experiment_id, expected), count // 10),
                 ("get_trace of 1000 spans", get_big, max(1, count // 50))):
             function()
-            profiler = cProfile.Profile()
-            started = time.process_time()
-            profiler.enable()
+            profiler, cpu = session.profile(), 0.0
             for _ in range(calls):
                 function()
-            profiler.disable()
-            cpu = (time.process_time() - started) * 1000 / calls
-            print(f"\n=== {name}: {calls} calls, {cpu:.2f} ms CPU each under the profiler")
+            cpu = session.cpu
+            session.profile(None)
+            print(f"\n=== {name}: {calls} calls, {cpu * 1000 / calls:.2f} ms of server CPU each under the profiler")
             stats = pstats.Stats(profiler)
             stats.sort_stats("cumulative").print_stats(f"{os.sep}app{os.sep}", top)
             stats.sort_stats("tottime").print_stats(top)
