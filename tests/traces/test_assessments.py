@@ -192,6 +192,11 @@ def test_raw_json_is_the_official_servers(server, exp_id):
         "assessment": {"assessment_name": "renamed", "rationale": "r"}, "update_mask": "assessmentName,rationale"}))
     assert patched["assessment"]["assessment_name"] == "renamed" and patched["assessment"]["rationale"] == "r"
     assert patched["assessment"]["feedback"] == created["feedback"]
+    invalidated = assert_ok(requests.patch(v3(server, f"{trace_id}/assessments/{created['assessment_id']}"), json={
+        "assessment": {"valid": False}, "update_mask": "valid"}))["assessment"]
+    assert invalidated["valid"] is False
+    again = {"assessment": {"assessment_id": created["assessment_id"], "assessment_name": "n", "feedback": {}}}
+    assert_error(requests.post(v3(server, f"{trace_id}/assessments"), json=again), 400, "RESOURCE_ALREADY_EXISTS")
     assert assert_ok(requests.delete(v3(server, f"{trace_id}/assessments/{created['assessment_id']}"))) == {}
     assert assert_ok(requests.delete(v3(server, f"{trace_id}/assessments/{created['assessment_id']}"))) == {}
 
