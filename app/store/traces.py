@@ -40,6 +40,12 @@ _INFOS_BY_ID = sa.select(*_INFO_COLUMNS).where(in_list(trace_info.c.trace_id, "i
 # root span first, then by start time, as the official server orders a trace's spans
 _SPAN_CONTENTS = (sa.select(spans.c.content).where(spans.c.trace_id == sa.bindparam("trace_id"))
                   .order_by(spans.c.parent_span_id.is_not(None), spans.c.start_ns, spans.c.span_id))
+_SPAN_TRACE_COLUMNS = ("trace_id", "experiment_id", "request_time", "execution_duration", "state", "request_preview",
+                       "response_preview")
+_LOCKED_TRACES = (sa.select(trace_info.c.trace_id, trace_info.c.request_time, trace_info.c.execution_duration,
+                            trace_info.c.state, trace_info.c.request_preview, trace_info.c.response_preview,
+                            trace_info.c.metadata_json)
+                  .where(in_list(trace_info.c.trace_id, "ids")).order_by(trace_info.c.trace_id).with_for_update())
 _KEY_VALUE_TABLES = ((trace_tags, trace_info.c.tags_json), (trace_metadata, trace_info.c.metadata_json))
 
 
@@ -101,10 +107,11 @@ def refresh_key_values_json(conn, trace_ids: list[str]) -> None:
             .where(table.c.trace_id == trace_info.c.trace_id).scalar_subquery()}), {"ids": trace_ids})
 
 
-def _upsert_key_values(conn, table: sa.Table, trace_id: str, pairs: dict) -> None:
-    if pairs:
+def _upsert_key_values(conn, table: sa.Table, rows: list[tuple[str, str, str]]) -> None:
+    """Tags or metadata (trace_id, key, value), overwriting the values of keys a trace has."""
+    if rows:
         conn.execute(upsert(conn.dialect.name, table, ["trace_id", "key"], ["value"]),
-                     [{"trace_id": trace_id, "key": k, "value": v} for k, v in pairs.items()])
+                     [{"trace_id": trace_id, "key": k, "value": v} for trace_id, k, v in rows])
 
 
 def trace_not_found(trace_id: str):
@@ -167,24 +174,21 @@ class TraceStore:
 
     def start(self, info: dict, tags: dict, metadata: dict, run_ids: list[str]) -> dict:
         """Store a trace's info (columns of trace_info in `info`, with trace_id and
-        experiment_id), tags, metadata and run links; a trace whose spans arrived first is
-        merged: its row takes these values (previews only when given), its tags and metadata
-        these over its own. The experiment must be active. Returns the stored TraceInfoV3 JSON."""
-        trace_id, experiment_id = info["trace_id"], info["experiment_id"]
+        experiment_id), tags, metadata and run links; a trace whose spans arrived first (even
+        concurrently) is merged: its row takes these values (previews only when given), its
+        tags and metadata these over its own. The experiment must be active. Returns the stored
+        TraceInfoV3 JSON."""
+        trace_id = info["trace_id"]
+        merged = {k: v for k, v in info.items() if v is not None or k not in ("request_preview", "response_preview")}
 
         def work(conn):
-            location = active_experiment_location(conn, experiment_id)
-            exists = conn.execute(sa.select(trace_info.c.trace_id).where(trace_info.c.trace_id == trace_id)
-                                  .with_for_update()).first()
-            if exists:
-                values = {k: v for k, v in info.items()
-                          if v is not None or k not in ("request_preview", "response_preview")}
-                conn.execute(trace_info.update().where(trace_info.c.trace_id == trace_id).values(values))
-            else:
-                conn.execute(trace_info.insert().values(info))
-            _upsert_key_values(conn, trace_tags, trace_id,
-                               {**tags, ARTIFACT_LOCATION: _artifact_location(location, trace_id)})
-            _upsert_key_values(conn, trace_metadata, trace_id, metadata)
+            location = active_experiment_location(conn, info["experiment_id"])
+            # created here or by a concurrent OTLP export: the UPDATE then locks the row and merges
+            bulk.insert_ignore(conn, trace_info, tuple(info), [tuple(info.values())])
+            conn.execute(trace_info.update().where(trace_info.c.trace_id == trace_id).values(merged))
+            _upsert_key_values(conn, trace_tags, [(trace_id, k, v) for k, v in tags.items()]
+                               + [(trace_id, ARTIFACT_LOCATION, _artifact_location(location, trace_id))])
+            _upsert_key_values(conn, trace_metadata, [(trace_id, k, v) for k, v in metadata.items()])
             refresh_key_values_json(conn, [trace_id])
             bulk.insert_ignore(conn, trace_runs, ("trace_id", "run_id"), [(trace_id, r) for r in run_ids])
             return infos_json(conn, [trace_id])[0]
@@ -196,8 +200,8 @@ class TraceStore:
         def work(conn):
             self._lock(conn, trace_id)
             conn.execute(trace_info.update().where(trace_info.c.trace_id == trace_id).values(values))
-            _upsert_key_values(conn, trace_tags, trace_id, tags)
-            _upsert_key_values(conn, trace_metadata, trace_id, metadata)
+            _upsert_key_values(conn, trace_tags, [(trace_id, k, v) for k, v in tags.items()])
+            _upsert_key_values(conn, trace_metadata, [(trace_id, k, v) for k, v in metadata.items()])
             refresh_key_values_json(conn, [trace_id])
             return infos_json(conn, [trace_id])[0]
         return self.db.write(work)
@@ -211,29 +215,24 @@ class TraceStore:
         StartTrace set (mlflow.trace.infoFinalized) and otherwise widens its times to its spans',
         takes the root span's state while in progress, and previews it has none of. A span sent
         again replaces the stored one. With run_id, traces whose root span came are linked to it."""
+        traces = sorted(traces, key=lambda t: t["trace_id"])  # rows locked in one order: no deadlocks
         trace_ids = [t["trace_id"] for t in traces]
 
         def work(conn):
-            stored = {row[0]: row for row in conn.execute(
-                sa.select(trace_info.c.trace_id, trace_info.c.request_time, trace_info.c.execution_duration,
-                          trace_info.c.state, trace_info.c.request_preview, trace_info.c.response_preview,
-                          trace_info.c.metadata_json)
-                .where(in_list(trace_info.c.trace_id, "ids")).order_by(trace_info.c.trace_id).with_for_update(),
-                {"ids": trace_ids})}
-            new = [t for t in traces if t["trace_id"] not in stored]
-            if new:
-                location = self._experiment_location(conn, experiment_id)
-                conn.execute(trace_info.insert(), [{
-                    "trace_id": t["trace_id"], "experiment_id": experiment_id, "request_time": t["request_time"],
-                    "execution_duration": None if t["end_time"] is None else t["end_time"] - t["request_time"],
-                    "state": t["state"] or "IN_PROGRESS", "request_preview": t["request_preview"],
-                    "response_preview": t["response_preview"]} for t in new])
-                for t in new:
-                    t["tags"][ARTIFACT_LOCATION] = _artifact_location(location, t["trace_id"])
+            location = self._experiment_location(conn, experiment_id)
+            # traces not stored yet are made from their spans; a concurrent StartTrace's row wins
+            bulk.insert_ignore(conn, trace_info, _SPAN_TRACE_COLUMNS, [(
+                t["trace_id"], experiment_id, t["request_time"],
+                None if t["end_time"] is None else t["end_time"] - t["request_time"], t["state"] or "IN_PROGRESS",
+                t["request_preview"], t["response_preview"]) for t in traces])
+            stored = {row[0]: row for row in conn.execute(_LOCKED_TRACES, {"ids": trace_ids})}
             for t in traces:
-                if (row := stored.get(t["trace_id"])) is not None and (values := _widened(row, t)):
+                if values := _widened(stored[t["trace_id"]], t):
                     conn.execute(trace_info.update().where(trace_info.c.trace_id == t["trace_id"]).values(values))
-                _upsert_key_values(conn, trace_tags, t["trace_id"], {**t["tags"], SPANS_LOCATION: TRACKING_STORE})
+            bulk.insert_ignore(conn, trace_tags, ("trace_id", "key", "value"),
+                               [(i, ARTIFACT_LOCATION, _artifact_location(location, i)) for i in trace_ids])
+            _upsert_key_values(conn, trace_tags, [(t["trace_id"], k, v) for t in traces
+                                                  for k, v in {**t["tags"], SPANS_LOCATION: TRACKING_STORE}.items()])
             refresh_key_values_json(conn, trace_ids)
             conn.execute(sa.delete(spans).where(in_list(spans.c.trace_id, "ids"),
                                                 in_list(spans.c.span_id, "span_ids")),
@@ -261,7 +260,7 @@ class TraceStore:
     def set_tag(self, trace_id: str, key: str, value: str) -> None:
         def work(conn):
             self._lock(conn, trace_id)
-            _upsert_key_values(conn, trace_tags, trace_id, {key: value})
+            _upsert_key_values(conn, trace_tags, [(trace_id, key, value)])
             refresh_key_values_json(conn, [trace_id])
         self.db.write(work)
 
@@ -317,7 +316,7 @@ class TraceStore:
             self._lock(conn, trace_id)
             current = conn.execute(sa.select(trace_tags.c.value).where(
                 trace_tags.c.trace_id == trace_id, trace_tags.c.key == key)).scalar()
-            _upsert_key_values(conn, trace_tags, trace_id, {key: merge(current)})
+            _upsert_key_values(conn, trace_tags, [(trace_id, key, merge(current))])
             refresh_key_values_json(conn, [trace_id])
         self.db.write(work)
 
