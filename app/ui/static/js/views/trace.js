@@ -6,7 +6,7 @@
 import * as api from "../api.js";
 import { spanTree } from "../components/span-tree.js";
 import {
-  assessmentChip, assessmentValue, durationMs, latency, pretty, readSpan, stateBadge, timeMs, traceName, traceRun, typeClass,
+  assessmentChip, assessmentValue, durationMs, latency, pretty, readSpan, stateBadge, timeMs, traceRun, typeClass,
 } from "../components/trace-parts.js";
 import { kvTable, pageHeader } from "../components/widgets.js";
 import { enc, h, replace } from "../dom.js";
@@ -36,7 +36,7 @@ export async function traceView(main, params, query) {
   main.replaceChildren(h("section.page.trace-page",
     pageHeader([h("a", { href: "#/experiments" }, "Experiments"),
       h("a", { href: `#/experiments/${enc(experimentId)}` }, experiment?.name || `Experiment ${experimentId}`),
-      h("a", { href: tracesHref }, "Traces")], traceName(info), stateBadge(info.state)),
+      h("a", { href: tracesHref }, "Traces")], info.tags?.["mlflow.traceName"] || rootName(spans) || info.trace_id, stateBadge(info.state)),
     h("p.meta", h("code", info.trace_id), ` · ${fmt.time(started)} · ${latency(durationMs(info.execution_duration))} · `,
       `${fmt.count(spans.length)} span${spans.length === 1 ? "" : "s"}`,
       runId ? [" · run ", h("a", { href: `#/experiments/${enc(experimentId)}/runs/${enc(runId)}` }, runId)] : null),
@@ -50,6 +50,9 @@ export async function traceView(main, params, query) {
   if (tree) tree.select(tree.selected());
   return undefined;
 }
+
+/** The name of the span without a parent (a trace from another OpenTelemetry SDK has no mlflow.traceName). */
+const rootName = (spans) => spans.find((s) => !s.parent)?.name;
 
 function metadataRows(info) {
   const rows = Object.entries(info.trace_metadata || {}).sort();
