@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import time
 import uuid
 from decimal import Decimal, InvalidOperation
@@ -23,6 +22,7 @@ import orjson
 
 from ..errors import invalid, not_found
 from ..store.traces import SPANS_LOCATION, TRACKING_STORE, TraceStore
+from .assessments import timestamp_ms
 from .tracking import TrackingService, experiment_id_arg, now_ms
 
 SOURCE_RUN = "mlflow.sourceRun"
@@ -39,9 +39,6 @@ MAX_ID_LENGTH = 50  # trace ids and client request ids: the columns' width
 MAX_SPAN_TYPE_LENGTH = 500
 MAX_TRACE_LINKS = 100  # traces linked to a run in one request, as officially
 GET_TRACE_WAITS = (1, 2)  # seconds traces/get waits for spans still being exported, as officially
-
-_TIMESTAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
-
 
 @dataclasses.dataclass
 class SpanRecord:
@@ -63,20 +60,6 @@ class SpanRecord:
     def row(self) -> tuple:
         return (self.trace_id, self.span_id, self.parent_span_id, self.name, self.span_type, self.status,
                 self.start_ns, self.end_ns, self.content)
-
-
-def timestamp_ms(text: str, name: str) -> int:
-    """A proto Timestamp's JSON (RFC 3339) as milliseconds since the epoch."""
-    match = _TIMESTAMP.fullmatch(text)
-    if not match:
-        raise invalid(f"Invalid value '{text}' for '{name}': expected an RFC 3339 time such as "
-                      f"'2025-01-31T12:00:00.000Z'")
-    base, fraction, zone = match.groups()
-    seconds = time.mktime(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) - time.timezone
-    if zone != "Z":
-        hours, minutes = int(zone[1:3]), int(zone[4:6])
-        seconds -= (1 if zone[0] == "+" else -1) * (hours * 3600 + minutes * 60)
-    return int(seconds) * 1000 + int((fraction or "0").ljust(3, "0")[:3])
 
 
 def duration_ms(text: str, name: str) -> int:

@@ -12,8 +12,6 @@ are the service's.
 """
 from __future__ import annotations
 
-import time
-
 import orjson
 import sqlalchemy as sa
 
@@ -49,13 +47,6 @@ _LOCKED_TRACES = (sa.select(trace_info.c.trace_id, trace_info.c.request_time, tr
 _KEY_VALUE_TABLES = ((trace_tags, trace_info.c.tags_json), (trace_metadata, trace_info.c.metadata_json))
 
 
-def timestamp_json(ms: int) -> str:
-    """Milliseconds since the epoch as a proto Timestamp's JSON ("2026-12-08T01:40:03.489Z")."""
-    seconds, millis = divmod(ms, 1000)
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
-
-
 def duration_json(ms: int) -> str:
     """Milliseconds as a proto Duration's JSON ("0.773s", "2s", "-1.500s")."""
     sign, ms = ("-", -ms) if ms < 0 else ("", ms)
@@ -73,7 +64,7 @@ def _info_json(row, assessments: list[dict] | None) -> dict:
     info = {"trace_id": trace_id,
             "trace_location": {"type": "MLFLOW_EXPERIMENT",
                                "mlflow_experiment": {"experiment_id": str(experiment_id)}},
-            "request_time": timestamp_json(request_time), "state": state,
+            "request_time": assessment_store.timestamp_json(request_time), "state": state,
             "trace_metadata": _key_values(metadata_json), "tags": _key_values(tags_json)}
     if duration is not None:
         info["execution_duration"] = duration_json(duration)
