@@ -12,6 +12,8 @@ are the service's.
 """
 from __future__ import annotations
 
+import functools
+
 import orjson
 import sqlalchemy as sa
 
@@ -44,6 +46,9 @@ _LOCKED_TRACES = (sa.select(trace_info.c.trace_id, trace_info.c.request_time, tr
                             trace_info.c.state, trace_info.c.request_preview, trace_info.c.response_preview,
                             trace_info.c.metadata_json)
                   .where(in_list(trace_info.c.trace_id, "ids")).order_by(trace_info.c.trace_id).with_for_update())
+_EXPERIMENT_LOCATION = sa.select(experiments.c.artifact_location).where(
+    experiments.c.experiment_id == sa.bindparam("experiment_id"))
+_DELETE_SPANS = sa.delete(spans).where(in_list(spans.c.trace_id, "ids"), in_list(spans.c.span_id, "span_ids"))
 _KEY_VALUE_TABLES = ((trace_tags, trace_info.c.tags_json), (trace_metadata, trace_info.c.metadata_json))
 
 
@@ -89,19 +94,29 @@ def infos_json(conn, trace_ids: list[str]) -> list[dict]:
     return [by_id[trace_id] for trace_id in dict.fromkeys(trace_ids) if trace_id in by_id]
 
 
-def refresh_key_values_json(conn, trace_ids: list[str]) -> None:
-    """Rewrite tags_json and metadata_json of trace_ids from their rows. The caller has locked
-    (or just created) the traces' rows, so concurrent writers of a trace take turns."""
-    for table, column in _KEY_VALUE_TABLES:
-        conn.execute(trace_info.update().where(in_list(trace_info.c.trace_id, "ids")).values({
-            column: sa.select(key_value_array(table.c.key, table.c.value))
-            .where(table.c.trace_id == trace_info.c.trace_id).scalar_subquery()}), {"ids": trace_ids})
+# the statements that rewrite tags_json and metadata_json of the traces bound as "ids"
+_REFRESH_JSON = {table: trace_info.update().where(in_list(trace_info.c.trace_id, "ids")).values({
+    column: sa.select(key_value_array(table.c.key, table.c.value))
+    .where(table.c.trace_id == trace_info.c.trace_id).scalar_subquery()}) for table, column in _KEY_VALUE_TABLES}
+
+
+def refresh_key_values_json(conn, trace_ids: list[str], tables=(trace_tags, trace_metadata)) -> None:
+    """Rewrite tags_json and metadata_json (or those of `tables`) of trace_ids from their rows.
+    The caller has locked (or just created) the traces' rows, so concurrent writers of a trace
+    take turns."""
+    for table in tables:
+        conn.execute(_REFRESH_JSON[table], {"ids": trace_ids})
+
+
+@functools.cache
+def _upsert_statement(dialect: str, table: sa.Table):
+    return upsert(dialect, table, ["trace_id", "key"], ["value"])
 
 
 def _upsert_key_values(conn, table: sa.Table, rows: list[tuple[str, str, str]]) -> None:
     """Tags or metadata (trace_id, key, value), overwriting the values of keys a trace has."""
     if rows:
-        conn.execute(upsert(conn.dialect.name, table, ["trace_id", "key"], ["value"]),
+        conn.execute(_upsert_statement(conn.dialect.name, table),
                      [{"trace_id": trace_id, "key": k, "value": v} for trace_id, k, v in rows])
 
 
@@ -224,10 +239,8 @@ class TraceStore:
                                [(i, ARTIFACT_LOCATION, _artifact_location(location, i)) for i in trace_ids])
             _upsert_key_values(conn, trace_tags, [(t["trace_id"], k, v) for t in traces
                                                   for k, v in {**t["tags"], SPANS_LOCATION: TRACKING_STORE}.items()])
-            refresh_key_values_json(conn, trace_ids)
-            conn.execute(sa.delete(spans).where(in_list(spans.c.trace_id, "ids"),
-                                                in_list(spans.c.span_id, "span_ids")),
-                         {"ids": trace_ids, "span_ids": list({row[1] for row in span_rows})})
+            refresh_key_values_json(conn, trace_ids, (trace_tags,))
+            conn.execute(_DELETE_SPANS, {"ids": trace_ids, "span_ids": list({row[1] for row in span_rows})})
             bulk.insert_ignore(conn, spans, SPAN_COLUMNS, span_rows)
             if run_id:
                 bulk.insert_ignore(conn, trace_runs, ("trace_id", "run_id"),
@@ -236,8 +249,7 @@ class TraceStore:
 
     @staticmethod
     def _experiment_location(conn, experiment_id: int) -> str:
-        location = conn.execute(sa.select(experiments.c.artifact_location)
-                                .where(experiments.c.experiment_id == experiment_id)).scalar()
+        location = conn.execute(_EXPERIMENT_LOCATION, {"experiment_id": experiment_id}).scalar()
         if location is None:
             raise not_found(f"No Experiment with id={experiment_id} exists")
         return location
