@@ -17,7 +17,7 @@ import functools
 import orjson
 import sqlalchemy as sa
 
-from ..errors import not_found
+from ..errors import invalid, not_found
 from . import assessments as assessment_store
 from . import bulk
 from .db import Database, fetch_tuples
@@ -44,7 +44,7 @@ _SPAN_TRACE_COLUMNS = ("trace_id", "experiment_id", "request_time", "execution_d
                        "response_preview")
 _LOCKED_TRACES = (sa.select(trace_info.c.trace_id, trace_info.c.request_time, trace_info.c.execution_duration,
                             trace_info.c.state, trace_info.c.request_preview, trace_info.c.response_preview,
-                            trace_info.c.metadata_json)
+                            trace_info.c.metadata_json, trace_info.c.experiment_id)
                   .where(in_list(trace_info.c.trace_id, "ids")).order_by(trace_info.c.trace_id).with_for_update())
 _EXPERIMENT_LOCATION = sa.select(experiments.c.artifact_location).where(
     experiments.c.experiment_id == sa.bindparam("experiment_id"))
@@ -124,6 +124,11 @@ def trace_not_found(trace_id: str):
     return not_found(f"Trace with ID '{trace_id}' not found.")
 
 
+def elsewhere(trace_id: str):
+    """A write naming a stored trace in another experiment than its own: traces do not move."""
+    return invalid(f"Trace with ID '{trace_id}' belongs to another experiment; a trace cannot be moved.")
+
+
 def _artifact_location(experiment_location: str, trace_id: str) -> str:
     return f"{experiment_location.rstrip('/')}/traces/{trace_id}/artifacts"
 
@@ -182,8 +187,8 @@ class TraceStore:
         """Store a trace's info (columns of trace_info in `info`, with trace_id and
         experiment_id), tags, metadata and run links; a trace whose spans arrived first (even
         concurrently) is merged: its row takes these values (previews only when given), its
-        tags and metadata these over its own. The experiment must be active. Returns the stored
-        TraceInfoV3 JSON."""
+        tags and metadata these over its own. The experiment must be active, and a stored trace
+        must be in it (traces do not move). Returns the stored TraceInfoV3 JSON."""
         trace_id = info["trace_id"]
         merged = {k: v for k, v in info.items() if v is not None or k not in ("request_preview", "response_preview")}
 
@@ -191,7 +196,11 @@ class TraceStore:
             location = active_experiment_location(conn, info["experiment_id"])
             # created here or by a concurrent OTLP export: the UPDATE then locks the row and merges
             bulk.insert_ignore(conn, trace_info, tuple(info), [tuple(info.values())])
-            conn.execute(trace_info.update().where(trace_info.c.trace_id == trace_id).values(merged))
+            moved = conn.execute(trace_info.update().where(trace_info.c.trace_id == trace_id,
+                                                           trace_info.c.experiment_id == info["experiment_id"])
+                                 .values(merged)).rowcount == 0
+            if moved:
+                raise elsewhere(trace_id)
             _upsert_key_values(conn, trace_tags, [(trace_id, k, v) for k, v in tags.items()]
                                + [(trace_id, ARTIFACT_LOCATION, _artifact_location(location, trace_id))])
             _upsert_key_values(conn, trace_metadata, [(trace_id, k, v) for k, v in metadata.items()])
@@ -217,7 +226,8 @@ class TraceStore:
         """Store the spans of an OTLP export in one transaction. traces: per trace, what its spans
         say of it: {"trace_id", "request_time", "end_time" (or None), "state" (from the root
         span, or None), "request_preview", "response_preview", "tags"}. A trace not stored yet
-        is created from that (in experiment_id, which must exist); a stored one keeps what its
+        is created from that (in experiment_id, which must exist); a stored one (which must be in
+        experiment_id: a 400 otherwise, nothing stored) keeps what its
         StartTrace set (mlflow.trace.infoFinalized) and otherwise widens its times to its spans',
         takes the root span's state while in progress, and previews it has none of. A span sent
         again replaces the stored one. With run_id, traces whose root span came are linked to it."""
@@ -232,6 +242,9 @@ class TraceStore:
                 None if t["end_time"] is None else t["end_time"] - t["request_time"], t["state"] or "IN_PROGRESS",
                 t["request_preview"], t["response_preview"]) for t in traces])
             stored = {row[0]: row for row in conn.execute(_LOCKED_TRACES, {"ids": trace_ids})}
+            for trace_id, row in stored.items():
+                if row[-1] != experiment_id:
+                    raise elsewhere(trace_id)
             for t in traces:
                 if values := _widened(stored[t["trace_id"]], t):
                     conn.execute(trace_info.update().where(trace_info.c.trace_id == t["trace_id"]).values(values))
@@ -326,7 +339,7 @@ class TraceStore:
 
 def _widened(row, trace: dict) -> dict:
     """What a stored trace's row takes from spans that arrived after it."""
-    _, request_time, duration, state, request_preview, response_preview, metadata_json = row
+    _, request_time, duration, state, request_preview, response_preview, metadata_json, _ = row
     values = {}
     if "mlflow.trace.infoFinalized" not in _key_values(metadata_json):
         start = min(request_time, trace["request_time"])

@@ -220,3 +220,15 @@ def test_the_2x_start_and_end_routes(api, exp_id):
     assert {t["key"] for t in ended["tags"]} == {"t", "t2", "mlflow.artifactLocation"}
     assert ended["request_metadata"] == [{"key": "m", "value": "1"}]
     assert_error(api.request("PATCH", f"traces/{request_id}", json={"timestamp_ms": 1, "status": "DONE"}), 400)
+
+
+def test_a_trace_stays_in_its_experiment(server, api, v3, exp_id):
+    trace_bytes, span_bytes = random_ids()
+    trace_id = f"tr-{trace_bytes.hex()}"
+    stored = assert_ok(start(v3, trace_info(trace_id, exp_id)))["trace"]["trace_info"]
+    other = raw_experiment(api, unique("other"))
+    body = assert_error(start(v3, trace_info(trace_id, other, state="ERROR")), 400, "INVALID_PARAMETER_VALUE")
+    assert "another experiment" in body["message"]
+    spans = otlp_request(otlp_span(trace_bytes, span_bytes, name="injected")).SerializeToString()
+    assert_error(post_otlp(server.url, spans, other), 400, "INVALID_PARAMETER_VALUE")
+    assert assert_ok(get_trace_json(server.url, trace_id))["trace"] == {"trace_info": stored, "spans": []}
