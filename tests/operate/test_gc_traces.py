@@ -8,6 +8,7 @@ other experiment's traces are untouched.
 """
 from __future__ import annotations
 
+import json
 import os
 
 import mlflow
@@ -39,6 +40,7 @@ def server(request, tmp_path_factory):
 
 def trace_into(client, experiment_id: str, count: int, run_id: str | None = None) -> list[str]:
     """`count` traces of two spans each through @mlflow.trace, with a tag and a feedback."""
+    mlflow.tracing.reset()  # the exporters are made again for this module's server of the backend
     mlflow.set_experiment(experiment_id=experiment_id)
 
     @mlflow.trace(span_type="CHAIN")
@@ -61,11 +63,12 @@ def trace_into(client, experiment_id: str, count: int, run_id: str | None = None
     return made
 
 
-def upload_trace_data(srv, experiment_id: str, trace_id: str) -> str:
-    """The trace's traces.json where the client puts it when the server keeps no spans (2.x
-    servers; 3.x when StartTraceV3 comes before the spans): its local folder."""
+def upload_trace_data(srv, client, experiment_id: str, trace_id: str) -> str:
+    """The trace's traces.json (its spans) where the client puts it when the server does not
+    say it keeps them (StartTraceV3 before the spans; 2.x servers): its local folder."""
     path = f"{experiment_id}/traces/{trace_id}/artifacts/traces.json"
-    answer = requests.put(f"{srv.url}/api/2.0/mlflow-artifacts/artifacts/{path}", data=b'{"spans": []}', timeout=30)
+    data = json.dumps(client.get_trace(trace_id).data.to_dict())
+    answer = requests.put(f"{srv.url}/api/2.0/mlflow-artifacts/artifacts/{path}", data=data, timeout=30)
     assert answer.status_code == 200, answer.text
     return os.path.join(srv.destination, experiment_id, "traces", trace_id)
 
@@ -86,13 +89,14 @@ def rows_naming(srv, trace_ids: list[str]) -> dict[str, int]:
     return found
 
 
-def test_gc_removes_the_traces_of_a_deleted_experiment(client, server):
+def test_gc_removes_the_traces_of_a_deleted_experiment(client, server, monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")  # a busy machine's 503 does not lose spans
     kept_exp, gone_exp = client.create_experiment(unique()), client.create_experiment(unique())
     gone_run = client.create_run(gone_exp).info.run_id
     gone = trace_into(client, gone_exp, 2, gone_run)
     kept = trace_into(client, kept_exp, 1)
-    folders = {trace_id: upload_trace_data(server, gone_exp, trace_id) for trace_id in gone}
-    kept_folder = upload_trace_data(server, kept_exp, kept[0])
+    folders = {trace_id: upload_trace_data(server, client, gone_exp, trace_id) for trace_id in gone}
+    kept_folder = upload_trace_data(server, client, kept_exp, kept[0])
     assert set(rows_naming(server, gone)) >= {"trace_info", "trace_tags", "spans", "assessments", "trace_runs"}
     client.delete_experiment(gone_exp)
 
