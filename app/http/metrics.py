@@ -21,8 +21,8 @@ In each worker (`install`):
   three writes to the mapped file. /health, /version and /metrics are left out, as the
   official server leaves them out;
 - a thread reads the database pools' use every POOL_SECONDS into gauges (nothing per request);
-- the experiment and run counts are two GROUP BY queries made when a scrape asks for them, at
-  most once per COUNT_SECONDS in each worker, whatever the scrape rate;
+- the experiment, run and trace counts are three GROUP BY queries made when a scrape asks for
+  them, at most once per COUNT_SECONDS in each worker, whatever the scrape rate;
 - the artifact routes (app/http/artifacts.py) add the bytes they take in and send out through
   app.extensions["artifact_bytes"].
 Metric names are the official server's where it has them (prometheus_flask_exporter with the
@@ -197,8 +197,9 @@ def _start_pool_sampler(databases: dict[str, Database]) -> None:
 
 
 class _Counts:
-    """A collector of the experiment and run counts by lifecycle stage, read from the database
-    at most once per COUNT_SECONDS; while the database does not answer they are left out."""
+    """A collector of the experiment, run and trace counts by lifecycle stage (a trace's is its
+    experiment's), read from the database at most once per COUNT_SECONDS; while the database
+    does not answer they are left out."""
 
     def __init__(self, database: Database):
         self.database = database
@@ -214,12 +215,13 @@ class _Counts:
                 try:
                     self.counts = counts.by_lifecycle_stage(self.database)
                 except MlflowError as error:
-                    log.warning("/metrics: no experiment and run counts: %s", error.message)
+                    log.warning("/metrics: no experiment, run and trace counts: %s", error.message)
                     self.counts = None
             found = self.counts
-        for name, what in (("experiments", "Experiments"), ("runs", "Runs")):
+        for name, text in (("experiments", "Experiments by lifecycle stage"), ("runs", "Runs by lifecycle stage"),
+                           ("traces", "Traces by the lifecycle stage of their experiment")):
             if found is not None:
-                family = GaugeMetricFamily(f"mlflow_{name}", f"{what} by lifecycle stage", labels=("lifecycle_stage",))
+                family = GaugeMetricFamily(f"mlflow_{name}", text, labels=("lifecycle_stage",))
                 for stage, count in {ACTIVE: 0, DELETED: 0, **found[name]}.items():
                     family.add_metric((stage,), count)
                 yield family

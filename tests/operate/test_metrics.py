@@ -1,7 +1,7 @@
 """Prometheus metrics (MLFLOW_EXPOSE_PROMETHEUS): a server of two gunicorn workers driven by the
 official client and plain HTTP, then /metrics read as Prometheus reads it. Every scrape, whichever
 worker answers it, adds up the requests of both; latencies are per route template and status;
-artifact bytes match the files sent; the experiment and run counts match the API's. A worker
+artifact bytes match the files sent; the experiment, run and trace counts match the API's. A worker
 that dies takes its pool gauges along and leaves its counts. Without the option /metrics is a
 404; with basic-auth only admins read it."""
 from __future__ import annotations
@@ -159,6 +159,43 @@ def test_experiment_and_run_counts_by_lifecycle_stage(server):
         scrape = Scrape(server.url)
         found = {name: {stage: scrape.total(name, lifecycle_stage=stage) for stage in ("active", "deleted")}
                  for name in expected}
+        if found == expected or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert found == expected
+
+
+def test_trace_counts_by_the_lifecycle_stage_of_their_experiment(server, monkeypatch):
+    import mlflow
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    mlflow.set_tracking_uri(server.url)
+    mlflow.tracing.reset()  # the exporters are made for this server
+    client = mlflow.MlflowClient(server.url)
+
+    @mlflow.trace
+    def answer(question):
+        with mlflow.start_span("retrieve"):
+            return question
+
+    kept, dropped = client.create_experiment(unique()), client.create_experiment(unique())
+    for experiment_id, count in ((kept, 3), (dropped, 2)):
+        mlflow.set_experiment(experiment_id=experiment_id)
+        for i in range(count):
+            answer(f"q{i}")
+    mlflow.flush_trace_async_logging()
+
+    def traces(experiment_id: str) -> int:
+        return len(client.search_traces(locations=[experiment_id], max_results=500, include_spans=False))
+    # the module's other tests trace nothing, in the experiments they delete neither
+    expected = {"active": sum(traces(e.experiment_id) for e in client.search_experiments()), "deleted": 0}
+    moved = traces(dropped)
+    assert moved == 2 and expected["active"] >= 5
+    client.delete_experiment(dropped)
+    expected = {"active": expected["active"] - moved, "deleted": moved}
+    deadline = time.monotonic() + 40  # each worker reads the counts at most every 15 s
+    while True:
+        scrape = Scrape(server.url)
+        found = {stage: scrape.total("mlflow_traces", lifecycle_stage=stage) for stage in expected}
         if found == expected or time.monotonic() > deadline:
             break
         time.sleep(1)
