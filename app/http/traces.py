@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import orjson
 
-from ..errors import not_found
 from ..services.traces import TraceService
 from .access import DELETE, EXPERIMENT, RUN, SIGNED_IN, TRACE, TRACES, UPDATE, Access, Need, on
 from .api import BOOL, ENUM, INT, STR, TAG, VALUE, Route
+from .assessments import ASSESSMENT
 
 TRACE_EXPERIMENT = "trace.trace_info.trace_location.mlflow_experiment.experiment_id"
 TRACE_INFO = {"trace_id": STR, "client_request_id": STR,
               "trace_location": {"type": ENUM, "mlflow_experiment": {"experiment_id": STR}},
               "request_preview": STR, "response_preview": STR, "request_time": STR, "execution_duration": STR,
-              "state": ENUM, "trace_metadata": VALUE, "tags": VALUE}
+              "state": ENUM, "trace_metadata": VALUE, "tags": VALUE, "assessments": [ASSESSMENT]}
 TRACE_IDS = {"trace_ids": [STR], "experiment_ids": [STR]}
 V2_TRACE = {"experiment_id": STR, "timestamp_ms": INT, "request_metadata": [TAG], "tags": [TAG]}
 DELETE_TRACES = {"experiment_id": STR, "max_timestamp_millis": INT, "max_traces": INT, "request_ids": [STR],
@@ -29,10 +29,7 @@ def routes(service: TraceService) -> list[Route]:
     s = service
 
     def trace_artifact(r):
-        data = s.trace_data(r.get("request_id"))
-        if data is None:
-            raise not_found(f"Trace with ID '{r.get('request_id')}' has no spans stored on this server.")
-        return orjson.Fragment(data)
+        return orjson.Fragment(s.trace_data(r.get("request_id")))
 
     read_trace, edit_trace = on(TRACE, "trace_id"), on(TRACE, "trace_id", UPDATE)
     read_traces = Access(SIGNED_IN, (Need(TRACES, "trace_ids"),))
@@ -77,6 +74,6 @@ def routes(service: TraceService) -> list[Route]:
               on(TRACE, "request_id", UPDATE)),
         Route("GET", "/mlflow/traces/{request_id}/info", {},
               lambda r: {"trace_info": s.get_info_v2(r.get("request_id"))}, on(TRACE, "request_id")),
-        # the official UI's: the trace's traces.json, built from its stored spans
+        # the official UI's: the trace's traces.json
         Route("GET", "/mlflow/get-trace-artifact", {"request_id": STR}, trace_artifact, on(TRACE, "request_id")),
     ]

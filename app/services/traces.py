@@ -20,15 +20,17 @@ from decimal import Decimal, InvalidOperation
 
 import orjson
 
-from ..errors import invalid, not_found
-from ..store.traces import SPANS_LOCATION, TRACKING_STORE, TraceStore
-from .assessments import timestamp_ms
+from ..errors import MlflowError, invalid, not_found
+from ..store.traces import ARTIFACT_LOCATION, SPANS_LOCATION, TRACKING_STORE, TraceStore
+from .artifacts import ArtifactService
+from .assessments import AssessmentService, timestamp_ms
 from .tracking import TrackingService, experiment_id_arg, now_ms
 
 SOURCE_RUN = "mlflow.sourceRun"
 INFO_FINALIZED = "mlflow.trace.infoFinalized"
 SIZE_STATS = "mlflow.trace.sizeStats"
 LINKED_PROMPTS = "mlflow.linkedPrompts"
+TRACE_DATA_FILE = "traces.json"
 TRACE_TAG_PREFIX = "mlflow.traceTag."
 IMMUTABLE_TAGS = frozenset({SPANS_LOCATION, "mlflow.trace.archiveLocation", "mlflow.trace.archivalFailure"})
 STATES = ("STATE_UNSPECIFIED", "OK", "ERROR", "IN_PROGRESS")
@@ -152,15 +154,20 @@ def _complete(info: dict, contents: list[str]) -> bool:
 
 
 class TraceService:
-    def __init__(self, store: TraceStore, tracking: TrackingService):
+    def __init__(self, store: TraceStore, tracking: TrackingService, assessments: AssessmentService,
+                 artifacts: ArtifactService):
         self.store = store
         self.tracking = tracking
+        self.assessments = assessments
+        self.artifacts = artifacts
 
     # ------------------------------------------------------------ starting and ending
 
     def start_v3(self, trace: dict | None) -> dict:
         """StartTraceV3: store the trace's info, tags and metadata (mlflow.sourceRun links the
-        trace to that run); the answer is the stored TraceInfoV3."""
+        trace to that run) and the assessments logged while it ran (each created as
+        traces/{id}/assessments creates one, once the trace is stored); the answer is the stored
+        TraceInfoV3."""
         info = (trace or {}).get("trace_info") or {}
         trace_id = _check_id(info.get("trace_id"), "trace_id")
         location = info.get("trace_location") or {}
@@ -189,7 +196,10 @@ class TraceService:
                "request_preview": preview(info.get("request_preview")),
                "response_preview": preview(info.get("response_preview"))}
         run_ids = [metadata[SOURCE_RUN]] if metadata.get(SOURCE_RUN) else []
-        return self.store.start(row, tags, metadata, run_ids)
+        stored = self.store.start(row, tags, metadata, run_ids)
+        for assessment in info.get("assessments") or []:
+            self.assessments.create(trace_id, {**assessment, "trace_id": trace_id})
+        return self.store.info(trace_id) if info.get("assessments") else stored
 
     def start_v2(self, experiment_id, timestamp, metadata_items, tag_items) -> dict:
         """The 2.x client's StartTrace: a trace in progress with a new request id."""
@@ -278,13 +288,23 @@ class TraceService:
         return [{"trace_info": info, "spans": _spans_json(contents)}
                 for info, contents in self.store.traces(trace_ids) if _complete(info, contents)]
 
-    def trace_data(self, request_id) -> bytes | None:
+    def trace_data(self, request_id) -> bytes:
         """The trace's data as the traces.json artifact holds it ({"spans": [...]} in MLflow's
-        Span.to_dict form), built from its stored spans; None when none are stored."""
+        Span.to_dict form): built from its stored spans, or else read from its artifact location
+        (where the 2.x client uploads it)."""
         info, contents = self.store.trace(_check_id(request_id, "request_id"))
-        if not contents:
-            return None
-        return orjson.dumps({"spans": [_span_dict(orjson.loads(content)) for content in contents]})
+        if contents:
+            return orjson.dumps({"spans": [_span_dict(orjson.loads(content)) for content in contents]})
+        location = info["tags"].get(ARTIFACT_LOCATION)
+        try:
+            if not location:
+                raise FileNotFoundError(request_id)
+            stream, _ = self.artifacts.open_under(location, TRACE_DATA_FILE)
+            with stream:
+                return stream.read()
+        except (MlflowError, OSError):
+            raise not_found(f"Trace with ID '{request_id}' has no spans stored on this server and no "
+                            f"{TRACE_DATA_FILE} at its artifact location.") from None
 
     # ------------------------------------------------------------ tags, deletion, links
 

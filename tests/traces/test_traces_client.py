@@ -114,6 +114,19 @@ def test_traces_inside_a_run_are_linked_to_it(exp_id):
     assert {t.info.trace_id for t in found} == {first, second}
 
 
+def test_feedback_logged_inside_a_trace_comes_with_it(exp_id, export_mode):
+    @mlflow.trace
+    def answer(q):
+        mlflow.log_feedback(trace_id=mlflow.get_active_trace_id(), name="on-topic", value=True,
+                            rationale="asked and answered")
+        return q
+
+    answer("q")
+    mlflow.flush_trace_async_logging()
+    (feedback,) = mlflow.get_trace(mlflow.get_last_active_trace_id()).info.assessments
+    assert (feedback.name, feedback.value, feedback.rationale) == ("on-topic", True, "asked and answered")
+
+
 def test_link_traces_to_a_run(client, exp_id):
     trace_ids = [traced("x"), traced("y")]
     run = client.create_run(exp_id)

@@ -222,6 +222,19 @@ def test_the_2x_start_and_end_routes(api, exp_id):
     assert_error(api.request("PATCH", f"traces/{request_id}", json={"timestamp_ms": 1, "status": "DONE"}), 400)
 
 
+def test_the_trace_artifact_of_a_2x_trace_is_its_uploaded_traces_json(server, api, exp_id):
+    """The 2.x client uploads its spans as traces.json only; the UI reads them back."""
+    started = assert_ok(api.post("traces", json={"experiment_id": exp_id, "timestamp_ms": 1000}))["trace_info"]
+    request_id = started["request_id"]
+    artifact_url = f"{server.url}/ajax-api/2.0/mlflow/get-trace-artifact"
+    assert_error(requests.get(artifact_url, params={"request_id": request_id}, timeout=30), 404)
+    data = b'{"spans": [{"name": "answer", "attributes": {}}], "request": "{}", "response": "{}"}'
+    upload = f"{server.url}/api/2.0/mlflow-artifacts/artifacts/{exp_id}/traces/{request_id}/artifacts/traces.json"
+    assert requests.put(upload, data=data, timeout=30).status_code == 200
+    got = requests.get(artifact_url, params={"request_id": request_id}, timeout=30)
+    assert got.status_code == 200 and got.content == data
+
+
 def test_a_trace_stays_in_its_experiment(server, api, v3, exp_id):
     trace_bytes, span_bytes = random_ids()
     trace_id = f"tr-{trace_bytes.hex()}"
