@@ -140,6 +140,10 @@ def _spans_json(contents: list[str]) -> orjson.Fragment:
     return orjson.Fragment("[" + ",".join(contents) + "]")
 
 
+def _in(info: dict, experiment_ids: list[str] | None) -> bool:
+    return experiment_ids is None or info["trace_location"]["mlflow_experiment"]["experiment_id"] in experiment_ids
+
+
 def _complete(info: dict, contents: list[str]) -> bool:
     """Whether every span of a trace is stored: as many as its mlflow.trace.sizeStats counts, or
     at least one when it has none."""
@@ -262,10 +266,11 @@ class TraceService:
     def get_info_v2(self, request_id) -> dict:
         return info_v2(self.store.info(_check_id(request_id, "request_id")))
 
-    def batch_get_infos(self, trace_ids) -> list[dict]:
+    def batch_get_infos(self, trace_ids, experiment_ids=None) -> list[dict]:
+        """The infos of trace_ids that exist (in experiment_ids, when given), in that order."""
         if not trace_ids:
             raise invalid("Missing value for required parameter 'trace_ids'.")
-        return self.store.infos(trace_ids)
+        return [info for info in self.store.infos(trace_ids) if _in(info, experiment_ids)]
 
     def get_trace(self, trace_id, allow_partial: bool | None) -> dict:
         """A trace with its spans. Unless allow_partial, a trace whose spans are not all stored
@@ -281,12 +286,14 @@ class TraceService:
                 time.sleep(wait)
         raise not_found(f"Trace with ID {trace_id} is not fully exported yet, please try again later.")
 
-    def batch_get(self, trace_ids) -> list[dict]:
-        """The traces of trace_ids whose spans are all stored (others are left out, as officially)."""
+    def batch_get(self, trace_ids, experiment_ids=None) -> list[dict]:
+        """The traces of trace_ids (in experiment_ids, when given) whose spans are all stored
+        (others are left out, as officially), in that order."""
         if not trace_ids:
             raise invalid("Missing value for required parameter 'trace_ids'.")
         return [{"trace_info": info, "spans": _spans_json(contents)}
-                for info, contents in self.store.traces(trace_ids) if _complete(info, contents)]
+                for info, contents in self.store.traces(trace_ids) if _complete(info, contents)
+                and _in(info, experiment_ids)]
 
     def trace_data(self, request_id) -> bytes:
         """The trace's data as the traces.json artifact holds it ({"spans": [...]} in MLflow's

@@ -107,6 +107,12 @@ def test_batch_reads_keep_the_order_asked_and_leave_out_unknown_ids(server, v3, 
     assert [i["trace_id"] for i in infos] == [ids[1], ids[0]]
     traces = assert_ok(v3.request("GET", "traces/batchGet", params={"trace_ids": asked}))["traces"]
     assert [(t["trace_info"]["trace_id"], t["spans"][0]["name"]) for t in traces] == [(ids[1], "b"), (ids[0], "a")]
+    for scope, found in (([exp_id], 2), (["0"], 0)):  # experiment_ids scope the answer
+        infos = assert_ok(v3.request("POST", "traces/batchGetInfos", json={"trace_ids": asked,
+                                                                            "experiment_ids": scope}))
+        assert len(infos.get("trace_infos", [])) == found
+        traces = assert_ok(v3.request("GET", "traces/batchGet", params={"trace_ids": asked, "experiment_ids": scope}))
+        assert len(traces.get("traces", [])) == found
     artifact = assert_ok(requests.get(f"{server.url}/ajax-api/2.0/mlflow/get-trace-artifact",
                                       params={"request_id": ids[0]}, timeout=30))
     (span,) = artifact["spans"]
