@@ -52,6 +52,8 @@ _INT64 = range(-2**63, 2**63)
 # the int64 fields of an OTLP Span, which message_to_json writes as numbers (MessageToDict: strings)
 _INT64_FIELDS = frozenset(("start_time_unix_nano", "end_time_unix_nano", "time_unix_nano", "int_value"))
 SUMMARY_CHUNK = 500
+UNREADABLE_SPANS = ("spans whose stored JSON is empty (the official server archived them) or unreadable: not "
+                    "imported (ignored)")
 SPAN_BATCH = 1_000  # a span's content may be megabytes
 
 
@@ -239,11 +241,23 @@ def write_trace_links(writer, conn, rows, tally):
 
 
 def write_spans(writer, conn, rows, tally):
-    new = [(r["trace_id"], r["span_id"], r.get("parent_span_id"), r.get("name"), r.get("type"), r["status"],
-            r["start_time_unix_nano"], r.get("end_time_unix_nano"), span_content(r["content"]))
-           for r in rows if writer._child(tally, "traces", r["trace_id"])]
+    """Spans with their content converted; one whose content is empty (the official server
+    archived the trace's spans elsewhere) or unreadable is counted as ignored, with a note."""
+    new = []
+    for r in rows:
+        if not writer._child(tally, "traces", r["trace_id"]):
+            continue
+        try:
+            content = span_content(r["content"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            tally.ignored += 1
+            if UNREADABLE_SPANS not in writer.notes:
+                writer.notes.append(UNREADABLE_SPANS)
+            continue
+        new.append((r["trace_id"], r["span_id"], r.get("parent_span_id"), r.get("name"), r.get("type"), r["status"],
+                    r["start_time_unix_nano"], r.get("end_time_unix_nano"), content))
     insert_ignore(conn, spans, ("trace_id", "span_id", "parent_span_id", "name", "span_type", "status", "start_ns",
-                         "end_ns", "content"), new)
+                                "end_ns", "content"), new)
     tally.written += len(new)
 
 
