@@ -86,7 +86,7 @@ def create_app(settings: Settings, auth_changes=None) -> Flask:
         registry = RegistryService(RegistryStore(registry_database), tracking, models, sources, webhooks)
         assessments = AssessmentService(AssessmentStore(database))
         trace_store = TraceStore(database)
-        traces = TraceService(trace_store, tracking, assessments, artifacts)
+        traces = TraceService(trace_store, assessments, artifacts)
         trace_search = TraceSearchService(TraceSearchStore(database), trace_store)
         api.register(app, tracking_http.routes(tracking) + artifact_http.routes(tracking, artifacts)
                      + model_http.routes(models) + registry_http.routes(registry) + webhook_http.routes(webhooks)

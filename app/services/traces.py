@@ -24,7 +24,7 @@ from ..errors import MlflowError, invalid, not_found
 from ..store.traces import ARTIFACT_LOCATION, SPANS_LOCATION, TRACKING_STORE, TraceStore
 from .artifacts import ArtifactService
 from .assessments import AssessmentService, timestamp_ms
-from .tracking import TrackingService, experiment_id_arg, now_ms
+from .tracking import experiment_id_arg, now_ms
 
 SOURCE_RUN = "mlflow.sourceRun"
 INFO_FINALIZED = "mlflow.trace.infoFinalized"
@@ -106,6 +106,11 @@ def _checked_metadata(metadata: dict[str, str]) -> dict[str, str]:
     return metadata
 
 
+def _pairs(items: list[dict] | None) -> dict[str, str]:
+    """The 2.x API's lists of {key, value} as a map."""
+    return {item["key"]: item.get("value", "") for item in items or [] if "key" in item}
+
+
 def _check_id(value, name: str) -> str:
     if not value:
         raise invalid(f"Missing value for required parameter '{name}'.")
@@ -158,10 +163,8 @@ def _complete(info: dict, contents: list[str]) -> bool:
 
 
 class TraceService:
-    def __init__(self, store: TraceStore, tracking: TrackingService, assessments: AssessmentService,
-                 artifacts: ArtifactService):
+    def __init__(self, store: TraceStore, assessments: AssessmentService, artifacts: ArtifactService):
         self.store = store
-        self.tracking = tracking
         self.assessments = assessments
         self.artifacts = artifacts
 
@@ -207,8 +210,7 @@ class TraceService:
 
     def start_v2(self, experiment_id, timestamp, metadata_items, tag_items) -> dict:
         """The 2.x client's StartTrace: a trace in progress with a new request id."""
-        metadata = _checked_metadata({m["key"]: m.get("value", "") for m in metadata_items or [] if "key" in m})
-        tags = _checked_tags({t["key"]: t.get("value", "") for t in tag_items or [] if "key" in t})
+        metadata, tags = _checked_metadata(_pairs(metadata_items)), _checked_tags(_pairs(tag_items))
         row = {"trace_id": "tr-" + uuid.uuid4().hex, "experiment_id": experiment_id_arg(experiment_id),
                "request_time": timestamp if timestamp is not None else now_ms(), "execution_duration": None,
                "state": "IN_PROGRESS", "client_request_id": None, "request_preview": None,
@@ -225,8 +227,7 @@ class TraceService:
             raise invalid(f"Invalid trace status '{status}': expected one of {', '.join(V2_STATUS.values())}")
         started = timestamp_ms(self.store.info(request_id)["request_time"], "request_time")
         values = {"state": state, "execution_duration": (timestamp if timestamp is not None else now_ms()) - started}
-        metadata = _checked_metadata({m["key"]: m.get("value", "") for m in metadata_items or [] if "key" in m})
-        tags = _checked_tags({t["key"]: t.get("value", "") for t in tag_items or [] if "key" in t})
+        metadata, tags = _checked_metadata(_pairs(metadata_items)), _checked_tags(_pairs(tag_items))
         return info_v2(self.store.end_v2(request_id, values, tags, metadata))
 
     # ------------------------------------------------------------ spans (OTLP)

@@ -173,14 +173,6 @@ class TraceStore:
                     by_trace[trace_id].append(content)
         return [(info, by_trace[info["trace_id"]]) for info in infos]
 
-    def experiment_of(self, trace_id: str) -> int:
-        with self.db.read() as conn:
-            experiment_id = conn.execute(sa.select(trace_info.c.experiment_id)
-                                         .where(trace_info.c.trace_id == trace_id)).scalar()
-        if experiment_id is None:
-            raise trace_not_found(trace_id)
-        return experiment_id
-
     # ------------------------------------------------------------ writes
 
     def start(self, info: dict, tags: dict, metadata: dict, run_ids: list[str]) -> dict:
