@@ -241,22 +241,22 @@ def log_trace(session, url, experiment_id, trace):
 
 def ingest_worker(url, experiment_id, warmup, traces, deadline, barrier, results):
     """One client process: warm up, wait for the others, send its traces; reports (start, end,
-    traces sent, retries) or an error."""
+    traces sent, retries, its CPU seconds, None) or an error last."""
     try:
         session = new_session()
         for trace in warmup:
             log_trace(session, url, experiment_id, trace)
         barrier.wait(timeout=300)
-        started, sent, retries = time.time(), 0, 0
+        started, cpu, sent, retries = time.time(), time.process_time(), 0, 0
         for trace in traces:
             if time.time() > deadline:
                 break
             retries += log_trace(session, url, experiment_id, trace)
             sent += 1
-        results.put((started, time.time(), sent, retries, None))
+        results.put((started, time.time(), sent, retries, time.process_time() - cpu, None))
     except Exception as e:  # reported to the parent, which puts it into the table's cell
         barrier.abort()
-        results.put((0, 0, 0, 0, str(e) if isinstance(e, BenchError) else f"{type(e).__name__}: {e}"))
+        results.put((0, 0, 0, 0, 0, str(e) if isinstance(e, BenchError) else f"{type(e).__name__}: {e}"))
 
 
 def ingest(url, factory, clients, count, warmup, budget, cpu_clock):
@@ -281,12 +281,13 @@ def ingest(url, factory, clients, count, warmup, budget, cpu_clock):
     cpu_ms = (cpu_clock() - cpu) * 1000 if cpu_clock else None
     for worker in workers:
         worker.join(timeout=30)
-    errors = [r[4] for r in reports if r[4]]
+    errors = [r[5] for r in reports if r[5]]
     if errors:
         raise BenchError(errors[0])
     sent = sum(r[2] for r in reports)
     seconds = max(r[1] for r in reports) - min(r[0] for r in reports)
-    detail = {"traces": sent, "seconds": round(seconds, 2), "retries": sum(r[3] for r in reports)}
+    detail = {"traces": sent, "seconds": round(seconds, 2), "retries": sum(r[3] for r in reports),
+              "client_cpu_ms_per_trace": round(sum(r[4] for r in reports) * 1000 / sent, 2)}
     if sent < count:
         detail["partial"] = f"{sent} of {count} within the time budget"
     return sent / seconds, detail, cpu_ms / sent if cpu_ms is not None else None
