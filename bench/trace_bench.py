@@ -8,9 +8,9 @@
 Traces are sent as the official client 3.17 sends them: StartTraceV3 (POST /api/3.0/mlflow/traces,
 a TraceInfoV3 in JSON) and then the spans as OTLP protobuf (POST /v1/traces, header
 x-mlflow-experiment-id). Their shape is the real client's: at start the bench runs the official
-client once (`--capture`, in a child process) on a 10-span trace against the first server and
-records what it sends; every trace of the bench is that one with new ids and times, built with
-the opentelemetry-proto messages before the timing starts.
+client once (`--capture`, in a child process) on a 10-span trace against the last server (the
+official one, when started) and records what it sends; every trace of the bench is that one with
+new ids and times, built with the opentelemetry-proto messages before the timing starts.
 
 Rows: traces/s from 1 client and from --clients concurrent clients (processes, one keep-alive
 session each, all released at once); seeding --search-traces root-span traces in OTLP batches
@@ -45,7 +45,7 @@ from types import SimpleNamespace
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from client import Client, parse_target
 from report import print_table
@@ -186,19 +186,14 @@ class Traces:
             scope.spans.extend(spans)
         return request.SerializeToString()
 
-    def start_body(self, mlflow_id, start_ms, tags, ok):
+    def client_trace(self, start_ms, span_count=10):
+        """(trace id, StartTraceV3 body, OTLP body) of one trace, as the client sends it."""
+        mlflow_id, spans = self.spans_of(start_ms, span_count, {}, True)
         info = copy.deepcopy(self.start)
-        info.update(trace_id=mlflow_id, request_time=iso_ms(start_ms), state="OK" if ok else "ERROR",
+        info.update(trace_id=mlflow_id, request_time=iso_ms(start_ms),
                     trace_location={"type": "MLFLOW_EXPERIMENT",
                                     "mlflow_experiment": {"experiment_id": self.experiment_id}})
-        info["tags"] = {**info.get("tags", {}), **tags}
-        return json.dumps({"trace": {"trace_info": info}}).encode()
-
-    def client_trace(self, start_ms, span_count=10, tags=None):
-        """(trace id, StartTraceV3 body, OTLP body) of one trace, as the client sends it."""
-        tags = tags or {}
-        mlflow_id, spans = self.spans_of(start_ms, span_count, {}, True)
-        return mlflow_id, self.start_body(mlflow_id, start_ms, tags, True), self.otlp([spans])
+        return mlflow_id, json.dumps({"trace": {"trace_info": info}}).encode(), self.otlp([spans])
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -323,8 +318,9 @@ class Seeder:
         for i in range(first, last):
             tags, ok = seeded(i)
             span_lists.append(self.factory.spans_of(BASE_MS + i * 1000, 1, tags, ok)[1])
+        headers = {"Content-Type": "application/x-protobuf", "x-mlflow-experiment-id": self.factory.experiment_id}
         send(self.local.session, self.url, "POST", OTLP, "seeding OTLP /v1/traces", data=self.factory.otlp(span_lists),
-             headers={"Content-Type": "application/x-protobuf", "x-mlflow-experiment-id": self.factory.experiment_id})
+             headers=headers)
 
     def seed(self, upto, deadline):
         started = time.perf_counter()
@@ -342,6 +338,8 @@ class Seeder:
 
 
 def search_top(session, url, experiment_id, expected):
+    """traces/search as mlflow.search_traces sends it (which then reads the page's spans with
+    batchGet, not measured); the answer is checked against the seed."""
     body = {"locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": experiment_id}}],
             "filter": FILTER, "max_results": len(expected), "order_by": ORDER_BY}
     response, _ = send(session, url, "POST", TRACES_V3 + "/search", "traces/search", json=body)
@@ -408,6 +406,7 @@ def measure_get_trace(name, url, factory, span_count, repeats, rows, cpu_clock):
 
 
 def row_specs(sizes, clients):
+    """Row key -> (label, unit, higher is better), as report.print_table takes them."""
     return {
         "ingest_1": (f"ingest x{sizes['traces']} 10-span traces, 1 client", "traces/s", True),
         "ingest_1_cpu": ("  server CPU per trace", "ms", False),
