@@ -136,7 +136,7 @@ def _record(span, resource_tags: dict) -> SpanRecord:
     for attribute in span.attributes:
         values[attribute.key] = attribute.value
         if attribute.key != REQUEST_ID:
-            attributes.append({"key": attribute.key, "value": _any_json(attribute.value)})
+            attributes.append({"key": attribute.key, "value": _attribute_json(attribute.value)})
         else:
             attributes.append({"key": REQUEST_ID, "value": {"string_value": trace_id}})
     if REQUEST_ID not in values:
@@ -163,7 +163,7 @@ def _record(span, resource_tags: dict) -> SpanRecord:
     if not span.parent_span_id:
         record.inputs = _json_text(values.get(INPUTS))
         record.outputs = _json_text(values.get(OUTPUTS))
-        trace_tags = {key[len(TRACE_TAG_PREFIX):]: str(_python(value)) for key, value in values.items()
+        trace_tags = {key[len(TRACE_TAG_PREFIX):]: str(_attribute_python(value)[0]) for key, value in values.items()
                       if key.startswith(TRACE_TAG_PREFIX) and len(key) > len(TRACE_TAG_PREFIX)}
         if trace_tags:
             record.tags = {**resource_tags, **trace_tags}
@@ -177,13 +177,44 @@ def _b64(data: bytes) -> str:
 def _span_type(value) -> str | None:
     if value is None:
         return None
-    python = _python(value)
+    python = _attribute_python(value)[0]
     return python if isinstance(python, str) else json.dumps(python)
 
 
 def _json_text(value) -> str | None:
-    """An attribute's value as MLflow serialises span attributes (json.dumps, non-ASCII kept)."""
-    return None if value is None else json.dumps(_python(value), ensure_ascii=False)
+    """An attribute's value as MLflow serialises span attributes (json.dumps, non-ASCII kept),
+    or the JSON text it was sent as."""
+    if value is None:
+        return None
+    python, text = _attribute_python(value)
+    return text if text is not None else json.dumps(python, ensure_ascii=False)
+
+
+_PLAIN = object()  # a string attribute that is not JSON text of an object, array or string
+
+
+def _json_in(value) -> object:
+    """The value a string attribute holds as JSON text, when it is an object, an array or a
+    string; _PLAIN otherwise. The official server reads such attributes as that value (an
+    OpenTelemetry SDK can only send a dict or a nested list as its JSON text)."""
+    if value.WhichOneof("value") != "string_value" or value.string_value.lstrip()[:1] not in ("{", "[", '"'):
+        return _PLAIN
+    try:
+        decoded = json.loads(value.string_value)
+    except ValueError:
+        return _PLAIN
+    return decoded if isinstance(decoded, (str, dict, list)) else _PLAIN
+
+
+def _attribute_json(value) -> dict:
+    decoded = _json_in(value)
+    return _any_json(value) if decoded is _PLAIN else _value_json(decoded)
+
+
+def _attribute_python(value) -> tuple[object, str | None]:
+    """(An attribute's Python value, the JSON text it was sent as or None)."""
+    decoded = _json_in(value)
+    return (_python(value), None) if decoded is _PLAIN else (decoded, value.string_value)
 
 
 def _event_json(event) -> dict:
@@ -217,6 +248,26 @@ def _any_json(value) -> dict:
         return {"double_value": "NaN" if math.isnan(value.double_value) else
                 ("Infinity" if value.double_value > 0 else "-Infinity")}
     return {kind: getattr(value, kind)}
+
+
+def _value_json(value) -> dict:
+    """A Python value (decoded JSON) as an AnyValue's proto3 JSON, as MLflow sets AnyValues."""
+    if value is None:
+        return {}
+    if isinstance(value, bool):
+        return {"bool_value": value}
+    if isinstance(value, str):
+        return {"string_value": value}
+    if isinstance(value, int):
+        return {"int_value": value} if -2**63 <= value < 2**63 else {"string_value": str(value)}
+    if isinstance(value, float):
+        return {"double_value": value if math.isfinite(value) else str(value).replace("inf", "Infinity")
+                .replace("nan", "NaN")}
+    if isinstance(value, list):
+        items = [_value_json(v) for v in value]
+        return {"array_value": {"values": items} if items else {}}
+    items = [{"key": str(k), "value": _value_json(v)} for k, v in value.items()]
+    return {"kvlist_value": {"values": items} if items else {}}
 
 
 def _python(value):

@@ -61,10 +61,12 @@ def test_spans_from_the_opentelemetry_sdk_exporter(server, exp_id, compression):
     assert info.tags["service.name"] == "shop-agent" and info.tags["deployment"] == "eu"
     assert info.request_time == root.start_time // 1_000_000
     assert info.execution_duration == root.end_time // 1_000_000 - root.start_time // 1_000_000
+    assert info.request_preview == '{"cart": 3}'  # JSON text in a string attribute is read as JSON
     spans = {span.name: span for span in trace.data.spans}
     assert trace.data.spans[0].name == "checkout"
     assert spans["checkout"].parent_id is None
     assert spans["checkout"].get_attribute("user.count") == 7
+    assert spans["checkout"].inputs == {"cart": 3}
     assert spans["checkout"].get_attribute("mlflow.traceRequestId") == trace_id
     assert spans["pay"].parent_id == spans["checkout"].span_id == f"{root.get_span_context().span_id:016x}"
     assert spans["pay"].span_type == "TOOL"
@@ -86,14 +88,15 @@ def test_otlp_json_with_hex_ids(server, exp_id):
     resp = post_otlp(server.url, json.dumps(data).encode(), exp_id, "application/json")
     assert resp.status_code == 200 and resp.json() == {}
     trace = assert_ok(get_trace_json(server.url, f"tr-{trace_bytes.hex()}"))["trace"]
-    # a string attribute's value, as MLflow serialises attribute values (JSON)
-    assert trace["trace_info"]["request_preview"] == json.dumps('{"q": "x"}')
+    assert trace["trace_info"]["request_preview"] == '{"q": "x"}' and trace["trace_info"]["response_preview"] == '"y"'
     (stored,) = trace["spans"]
     assert stored["name"] == "json-root" and stored["span_id"] == base64.b64encode(span_bytes).decode()
     assert stored["start_time_unix_nano"] == 1_000_000 and stored["status"] == {"code": "STATUS_CODE_OK"}
     attributes = {a["key"]: a["value"] for a in stored["attributes"]}
     assert attributes["mlflow.spanType"] == {"string_value": "AGENT"}
     assert attributes["n"] == {"int_value": 2}
+    assert attributes["mlflow.spanInputs"] == {"kvlist_value": {"values": [{"key": "q", "value": {"string_value": "x"}}]}}
+    assert attributes["mlflow.spanOutputs"] == {"string_value": "y"}
     assert attributes["mlflow.traceRequestId"] == {"string_value": f"tr-{trace_bytes.hex()}"}
 
 
