@@ -19,7 +19,7 @@ from mlflow.entities import AssessmentSource
 
 from artifacts.artifact_support import wait_ready
 from conftest import Server, backend_uri, unique
-from test_gc import _sqlalchemy_url, gc
+from server.server_support import app_cli
 
 TRACE_TABLES = ("trace_info", "trace_tags", "trace_metadata", "trace_runs", "spans", "assessments")
 
@@ -36,6 +36,10 @@ def server(request, tmp_path_factory):
     finally:
         srv.stop()
         cleanup()
+
+
+def gc(srv, *args: str):
+    return app_cli(["gc", "--backend-store-uri", srv.backend_uri, "--artifacts-destination", srv.destination, *args])
 
 
 def trace_into(client, experiment_id: str, count: int, run_id: str | None = None) -> list[str]:
@@ -75,7 +79,8 @@ def upload_trace_data(srv, client, experiment_id: str, trace_id: str) -> str:
 
 def rows_naming(srv, trace_ids: list[str]) -> dict[str, int]:
     """{table: rows} of the trace tables' rows that still name any of the traces."""
-    engine = sa.create_engine(_sqlalchemy_url(srv))
+    scheme, rest = srv.backend_uri.split("://", 1)
+    engine = sa.create_engine({"postgresql": "postgresql+psycopg2"}.get(scheme, scheme) + "://" + rest)
     found = {}
     try:
         with engine.connect() as conn:
