@@ -35,6 +35,9 @@ from .api import _read_body, add_view
 EXPERIMENT_HEADER, RUN_HEADER = "x-mlflow-experiment-id", "x-mlflow-run-id"
 MAX_BODY = 64 * 1024 * 1024  # bytes of a request, compressed and decompressed
 MAX_NAME_LENGTH = 16_000  # characters of a span name (a TEXT column on MySQL holds 64 KiB)
+# JSON text in a string attribute deeper than this stays text: each level nests four in the
+# stored span, and orjson writes at most 255 (protobuf's own nesting limit keeps AnyValues below)
+MAX_JSON_DEPTH = 50
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 REQUEST_ID, SPAN_TYPE = "mlflow.traceRequestId", "mlflow.spanType"
 INPUTS, OUTPUTS, TRACE_TAG_PREFIX = "mlflow.spanInputs", "mlflow.spanOutputs", "mlflow.traceTag."
@@ -201,9 +204,15 @@ def _json_in(value) -> object:
         return _PLAIN
     try:
         decoded = json.loads(value.string_value)
-    except ValueError:
+    except (ValueError, RecursionError):
         return _PLAIN
-    return decoded if isinstance(decoded, (str, dict, list)) else _PLAIN
+    return decoded if isinstance(decoded, (str, dict, list)) and _nested_within(decoded, MAX_JSON_DEPTH) else _PLAIN
+
+
+def _nested_within(value, depth: int) -> bool:
+    if not isinstance(value, (list, dict)):
+        return True
+    return depth > 0 and all(_nested_within(v, depth - 1) for v in (value.values() if isinstance(value, dict) else value))
 
 
 def _attribute_json(value) -> dict:

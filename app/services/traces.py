@@ -254,7 +254,8 @@ class TraceService:
                 trace["state"] = "ERROR" if span.status == "ERROR" else "OK"
                 trace["request_preview"] = preview(span.inputs)
                 trace["response_preview"] = preview(span.outputs)
-            trace["tags"].update(_checked_tags(span.tags))
+            # as officially, tags a span carries that could not be a tag are left out
+            trace["tags"].update({k: v[:MAX_VALUE_LENGTH] for k, v in span.tags.items() if 0 < len(k) <= MAX_KEY_LENGTH})
         # one row per span: the last one sent wins
         rows = list({(s.trace_id, s.span_id): s.row() for s in records}.values())
         self.store.log_spans(experiment, list(traces.values()), rows, run_id or None)

@@ -175,3 +175,19 @@ def test_an_error_root_span_makes_an_error_trace(server, exp_id):
     body = otlp_request(otlp_span(trace_bytes, span_bytes, name="boom", status=Status.STATUS_CODE_ERROR))
     assert post_otlp(server.url, body.SerializeToString(), exp_id).status_code == 200
     assert mlflow.get_trace(f"tr-{trace_bytes.hex()}").info.state.value == "ERROR"
+
+
+def test_odd_attributes_are_stored_not_refused(server, exp_id):
+    """JSON text nested too deep to unfold stays text; a resource attribute that cannot be a tag
+    (key over 250 characters) is left out of the tags, as officially."""
+    trace_bytes, span_bytes = random_ids()
+    deep = "[" * 3000 + "]" * 3000
+    body = otlp_request(otlp_span(trace_bytes, span_bytes, name="odd", deep=deep, nested="[[1], {\"a\": [2]}]"),
+                        resource={"k" * 300: "v", "team": "x" * 9000})
+    assert post_otlp(server.url, body.SerializeToString(), exp_id).status_code == 200
+    trace = assert_ok(get_trace_json(server.url, f"tr-{trace_bytes.hex()}"))["trace"]
+    attributes = {a["key"]: a["value"] for a in trace["spans"][0]["attributes"]}
+    assert attributes["deep"] == {"string_value": deep}
+    assert attributes["nested"]["array_value"]["values"][0] == {"array_value": {"values": [{"int_value": 1}]}}
+    tags = trace["trace_info"]["tags"]
+    assert "k" * 300 not in tags and tags["team"] == "x" * 8000
