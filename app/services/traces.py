@@ -39,6 +39,7 @@ V2_STATUS = {"STATE_UNSPECIFIED": "TRACE_STATUS_UNSPECIFIED", "OK": "OK", "ERROR
 MAX_KEY_LENGTH, MAX_VALUE_LENGTH, MAX_PREVIEW_LENGTH = 250, 8000, 1000
 MAX_ID_LENGTH = 50  # trace ids and client request ids: the columns' width
 MAX_SPAN_TYPE_LENGTH = 500
+MAX_DURATION_MS = 315_576_000_000_000  # proto Duration's bound, 10,000 years
 MAX_TRACE_LINKS = 100  # traces linked to a run in one request, as officially
 GET_TRACE_WAITS = (1, 2)  # seconds traces/get waits for spans still being exported, as officially
 
@@ -65,12 +66,16 @@ class SpanRecord:
 
 
 def duration_ms(text: str, name: str) -> int:
-    """A proto Duration's JSON ("1.5s") as milliseconds (truncated, as Duration.ToMilliseconds)."""
+    """A proto Duration's JSON ("1.5s") as milliseconds (truncated, as Duration.ToMilliseconds);
+    proto's range is +-10,000 years."""
     try:
         if not text.endswith("s"):
             raise InvalidOperation
-        return int(Decimal(text[:-1]) * 1000)
-    except (InvalidOperation, ValueError):
+        ms = int(Decimal(text[:-1]) * 1000)
+        if abs(ms) > MAX_DURATION_MS:
+            raise InvalidOperation
+        return ms
+    except (InvalidOperation, ValueError, OverflowError):
         raise invalid(f"Invalid value '{text}' for '{name}': expected a duration such as '1.5s'") from None
 
 

@@ -198,6 +198,8 @@ def test_bad_start_requests_store_nothing(server, api, v3, exp_id):
         (trace_info(trace_id, exp_id, request_time="yesterday"), 400),
         (trace_info(trace_id, exp_id, request_time=None), 400),
         (trace_info(trace_id, exp_id, execution_duration="fast"), 400),
+        (trace_info(trace_id, exp_id, execution_duration="Infinitys"), 400),
+        (trace_info(trace_id, exp_id, execution_duration="1e400s"), 400),
         (trace_info(trace_id, exp_id, state="DONE"), 400),
         (trace_info(trace_id, exp_id, tags={"k": 1}), 400),
         (trace_info(trace_id, exp_id, trace_metadata=["a"]), 400),
