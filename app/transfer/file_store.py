@@ -8,6 +8,8 @@ The layout (mlflow/store/tracking/file_store.py and model_registry/file_store.py
                                                            (datasets and models used), outputs/
     <root>/<experiment id>/datasets/<id>/meta.yaml         datasets
     <root>/<experiment id>/models/<model id>/meta.yaml     logged models, with params/ tags/ metrics/
+    <root>/<experiment id>/traces/<trace id>/trace_info.yaml  traces, with tags/, request_metadata/ and
+                                                           assessments/<assessment id>.yaml
     <root>/models/<name>/meta.yaml, tags/, aliases/        registered models
     <root>/models/<name>/version-<n>/meta.yaml, tags/      model versions
 
@@ -17,7 +19,11 @@ a dataset (a 5-field line, whose step the official FileStore itself reads as 0),
 in .trash as deleted, inputs with the SQL store's source and destination types. Ids are the file store's
 own (the folder names): experiments, runs, logged models; a dataset's id is its folder's name,
 an input's the name of its folder (an output has none: a hash of run and model), so a second
-read gives the same rows.
+read gives the same rows. Traces are read as the official `mlflow migrate-filestore` reads them
+(mlflow/store/fs2db/_tracking.py), from their V2 (request_id, timestamp_ms) or V3 (trace_id,
+request_time) trace_info.yaml; their spans stay in their traces.json artifact, as there. Unlike
+that tool, an assessment keeps its times (its yaml has them as timestamps) and an expectation
+its serialized value.
 
 A table is read owner by owner (experiments, runs, logged models, registered models or
 versions, in the sorted order of their folders, listed once per Source), one file at a time,
@@ -31,8 +37,10 @@ the store; it should not change while it is read (a resume counts on the same so
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+from datetime import datetime, timezone
 from itertools import islice
 from typing import Callable, Iterator
 
@@ -77,7 +85,29 @@ TABLES = {
                        "current_stage", "source", "storage_location", "run_id", "run_link", "status",
                        "status_message"},
     "model_version_tags": {"name", "version", "key", "value"},
+    "trace_info": {"request_id", "experiment_id", "timestamp_ms", "execution_time_ms", "status", "client_request_id",
+                   "request_preview", "response_preview"},
+    "trace_tags": {"request_id", "key", "value"},
+    "trace_request_metadata": {"request_id", "key", "value"},
+    "assessments": {"assessment_id", "trace_id", "name", "assessment_type", "value", "error", "created_timestamp",
+                    "last_updated_timestamp", "source_type", "source_id", "run_id", "span_id", "rationale",
+                    "overrides", "valid", "assessment_metadata"},
 }
+TRACE_INFO = "trace_info.yaml"
+
+
+def _ms(value) -> int:
+    """A time of a trace yaml in milliseconds: a number, or a proto Timestamp's RFC 3339 text."""
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, datetime):  # a YAML timestamp left unquoted
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return 0
+    return int(moment.replace(tzinfo=moment.tzinfo or timezone.utc).timestamp() * 1000)
 
 
 def _subdirs(path: str) -> list[str]:
@@ -203,6 +233,15 @@ class FileStoreSource:
                 if self._logged_model_meta(os.path.join(folder, "models", name)) is not None]
         return self._owners["logged_models"]
 
+    def _traces(self) -> list[tuple[int, str, str]]:
+        """(experiment id, trace id, folder) of each trace whose trace_info.yaml reads."""
+        if "traces" not in self._owners:
+            self._owners["traces"] = [
+                (experiment_id, found[1], path) for experiment_id, folder, _ in self._experiments()
+                for path in (os.path.join(folder, "traces", name) for name in _subdirs(os.path.join(folder, "traces")))
+                if (found := self._trace_meta(path)) is not None]
+        return self._owners["traces"]
+
     def _registered_models(self) -> list[str]:
         if "registered_models" not in self._owners:
             parent = os.path.join(self.root, REGISTRY)
@@ -240,6 +279,16 @@ class FileStoreSource:
             self._warn(path, f"its model id is not its folder's name {model_id}")
             return None
         return meta
+
+    def _trace_meta(self, folder: str) -> tuple[dict, str] | None:
+        """A trace's trace_info.yaml and its id (V3 trace_id, V2 request_id, else the folder's name)."""
+        path = os.path.join(folder, TRACE_INFO)
+        if not os.path.isfile(path):
+            return None
+        meta = self._yaml(path)
+        if meta is None:
+            return None
+        return meta, str(meta.get("trace_id") or meta.get("request_id") or os.path.basename(folder))
 
     def _named_meta(self, folder: str) -> dict | None:
         """A registered model's meta.yaml."""
@@ -440,6 +489,58 @@ class FileStoreSource:
             for key, value in self._key_values(os.path.join(folder, "tags")):
                 yield {"name": str(meta["name"]), "version": int(meta["version"]), "key": key, "value": value}
 
+    def _trace_row(self, owner) -> Iterator[dict]:
+        experiment_id, trace_id, folder = owner
+        meta, _ = self._trace_meta(folder)
+        started = meta.get("timestamp_ms")
+        yield {"request_id": trace_id, "experiment_id": experiment_id,
+               "timestamp_ms": _ms(meta.get("request_time") if started is None else started),
+               "execution_time_ms": meta.get("execution_time_ms") or meta.get("execution_duration_ms"),
+               "status": meta.get("status") or meta.get("state") or "OK",
+               "client_request_id": meta.get("client_request_id"), "request_preview": meta.get("request_preview"),
+               "response_preview": meta.get("response_preview")}
+
+    def _trace_files(self, folder_name: str) -> Callable:
+        def rows(owner) -> Iterator[dict]:
+            _, trace_id, folder = owner
+            for key, value in self._key_values(os.path.join(folder, folder_name)):
+                yield {"request_id": trace_id, "key": key, "value": value}
+        return rows
+
+    def _assessments(self, owner) -> Iterator[dict]:
+        """The feedback and expectations of a trace (Assessment.to_dictionary() yaml files) as
+        the official SQL store's rows."""
+        _, trace_id, folder = owner
+        for name, path in self._files(os.path.join(folder, "assessments")):
+            meta = self._yaml(path) if name.endswith(".yaml") else None
+            if meta is None:
+                continue
+            feedback, expectation = meta.get("feedback"), meta.get("expectation")
+            if isinstance(feedback, dict):
+                kind, value, error = "feedback", feedback.get("value"), feedback.get("error")
+            elif isinstance(expectation, dict):
+                kind, value, error = "expectation", expectation.get("value"), None
+                serialized = expectation.get("serialized_value") or {}
+                if "value" not in expectation and serialized.get("value") is not None:
+                    try:
+                        value = json.loads(serialized["value"])
+                    except ValueError:
+                        value = serialized["value"]
+            else:
+                continue
+            source = meta.get("source") or {}
+            created = _ms(meta.get("create_time") or meta.get("create_time_ms") or 0)
+            yield {"assessment_id": meta.get("assessment_id") or name[:-5], "trace_id": trace_id,
+                   "name": str(meta.get("assessment_name") or meta.get("name") or ""), "assessment_type": kind,
+                   "value": json.dumps(value), "error": json.dumps(error) if error else None,
+                   "created_timestamp": created,
+                   "last_updated_timestamp": _ms(meta.get("last_update_time") or meta.get("last_update_time_ms")
+                                                 or created),
+                   "source_type": source.get("source_type") or "CODE", "source_id": source.get("source_id"),
+                   "run_id": meta.get("run_id"), "span_id": meta.get("span_id"), "rationale": meta.get("rationale"),
+                   "overrides": meta.get("overrides"), "valid": meta.get("valid", True),
+                   "assessment_metadata": json.dumps(meta["metadata"]) if meta.get("metadata") else None}
+
     # ------------------------------------------------------------ the Source protocol
 
     def _plan(self, table: str) -> tuple[Callable[[], list], Callable]:
@@ -463,6 +564,10 @@ class FileStoreSource:
             "registered_model_aliases": (self._registered_models, self._aliases),
             "model_versions": (self._versions, self._version_row),
             "model_version_tags": (self._versions, self._version_tags),
+            "trace_info": (self._traces, self._trace_row),
+            "trace_tags": (self._traces, self._trace_files("tags")),
+            "trace_request_metadata": (self._traces, self._trace_files("request_metadata")),
+            "assessments": (self._traces, self._assessments),
         }[table]
 
     def tables(self) -> dict[str, set[str]]:

@@ -1,7 +1,7 @@
 """Trace into a tracking server through the official client (3.x), as a GenAI team would.
 
 Run with the Python of a venv holding the official mlflow 3.x:
-    python populate_traces.py <tracking uri>
+    python populate_traces.py <tracking uri>      (a file:// URI: a file store, which links no traces to runs)
 Makes an experiment "traced" with traces of nested spans (inputs, outputs, attributes, an
 event, token usage), a trace raising an error, a trace made inside a run and one linked to a
 run afterwards, tags, a session, a feedback and an expectation; and an experiment
@@ -50,8 +50,10 @@ failed = mlflow.get_last_active_trace_id()
 with mlflow.start_run(run_name="traced-run") as run:
     answer("inside a run")
     in_run = mlflow.get_last_active_trace_id()
+mlflow.flush_trace_async_logging()  # the traces are stored before they are tagged, assessed, linked
 linked_run = client.create_run(experiment, run_name="linked-later").info.run_id
-client.link_traces_to_run([plain], linked_run)
+if not uri.startswith("file:"):  # the file store links no traces to runs
+    client.link_traces_to_run([plain], linked_run)
 
 client.set_trace_tag(plain, "reviewed", "yes")
 mlflow.log_feedback(trace_id=plain, name="helpful", value=True, rationale="to the point",

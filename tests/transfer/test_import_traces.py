@@ -10,6 +10,7 @@ against our server must read the same.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.timeout(1200)
 
 def populate_traces(url: str, tmp) -> dict:
     done = subprocess.run([str(OFFICIAL / "bin" / "python"), str(ROOT / "tests" / "transfer" / "populate_traces.py"),
-                           url], env=_env(OFFICIAL, tmp), capture_output=True, text=True, timeout=600)
+                           url], env=_env(OFFICIAL, tmp, {"MLFLOW_ALLOW_FILE_STORE": "true"}), cwd=tmp,
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -105,6 +107,54 @@ def test_traces_read_as_the_official_server_read_them(kind, official_traced, tmp
                 assert ours[what] == answer, what
     finally:
         drop()
+
+
+@pytest.fixture(scope="module")
+def official_file_store(tmp_path_factory):
+    """A file store traced into by the official client, and what the official FileStore reads of
+    its traces (each trace, and the experiment's search)."""
+    tmp = tmp_path_factory.mktemp("official-file-store")
+    uri = f"file://{tmp / 'mlruns'}"
+    made = populate_traces(uri, tmp)
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    try:
+        client = MlflowClient(uri)
+        expected = {trace_id: _trace(client.get_trace(trace_id)) for trace_id in file_store_traces(made)}
+        expected["search"] = sorted((_trace(t) for t in client.search_traces(locations=[made["experiment"]])),
+                                    key=lambda t: t["info"]["trace_id"])
+    finally:
+        del os.environ["MLFLOW_ALLOW_FILE_STORE"]
+    return {"path": str(tmp / "mlruns"), "made": made, "expected": expected}
+
+
+def file_store_traces(made: dict) -> list[str]:
+    """The traces a file store can read back: the deleted experiment's went to .trash with its
+    traces.json, so not even the official FileStore loads that one."""
+    return [made["plain"], made["failed"], made["in_run"]]
+
+
+def test_a_file_stores_traces_read_as_the_official_file_store_read_them(official_file_store, tmp_path):
+    """Traces, tags, metadata and assessments come from the store's files; the spans stay in each
+    trace's traces.json, which the client reads where the trace's artifact location says."""
+    target = f"sqlite:///{tmp_path / 'ours.db'}"
+    done = db_import("--from", official_file_store["path"], "--backend-store-uri", target)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = report_rows(done.stdout)
+    assert rows["traces"] == [4, 4, 0, 0, 0] and rows["assessments"] == [3, 3, 0, 0, 0]
+    made = official_file_store["made"]
+    server = Server({"MLFLOW_BACKEND_STORE_URI": target, "MLFLOW_ARTIFACTS_DESTINATION": str(tmp_path / "a")},
+                    tmp_path).wait_ready(60)
+    try:
+        client = MlflowClient(server.url)
+        for trace_id in file_store_traces(made):
+            assert _trace(client.get_trace(trace_id)) == official_file_store["expected"][trace_id], trace_id
+        ours = sorted((_trace(t) for t in client.search_traces(locations=[made["experiment"]])),
+                      key=lambda t: t["info"]["trace_id"])
+        assert ours == official_file_store["expected"]["search"]
+        assert [t.info.trace_id for t in client.search_traces(locations=[made["experiment"]],
+                                                               run_id=made["run"])] == [made["in_run"]]
+    finally:
+        server.stop()
 
 
 def test_a_second_import_brings_no_trace_twice(official_traced, tmp_path):
