@@ -43,7 +43,8 @@ def _count(n: int, kind: str) -> str:
 @click.option("--run-ids", default=None, metavar="IDS",
               help="Comma-separated ids of deleted runs to delete (only these).")
 @click.option("--experiment-ids", default=None, metavar="IDS",
-              help="Comma-separated ids of deleted experiments to delete, with all their runs, logged models and traces.")
+              help="Comma-separated ids of deleted experiments to delete, with all their runs, logged models and "
+                   "traces.")
 @click.option("--logged-model-ids", default=None, metavar="IDS",
               help="Comma-separated ids of deleted logged models to delete (only these).")
 @click.option("--dry-run", is_flag=True, help="List what would be deleted and delete nothing.")

@@ -9,9 +9,10 @@ local artifacts destination that does not exist: then nothing at all is deleted.
 execute() deletes each run and logged model, its artifacts first, then its rows in one
 database transaction; an experiment goes (one transaction, its traces' rows with it) after
 all its runs and logged models went and, when it has traces, its traces' artifact folder
-(<experiment artifact location>/traces, where the client puts each trace's traces.json). Artifacts first because a run whose artifact deletion fails keeps its rows in the
-deleted stage, so the next gc finds it and finishes the job; the other order would leave
-artifacts that nothing in the database points at any more. A failure (a store refusing, an
+(<experiment artifact location>/traces, where the client puts each trace's traces.json).
+Artifacts first because a run whose artifact deletion fails keeps its rows in the deleted
+stage, so the next gc finds it and finishes the job; the other order would leave artifacts
+that nothing in the database points at any more. A failure (a store refusing, an
 artifact root no store here reaches) therefore leaves a run or model with some of its artifacts
 gone but all its rows, never rows half-deleted; its experiment
 stays too. gc carries on with the rest and reports the failures. Artifacts already missing are
