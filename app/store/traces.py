@@ -48,7 +48,10 @@ _LOCKED_TRACES = (sa.select(trace_info.c.trace_id, trace_info.c.request_time, tr
                   .where(in_list(trace_info.c.trace_id, "ids")).order_by(trace_info.c.trace_id).with_for_update())
 _EXPERIMENT_LOCATION = sa.select(experiments.c.artifact_location).where(
     experiments.c.experiment_id == sa.bindparam("experiment_id"))
-_DELETE_SPANS = sa.delete(spans).where(in_list(spans.c.trace_id, "ids"), in_list(spans.c.span_id, "span_ids"))
+# spans sent again: the (trace, span) pairs, which the two IN lists let every database find by its key
+_DELETE_SPANS = sa.delete(spans).where(
+    in_list(spans.c.trace_id, "ids"), in_list(spans.c.span_id, "span_ids"),
+    sa.tuple_(spans.c.trace_id, spans.c.span_id).in_(sa.bindparam("keys", expanding=True)))
 _KEY_VALUE_TABLES = ((trace_tags, trace_info.c.tags_json), (trace_metadata, trace_info.c.metadata_json))
 
 
@@ -63,7 +66,7 @@ def _key_values(text: str | None) -> dict:
     return {item["key"]: item["value"] for item in orjson.loads(text)} if text else {}
 
 
-def _info_json(row, assessments: list[dict] | None) -> dict:
+def _info_json(row, its_assessments: list[dict] | None) -> dict:
     (trace_id, experiment_id, request_time, duration, state, client_request_id, request_preview, response_preview,
      tags_json, metadata_json) = row
     info = {"trace_id": trace_id,
@@ -79,8 +82,8 @@ def _info_json(row, assessments: list[dict] | None) -> dict:
         info["request_preview"] = request_preview
     if response_preview is not None:
         info["response_preview"] = response_preview
-    if assessments:
-        info["assessments"] = assessments
+    if its_assessments:
+        info["assessments"] = its_assessments
     return info
 
 
@@ -89,8 +92,8 @@ def infos_json(conn, trace_ids: list[str]) -> list[dict]:
     if not trace_ids:
         return []
     rows = fetch_tuples(conn, _INFOS_BY_ID, {"ids": list(dict.fromkeys(trace_ids))})
-    assessments = assessment_store.for_traces(conn, [row[0] for row in rows])
-    by_id = {row[0]: _info_json(row, assessments.get(row[0])) for row in rows}
+    found = assessment_store.for_traces(conn, [row[0] for row in rows])
+    by_id = {row[0]: _info_json(row, found.get(row[0])) for row in rows}
     return [by_id[trace_id] for trace_id in dict.fromkeys(trace_ids) if trace_id in by_id]
 
 
@@ -245,7 +248,8 @@ class TraceStore:
             _upsert_key_values(conn, trace_tags, [(t["trace_id"], k, v) for t in traces
                                                   for k, v in {**t["tags"], SPANS_LOCATION: TRACKING_STORE}.items()])
             refresh_key_values_json(conn, trace_ids, (trace_tags,))
-            conn.execute(_DELETE_SPANS, {"ids": trace_ids, "span_ids": list({row[1] for row in span_rows})})
+            conn.execute(_DELETE_SPANS, {"ids": trace_ids, "span_ids": list({row[1] for row in span_rows}),
+                                         "keys": [row[:2] for row in span_rows]})
             bulk.insert_ignore(conn, spans, SPAN_COLUMNS, span_rows)
             if run_id:
                 bulk.insert_ignore(conn, trace_runs, ("trace_id", "run_id"),

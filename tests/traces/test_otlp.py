@@ -191,3 +191,16 @@ def test_odd_attributes_are_stored_not_refused(server, exp_id):
     assert attributes["nested"]["array_value"]["values"][0] == {"array_value": {"values": [{"int_value": 1}]}}
     tags = trace["trace_info"]["tags"]
     assert "k" * 300 not in tags and tags["team"] == "x" * 8000
+
+
+def test_traces_may_reuse_span_ids(server, exp_id):
+    """Span ids are unique within a trace only: sending span X of one trace leaves span X of
+    another alone."""
+    first, second = random_ids()[0], random_ids()[0]
+    x, y = b"\x00" * 7 + b"\x01", b"\x00" * 7 + b"\x02"
+    assert post_otlp(server.url, otlp_request(otlp_span(second, x, name="second-x")).SerializeToString(),
+                     exp_id).status_code == 200
+    both = otlp_request(otlp_span(first, x, name="first-x"), otlp_span(second, y, x, name="second-y"))
+    assert post_otlp(server.url, both.SerializeToString(), exp_id).status_code == 200
+    names = [s["name"] for s in assert_ok(get_trace_json(server.url, f"tr-{second.hex()}"))["trace"]["spans"]]
+    assert names == ["second-x", "second-y"]
