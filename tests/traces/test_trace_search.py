@@ -10,6 +10,9 @@ are written straight into the database.
 """
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import time
 import uuid
 from datetime import datetime
@@ -22,12 +25,13 @@ from mlflow.entities import AssessmentSource
 
 from api_checks import assert_error, assert_ok, raw_experiment, raw_run
 from artifacts.artifact_support import wait_ready
-from conftest import BACKENDS, Server, backend_uri, unique
+from conftest import BACKENDS, CI, ROOT, Server, backend_uri, unique
 
 BASE_MS = 1_790_000_000_000
 SOURCE_RUN = "mlflow.sourceRun"
 TRACE_NAME = "mlflow.traceName"
 HUMAN = AssessmentSource(source_type="HUMAN", source_id="ana")
+CLIENT2_PYTHON = ROOT / ".venv-client2" / "bin" / "python"
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -268,6 +272,7 @@ SPAN_FILTERS = [
     ("span.name = 'llm' AND span.type = 'RETRIEVER'", set()),  # both must hold for one span
     ("span.attributes.model = 'gpt-4o'", {"rag"}),
     ("span.attributes.model LIKE 'claude%'", {"failing"}),
+    ("span.attributes.model LIKE '%claude%'", {"failing"}),  # the form the official server matches
     ("span.attributes.model ILIKE 'GPT%'", {"rag"}),
     ("span.attributes.model RLIKE '^gpt-[0-9]o$'", {"rag"}),
     ("span.attributes.model IN ('claude-3', 'gemini')", {"failing"}),
@@ -275,7 +280,8 @@ SPAN_FILTERS = [
     ("span.attributes.`mlflow.spanType` = 'TOOL'", {"tool"}),
     ("span.attributes.model = 'gpt-4o' AND span.type = 'LLM'", {"rag"}),
     ("trace.text LIKE '%Paris%'", {"tool"}),
-    ("text ILIKE '%paris%'", {"tool"}),
+    ("trace.text ILIKE '%paris%'", {"tool"}),
+    ("text LIKE '%weather%'", {"tool"}),  # unprefixed (the official parser refuses this one)
     ("span.content LIKE '%rate limited%'", {"failing"}),
     ("feedback.helpful = 'true'", {"rag"}),
     ("feedback.helpful != 'true'", {"failing"}),
@@ -325,6 +331,25 @@ def test_an_overridden_feedback_no_longer_matches(client, server):
                              rationale="checked again", source=HUMAN)
     assert client_ids("feedback.correct = 'false'", experiment_id=experiment_id) == []
     assert client_ids("feedback.correct = 'true'", experiment_id=experiment_id) == [trace_id]
+
+
+def test_filter_on_linked_prompts_and_issues(server):
+    """prompt = 'name/version' finds the traces linked to that prompt version; issue.id those
+    with a reference to that issue."""
+    experiment_id = raw_experiment(http_api(server), unique("links"))
+    first, second = (start_trace(server, experiment_id, BASE_MS + i) for i in range(2))
+    for trace_id, versions in ((first, [("qa", "1"), ("summary", "3")]), (second, [("qa", "2")])):
+        assert_ok(requests.post(f"{server.url}/api/2.0/mlflow/traces/link-prompts", timeout=30, json={
+            "trace_id": trace_id, "prompt_versions": [{"name": n, "version": v} for n, v in versions]}))
+    assert found_ids(server, experiment_id, "prompt = 'qa/1'") == [first]
+    assert found_ids(server, experiment_id, "trace.prompt = 'qa/2'") == [second]
+    assert found_ids(server, experiment_id, "prompt = 'summary/3'") == [first]
+    assert found_ids(server, experiment_id, "prompt = 'qa/3'") == []
+    issue = {"assessment": {"assessment_name": "iss-7", "trace_id": second, "issue": {"issue_name": "Slow answers"},
+                            "source": {"source_type": "CODE", "source_id": "detector"}}}
+    assert_ok(requests.post(f"{server.url}/api/3.0/mlflow/traces/{second}/assessments", json=issue, timeout=30))
+    assert found_ids(server, experiment_id, "issue.id = 'iss-7'") == [second]
+    assert found_ids(server, experiment_id, "issue.id = 'iss-8'") == []
 
 
 # ---------------------------------------------------------------- order
@@ -530,6 +555,37 @@ def test_v2_search_route(server, seeded):
     assert_error(requests.get(f"{server.url}/api/2.0/mlflow/traces", timeout=30,
                               params={"experiment_ids": experiment_id, "filter": "tag.env >= 'a'"}),
                  400, "INVALID_PARAMETER_VALUE")
+
+
+def test_the_2x_client_searches_with_filter_order_and_pages(server, seeded, tmp_path):
+    """mlflow 2.22's REST store (GET /api/2.0/mlflow/traces): a filter, an order and pages."""
+    if not CLIENT2_PYTHON.exists():
+        message = f"no mlflow 2.x client in {CLIENT2_PYTHON.parent.parent} (make test installs it)"
+        if CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    script = tmp_path / "search2.py"
+    script.write_text('''
+import json, sys, mlflow
+from mlflow.tracking._tracking_service.utils import _get_store
+mlflow.set_tracking_uri(sys.argv[1])
+store, found, token = _get_store(), [], None
+while True:
+    page, token = store.search_traces([sys.argv[2]], "trace.status != 'ERROR' AND tag.env = 'prod'", 2,
+                                      ["execution_time_ms DESC"], token)
+    found += [(t.request_id, t.status.value) for t in page]
+    if not token:
+        break
+print(json.dumps(found))
+''')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    done = subprocess.run([str(CLIENT2_PYTHON), str(script), server.url, seeded["experiment_id"]],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    wanted = default_order(t for t in seeded["traces"] if t.state != "ERROR" and t.tags.get("env") == "prod")
+    timed = sorted((t for t in wanted if t.duration is not None), key=lambda t: t.duration, reverse=True)
+    expected = [[t.trace_id, t.state] for t in timed + [t for t in wanted if t.duration is None]]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == expected
 
 
 # ---------------------------------------------------------------- at scale
