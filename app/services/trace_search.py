@@ -1,24 +1,25 @@
 """Trace search: the filter grammar of mlflow.search_traces, order_by and page sizes.
 
-A filter is read by the tokenizer of app/services/search.py (clauses joined by AND) and each
-clause is then judged as the official SearchTraceUtils judges it, key by key:
+A filter is read by the tokenizer of app/services/search.py (clauses joined by AND), then each
+clause is judged as the official SearchTraceUtils judges it:
 
-    trace./attribute. (or no prefix)   timestamp_ms, execution_time_ms, end_time_ms (aliases
-                                       without _ms): = != > >= < <= on numbers;
-                                       status, request_id, client_request_id: = != LIKE ILIKE
-                                       RLIKE, IN and NOT IN lists
-      name        is tag mlflow.traceName;   run_id is metadata mlflow.sourceRun, whose "="
-      prompt      is a linked prompt version ("name/version", "=" only);   text is span.content
-    tag.<key>, metadata.<key> (request_metadata.)   = != LIKE ILIKE RLIKE IS NULL IS NOT NULL
-    span.name/type/status, span.attributes.<key>   = != LIKE ILIKE RLIKE IN NOT IN
-    span.content                                   LIKE ILIKE
-    feedback.<name>, expectation.<name>     = != LIKE ILIKE RLIKE on quoted strings,
-                                            > >= < <= on numbers, IS NULL, IS NOT NULL
-    issue.id                                "=" only
+    key (prefix trace., attribute. or none)        comparators
+    timestamp_ms, execution_time_ms, end_time_ms   = != > >= < <= (a number)
+    status, request_id, client_request_id          = != LIKE ILIKE RLIKE IN NOT IN
+    tag.<key>, metadata.<key>                      = != LIKE ILIKE RLIKE IS NULL IS NOT NULL
+    span.name, span.type, span.status,
+    span.attributes.<key>                          = != LIKE ILIKE RLIKE IN NOT IN
+    span.content, text                             LIKE ILIKE
+    feedback.<name>, expectation.<name>            = != LIKE ILIKE RLIKE (a quoted string),
+                                                   > >= < <= (a number), IS NULL IS NOT NULL
+    prompt ("name/version"), issue.id              =
 
-As officially, the renaming (name, run_id, prompt, text, timestamp...) applies to the key
-whatever its prefix (tag.name is the trace's name) but span's. A run_id "=" also matches the
-traces linked to the run. Anything else is a 400 saying why.
+Some keys name something else, whatever their prefix but span's, as officially: name is the
+tag mlflow.traceName (so is tag.name), run_id the metadata mlflow.sourceRun, text span.content,
+prompt a linked prompt version, timestamp / execution_time / end_time the keys with _ms. A
+run_id "=" (or mlflow.sourceRun's) also finds the traces linked to the run. order_by takes the
+attributes, name, run_id, experiment_id, tag.<key> and metadata.<key>. Anything else is a 400
+saying why.
 """
 from __future__ import annotations
 
@@ -31,9 +32,10 @@ from ..store.trace_search_sql import TraceSearchStore
 from ..store.traces import TraceStore
 from . import validation as v
 from .search import Clause, parse_filter, parse_order_by
-from .traces import info_v2
+from .traces import LINKED_PROMPTS, SOURCE_RUN, info_v2
 from .tracking import searched_experiment_id
 
+TRACE_NAME = "mlflow.traceName"
 DEFAULT_RESULTS, MAX_RESULTS = 100, 500  # as the official SearchTraces and SearchTracesV3
 
 _ENTITIES = {
@@ -46,12 +48,11 @@ _FILTER_KEYS = ("request_id", "timestamp", "timestamp_ms", "execution_time", "ex
                 "end_time_ms", "status", "client_request_id", "name", "run_id", "prompt", "text")
 _ORDER_KEYS = ("experiment_id", "timestamp", "timestamp_ms", "execution_time", "execution_time_ms", "end_time",
                "end_time_ms", "status", "request_id", "name", "run_id")
-# keys that name something else, whatever their prefix (but span's): (kind or None to keep it, key)
-_RENAMED = {"name": (tf.TAG, "mlflow.traceName"), "prompt": (tf.PROMPT, "mlflow.linkedPrompts"),
-            "run_id": (tf.METADATA, "mlflow.sourceRun"), "text": (tf.SPAN, "content"),
+# keys that name something else, whatever their prefix but span's: (kind, or None to keep it; key)
+_RENAMED = {"name": (tf.TAG, TRACE_NAME), "prompt": (tf.PROMPT, LINKED_PROMPTS),
+            "run_id": (tf.METADATA, SOURCE_RUN), "text": (tf.SPAN, "content"),
             "timestamp": (None, "timestamp_ms"), "execution_time": (None, "execution_time_ms"),
             "end_time": (None, "end_time_ms")}
-SOURCE_RUN = "mlflow.sourceRun"
 
 NUMERIC = ("=", "!=", ">", ">=", "<", "<=")
 STRINGS = ("=", "!=", "LIKE", "ILIKE", "RLIKE")
@@ -102,9 +103,7 @@ def _clause(clause: Clause) -> TraceClause:
         kind, key = tf.SPAN_ATTRIBUTE, key[len("attributes."):].strip("`")
         if not key:
             raise invalid("Span attribute name cannot be empty after 'attributes.'")
-    if kind not in (tf.SPAN, tf.SPAN_ATTRIBUTE) and key.lower() in _RENAMED:
-        renamed, key = _RENAMED[key.lower()]
-        kind = renamed or kind
+    kind, key = _renamed(kind, key)
     if kind == tf.ATTRIBUTE:
         _check_comparator(op, "numeric" if key in tf.NUMERIC_KEYS else "string", key)
         value = _attribute_value(key, value)
@@ -128,6 +127,13 @@ def _clause(clause: Clause) -> TraceClause:
     if kind == tf.PROMPT and value.count("/") != 1:
         raise invalid(f"Invalid prompts filter value '{value}'. Expected format: prompt = \"name/version\"")
     return TraceClause(kind, key, op, value)
+
+
+def _renamed(kind: str, key: str) -> tuple[str, str]:
+    if kind in (tf.SPAN, tf.SPAN_ATTRIBUTE) or key.lower() not in _RENAMED:
+        return kind, key
+    renamed, key = _RENAMED[key.lower()]
+    return renamed or kind, key
 
 
 def _check_comparator(op: str, group: str, what: str) -> None:
@@ -183,9 +189,7 @@ def parse_trace_order(items: list[str] | None) -> list[TraceOrder]:
         kind, key = item.entity, item.key
         if kind == tf.ATTRIBUTE and key not in _ORDER_KEYS:
             raise invalid(f"Invalid attribute key '{key}' specified. Valid keys are {', '.join(_ORDER_KEYS)}")
-        if kind not in (tf.SPAN, tf.SPAN_ATTRIBUTE) and key.lower() in _RENAMED:
-            renamed, key = _RENAMED[key.lower()]
-            kind = renamed or kind
+        kind, key = _renamed(kind, key)
         if kind not in (tf.ATTRIBUTE, tf.TAG, tf.METADATA):
             raise invalid(f"Invalid order_by entity '{item.entity}' with key '{item.key}': order by trace "
                           f"attributes, tag.<key> or metadata.<key>")

@@ -36,7 +36,6 @@ _ATTRIBUTES = {"timestamp_ms": T.request_time, "execution_time_ms": T.execution_
 _SPAN_COLUMNS = {"name": spans.c.name, "type": spans.c.span_type, "status": spans.c.status,
                  "content": spans.c.content}
 _KEY_VALUES = {TAG: trace_tags, METADATA: trace_metadata}
-LINKED_PROMPTS = "mlflow.linkedPrompts"
 _NOT_NUMBERS = ("true", "false", "null", "nan", "infinity", "-infinity")
 
 
@@ -59,20 +58,41 @@ class TraceSearchStore:
                 return [], None
             if conn.dialect.name == "sqlite" and any(c.comparator == "RLIKE" for c in clauses):
                 _sqlite_regexp(conn)
-            conditions = [T.experiment_id.in_(active), *trace_filter(clauses, conn.dialect.name)]
+            conditions = trace_filter(clauses, conn.dialect.name)
             if last is not None:
                 conditions.append(after(keys, last))
-            if conn.dialect.name == "mysql" and _newest_first(keys):
-                conditions += _newest_bound(conn, conditions, max_results)
-            statement = (sa.select(T.trace_id, *(e.label(f"k{i}") for i, (e, _) in enumerate(keys)))
-                         .select_from(source).where(*conditions).order_by(*order_clauses(keys))
-                         .limit(max_results + 1))
-            rows = fetch_tuples(conn, statement)
+            if len(active) > 1 and _by_time(keys):  # each experiment's newest (or oldest) by its index
+                rows = [row for e in active for row in _page(conn, [e], conditions, keys, source, max_results)]
+                rows = _merged(rows, keys)[:max_results + 1]
+            else:
+                rows = _page(conn, active, conditions, keys, source, max_results)
         token = None
         if len(rows) > max_results:
             rows = rows[:max_results]
             token = encode_keyset_token(search, list(rows[-1][1:]))
         return [row[0] for row in rows], token
+
+
+def _page(conn, experiment_ids: list[int], conditions: list, keys, source, max_results: int) -> list[tuple]:
+    """(trace_id, *sort key values) of up to max_results + 1 matching traces of the experiments."""
+    conditions = [T.experiment_id.in_(experiment_ids), *conditions]
+    if conn.dialect.name == "mysql" and _newest_first(keys):
+        conditions += _newest_bound(conn, conditions, max_results)
+    statement = (sa.select(T.trace_id, *(e.label(f"k{i}") for i, (e, _) in enumerate(keys)))
+                 .select_from(source).where(*conditions).order_by(*order_clauses(keys)).limit(max_results + 1))
+    return fetch_tuples(conn, statement)
+
+
+def _by_time(keys) -> bool:
+    """Whether the order is by time and trace id alone, which each experiment's index follows."""
+    return keys[0][0] is T.request_time and all(e is T.request_time or e is T.trace_id for e, _ in keys)
+
+
+def _merged(rows: list[tuple], keys) -> list[tuple]:
+    """Rows of _page in the order of keys (time and trace id: no NULLs, ids compare alike in Python)."""
+    for position in reversed(range(len(keys))):  # stable sorts, the last key first
+        rows.sort(key=lambda row: row[1 + position], reverse=not keys[position][1])
+    return rows
 
 
 # ---------------------------------------------------------------- order
@@ -160,10 +180,10 @@ def _condition(clause: TraceClause, dialect: str):
     if kind == RUN:
         return sa.exists().where(trace_runs.c.trace_id == T.trace_id, trace_runs.c.run_id == value)
     if kind == PROMPT:
-        # the tag the client writes: a JSON list of {"name": ..., "version": ...}
+        # the mlflow.linkedPrompts tag (key): a JSON list of {"name": ..., "version": ...}
         name, version = value.split("/")
         linked = json.dumps({"name": name, "version": version})[1:-1]
-        return sa.exists().where(trace_tags.c.trace_id == T.trace_id, trace_tags.c.key == LINKED_PROMPTS,
+        return sa.exists().where(trace_tags.c.trace_id == T.trace_id, trace_tags.c.key == key,
                                  trace_tags.c.value.like(f"%{_escape_like(linked)}%", escape="\\"))
     if kind == ISSUE:
         return sa.exists().where(assessments.c.trace_id == T.trace_id, assessments.c.kind == "issue",
@@ -256,7 +276,7 @@ def compare(column, op: str, value):
 
 
 def _json(value) -> str:
-    """JSON as spans.content holds it (compact, as MessageToDict's output is written)."""
+    """JSON as spans.content holds it: compact, as the OTLP ingestion and db import write it."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -463,6 +463,16 @@ def test_search_spans_experiments_and_hides_deleted_ones(client, server, seeded)
     assert client_ids(experiment_id=seeded["experiment_id"]) == seeded_ids
     body = assert_ok(search(server, [other, seeded["experiment_id"]], max_results=500))
     assert [t["trace_id"] for t in body["traces"]] == [newest, *seeded_ids]
+    for order_by in (None, ["timestamp_ms ASC", "request_id DESC"]):  # pages over both, ties included
+        everything = [t["trace_id"] for t in assert_ok(search(server, [other, seeded["experiment_id"]], None,
+                                                              order_by, 500))["traces"]]
+        paged, token = [], None
+        while True:
+            page = assert_ok(search(server, [other, seeded["experiment_id"]], None, order_by, 3, token))
+            paged += [t["trace_id"] for t in page["traces"]]
+            if not (token := page.get("next_page_token")):
+                break
+        assert paged == everything and len(everything) == len(seeded_ids) + 1
     assert_ok(api.post("experiments/delete", json={"experiment_id": other}))
     assert assert_ok(search(server, [other])) == {}
     assert found_ids(server, "123456789") == []  # no such experiment: nothing, as officially
