@@ -25,7 +25,7 @@ from .in_list import in_list
 from .json_sql import key_value_array
 from .schema import assessments, experiments, runs, spans, trace_info, trace_metadata, trace_runs, trace_tags
 from .tracking import active_experiment_location
-from .upsert import upsert
+from .upsert import dialect_insert, upsert
 
 ARTIFACT_LOCATION = "mlflow.artifactLocation"
 SPANS_LOCATION, TRACKING_STORE = "mlflow.trace.spansLocation", "TRACKING_STORE"
@@ -44,7 +44,7 @@ _SPAN_TRACE_COLUMNS = ("trace_id", "experiment_id", "request_time", "execution_d
                        "response_preview")
 _LOCKED_TRACES = (sa.select(trace_info.c.trace_id, trace_info.c.request_time, trace_info.c.execution_duration,
                             trace_info.c.state, trace_info.c.request_preview, trace_info.c.response_preview,
-                            trace_info.c.metadata_json, trace_info.c.experiment_id)
+                            trace_info.c.metadata_json, trace_info.c.tags_json, trace_info.c.experiment_id)
                   .where(in_list(trace_info.c.trace_id, "ids")).order_by(trace_info.c.trace_id).with_for_update())
 _EXPERIMENT_LOCATION = sa.select(experiments.c.artifact_location).where(
     experiments.c.experiment_id == sa.bindparam("experiment_id"))
@@ -123,6 +123,19 @@ def _upsert_key_values(conn, table: sa.Table, rows: list[tuple[str, str, str]]) 
                      [{"trace_id": trace_id, "key": k, "value": v} for trace_id, k, v in rows])
 
 
+def _pairs_json(pairs: dict) -> str | None:
+    """Tags or metadata as tags_json / metadata_json hold them (as key_value_array writes them)."""
+    return orjson.dumps([{"key": k, "value": v} for k, v in pairs.items()]).decode() if pairs else None
+
+
+@functools.cache
+def _insert_if_absent(dialect: str):
+    """INSERT of a trace_info row that does nothing (rowcount 0) when the trace exists."""
+    if dialect == "mysql":
+        return trace_info.insert().prefix_with("IGNORE")
+    return dialect_insert(dialect, trace_info)[0].on_conflict_do_nothing()
+
+
 def trace_not_found(trace_id: str):
     return not_found(f"Trace with ID '{trace_id}' not found.")
 
@@ -184,23 +197,25 @@ class TraceStore:
         concurrently) is merged: its row takes these values (previews only when given), its
         tags and metadata these over its own. The experiment must be active, and a stored trace
         must be in it (traces do not move). Returns the stored TraceInfoV3 JSON."""
-        trace_id = info["trace_id"]
+        trace_id, experiment_id = info["trace_id"], info["experiment_id"]
         merged = {k: v for k, v in info.items() if v is not None or k not in ("request_preview", "response_preview")}
 
         def work(conn):
-            location = active_experiment_location(conn, info["experiment_id"])
-            # created here or by a concurrent OTLP export: the UPDATE then locks the row and merges
-            bulk.insert_ignore(conn, trace_info, tuple(info), [tuple(info.values())])
-            moved = conn.execute(trace_info.update().where(trace_info.c.trace_id == trace_id,
-                                                           trace_info.c.experiment_id == info["experiment_id"])
-                                 .values(merged)).rowcount == 0
-            if moved:
+            location = active_experiment_location(conn, experiment_id)
+            all_tags = {**tags, ARTIFACT_LOCATION: _artifact_location(location, trace_id)}
+            row = {**info, "tags_json": _pairs_json(all_tags), "metadata_json": _pairs_json(metadata)}
+            created = conn.execute(_insert_if_absent(conn.dialect.name), row).rowcount == 1
+            # else made by an OTLP export (maybe a concurrent one): lock its row and merge
+            if not created and conn.execute(trace_info.update().where(
+                    trace_info.c.trace_id == trace_id, trace_info.c.experiment_id == experiment_id)
+                    .values(merged)).rowcount == 0:
                 raise elsewhere(trace_id)
-            _upsert_key_values(conn, trace_tags, [(trace_id, k, v) for k, v in tags.items()]
-                               + [(trace_id, ARTIFACT_LOCATION, _artifact_location(location, trace_id))])
+            _upsert_key_values(conn, trace_tags, [(trace_id, k, v) for k, v in all_tags.items()])
             _upsert_key_values(conn, trace_metadata, [(trace_id, k, v) for k, v in metadata.items()])
-            refresh_key_values_json(conn, [trace_id])
             bulk.insert_ignore(conn, trace_runs, ("trace_id", "run_id"), [(trace_id, r) for r in run_ids])
+            if created:  # what was sent is what is stored
+                return _info_json(tuple(row[c.name] if c.name in row else None for c in _INFO_COLUMNS), None)
+            refresh_key_values_json(conn, [trace_id])
             return infos_json(conn, [trace_id])[0]
         return self.db.write(work)
 
@@ -230,24 +245,29 @@ class TraceStore:
         trace_ids = [t["trace_id"] for t in traces]
 
         def work(conn):
-            location = self._experiment_location(conn, experiment_id)
-            # traces not stored yet are made from their spans; a concurrent StartTrace's row wins
-            bulk.insert_ignore(conn, trace_info, _SPAN_TRACE_COLUMNS, [(
-                t["trace_id"], experiment_id, t["request_time"],
-                None if t["end_time"] is None else t["end_time"] - t["request_time"], t["state"] or "IN_PROGRESS",
-                t["request_preview"], t["response_preview"]) for t in traces])
-            stored = {row[0]: row for row in conn.execute(_LOCKED_TRACES, {"ids": trace_ids})}
-            for trace_id, row in stored.items():
-                if row[-1] != experiment_id:
-                    raise elsewhere(trace_id)
+            stored = {row.trace_id: row for row in conn.execute(_LOCKED_TRACES, {"ids": trace_ids})}
+            if any(row.experiment_id != experiment_id for row in stored.values()):
+                raise elsewhere(next(i for i, row in stored.items() if row.experiment_id != experiment_id))
+            new = [t for t in traces if t["trace_id"] not in stored]
+            if new:  # made from their spans; a concurrent StartTrace's row wins
+                location = self._experiment_location(conn, experiment_id)
+                bulk.insert_ignore(conn, trace_info, _SPAN_TRACE_COLUMNS, [(
+                    t["trace_id"], experiment_id, t["request_time"],
+                    None if t["end_time"] is None else t["end_time"] - t["request_time"],
+                    t["state"] or "IN_PROGRESS", t["request_preview"], t["response_preview"]) for t in new])
+                bulk.insert_ignore(conn, trace_tags, ("trace_id", "key", "value"), [
+                    (t["trace_id"], ARTIFACT_LOCATION, _artifact_location(location, t["trace_id"])) for t in new])
+            tag_rows, retagged = [], []
             for t in traces:
-                if values := _widened(stored[t["trace_id"]], t):
+                row, wanted = stored.get(t["trace_id"]), {**t["tags"], SPANS_LOCATION: TRACKING_STORE}
+                if row is not None and (values := _widened(row, t)):
                     conn.execute(trace_info.update().where(trace_info.c.trace_id == t["trace_id"]).values(values))
-            bulk.insert_ignore(conn, trace_tags, ("trace_id", "key", "value"),
-                               [(i, ARTIFACT_LOCATION, _artifact_location(location, i)) for i in trace_ids])
-            _upsert_key_values(conn, trace_tags, [(t["trace_id"], k, v) for t in traces
-                                                  for k, v in {**t["tags"], SPANS_LOCATION: TRACKING_STORE}.items()])
-            refresh_key_values_json(conn, trace_ids, (trace_tags,))
+                if row is None or not wanted.items() <= _key_values(row.tags_json).items():
+                    tag_rows += [(t["trace_id"], k, v) for k, v in wanted.items()]
+                    retagged.append(t["trace_id"])
+            _upsert_key_values(conn, trace_tags, tag_rows)
+            if retagged:
+                refresh_key_values_json(conn, retagged, (trace_tags,))
             conn.execute(_DELETE_SPANS, {"ids": trace_ids, "span_ids": list({row[1] for row in span_rows}),
                                          "keys": [row[:2] for row in span_rows]})
             bulk.insert_ignore(conn, spans, SPAN_COLUMNS, span_rows)
@@ -334,22 +354,21 @@ class TraceStore:
 
 
 def _widened(row, trace: dict) -> dict:
-    """What a stored trace's row takes from spans that arrived after it."""
-    _, request_time, duration, state, request_preview, response_preview, metadata_json, _ = row
+    """What a stored trace's row (of _LOCKED_TRACES) takes from spans that arrived after it."""
     values = {}
-    if "mlflow.trace.infoFinalized" not in _key_values(metadata_json):
-        start = min(request_time, trace["request_time"])
-        end = request_time + duration if duration is not None else None
+    if "mlflow.trace.infoFinalized" not in _key_values(row.metadata_json):
+        start = min(row.request_time, trace["request_time"])
+        end = row.request_time + row.execution_duration if row.execution_duration is not None else None
         if trace["end_time"] is not None:
             end = max(end or trace["end_time"], trace["end_time"])
-        if start != request_time:
+        if start != row.request_time:
             values["request_time"] = start
-        if end is not None and end - start != duration:
+        if end is not None and end - start != row.execution_duration:
             values["execution_duration"] = end - start
-    if state in ("IN_PROGRESS", "STATE_UNSPECIFIED") and trace["state"]:
+    if row.state in ("IN_PROGRESS", "STATE_UNSPECIFIED") and trace["state"]:
         values["state"] = trace["state"]
-    if request_preview is None and trace["request_preview"] is not None:
+    if row.request_preview is None and trace["request_preview"] is not None:
         values["request_preview"] = trace["request_preview"]
-    if response_preview is None and trace["response_preview"] is not None:
+    if row.response_preview is None and trace["response_preview"] is not None:
         values["response_preview"] = trace["response_preview"]
     return values
