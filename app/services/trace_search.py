@@ -36,6 +36,8 @@ from .traces import LINKED_PROMPTS, SOURCE_RUN, info_v2
 from .tracking import searched_experiment_id
 
 TRACE_NAME = "mlflow.traceName"
+# metadata the official server keeps in several columns: compared whole, never sorted by
+RESERVED_METADATA = ("mlflow.trace.tokenUsage", "mlflow.trace.cost")
 DEFAULT_RESULTS, MAX_RESULTS = 100, 500  # as the official SearchTraces and SearchTracesV3
 
 _ENTITIES = {
@@ -120,6 +122,9 @@ def _clause(clause: Clause) -> TraceClause:
         _check_comparator(op, group, f"{'span' if kind == tf.SPAN_ATTRIBUTE else kind}.{key}")
         if op not in PRESENCE and not isinstance(value, (str, tuple)):
             raise invalid(f"Expected a quoted string value for {kind} (e.g. 'my-value'). Got value {_shown(value)}")
+    if kind == tf.METADATA and key in RESERVED_METADATA and op not in ("=", "!=", *PRESENCE):
+        raise invalid(f"Comparator '{op}' is not supported for reserved metadata '{key}'. Only '=', '!=', "
+                      f"'IS NULL', and 'IS NOT NULL' are supported.")
     if op == "RLIKE":
         _check_pattern(value)
     if kind == tf.METADATA and key == SOURCE_RUN and op == "=":
@@ -193,6 +198,9 @@ def parse_trace_order(items: list[str] | None) -> list[TraceOrder]:
         if kind not in (tf.ATTRIBUTE, tf.TAG, tf.METADATA):
             raise invalid(f"Invalid order_by entity '{item.entity}' with key '{item.key}': order by trace "
                           f"attributes, tag.<key> or metadata.<key>")
+        if kind == tf.METADATA and key in RESERVED_METADATA:
+            raise invalid(f"Ordering by reserved metadata '{key}' is not supported because it is represented by "
+                          f"multiple columns.")
         if (kind, key) in seen:
             raise invalid(f"`order_by` contains duplicate fields: {items}")
         seen.add((kind, key))

@@ -506,6 +506,7 @@ BAD_FILTERS = [
     ("trace.status = 'OK' OR trace.status = 'ERROR'", "AND"),
     ("trace.status = 'OK", "quote"),
     ("tag.env RLIKE '('", "regular expression"),
+    ("metadata.`mlflow.trace.tokenUsage` LIKE '%input%'", "reserved metadata"),
     ("trace.status", "comparator"),
 ]
 
@@ -524,6 +525,7 @@ BAD_ORDERS = [
     (["timestamp_ms sideways"], "ASC or DESC"),
     (["timestamp_ms", "timestamp DESC"], "duplicate"),
     (["tag.env", "tags.env"], "duplicate"),
+    (["metadata.`mlflow.trace.cost`"], "reserved metadata"),
 ]
 
 
