@@ -158,7 +158,16 @@ def _attribute_value(key: str, value):
             value = float(value)
         except ValueError:
             raise invalid(f"Expected a numeric value for attribute '{key}'. Got value '{value}'") from None
+    value = _in_range(value, key)
     return int(value) if value.is_integer() else value
+
+
+def _in_range(value: float, what: str) -> float:
+    """A number the databases compare with a 64-bit column (SQLite's driver and MySQL's refuse
+    larger integers and infinities)."""
+    if not -2 ** 63 <= value < 2 ** 63:
+        raise invalid(f"Invalid value {_shown(value)} for '{what}': out of range")
+    return value
 
 
 def _assessment_value(kind: str, op: str, value):
@@ -170,7 +179,7 @@ def _assessment_value(kind: str, op: str, value):
         expected = (f"a numeric value for {kind} when using comparator '{op}'" if numeric
                     else f"a quoted string value for {kind} (e.g. 'my-value')")
         raise invalid(f"Expected {expected}. Got value {_shown(value)}")
-    return value
+    return _in_range(value, f"{kind} value") if numeric else value
 
 
 def _check_pattern(value) -> None:

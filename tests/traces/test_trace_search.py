@@ -517,6 +517,21 @@ def test_invalid_filters_are_refused(server, seeded, filter_string, message):
     assert message in error["message"]
 
 
+ODD_FILTERS = [
+    "trace.timestamp_ms > 1e400", "trace.timestamp_ms < 99999999999999999999", "trace.execution_time_ms >= -1e30",
+    "feedback.score > 1e400", "feedback.score < -1e400", "feedback.score >= 99999999999999999999",
+    "trace.timestamp_ms > 1.5", "span.attributes.n = '99999999999999999999'", "tag.`a%_\\` LIKE '%\\%'",
+    "metadata.user = 'é€😀'", "span.attributes.`k\"q` = 'v\"'",
+]
+
+
+@pytest.mark.parametrize("filter_string", ODD_FILTERS)
+def test_odd_values_get_an_answer_or_a_400_never_a_500(server, seeded, filter_string):
+    resp = search(server, [seeded["experiment_id"]], filter_string)
+    if resp.status_code != 200:
+        assert_error(resp, 400, "INVALID_PARAMETER_VALUE")
+
+
 BAD_ORDERS = [
     (["span.name"], "order_by"),
     (["feedback.score"], "order_by"),
