@@ -212,7 +212,8 @@ def _json_in(value) -> object:
 def _nested_within(value, depth: int) -> bool:
     if not isinstance(value, (list, dict)):
         return True
-    return depth > 0 and all(_nested_within(v, depth - 1) for v in (value.values() if isinstance(value, dict) else value))
+    items = value.values() if isinstance(value, dict) else value
+    return depth > 0 and all(_nested_within(v, depth - 1) for v in items)
 
 
 def _attribute_json(value) -> dict:

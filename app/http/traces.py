@@ -44,9 +44,11 @@ def routes(service: TraceService) -> list[Route]:
               lambda r: {"trace": s.get_trace(r.get("trace_id"), r.get("allow_partial"))}, read_trace,
               versions=("3.0",)),
         Route("GET", "/mlflow/traces/batchGet", TRACE_IDS,
-              lambda r: page("traces", s.batch_get(r.get("trace_ids"), r.get("experiment_ids")), None), read_traces, versions=("3.0",)),
+              lambda r: page("traces", s.batch_get(r.get("trace_ids"), r.get("experiment_ids")), None),
+              read_traces, versions=("3.0",)),
         *(Route(method, "/mlflow/traces/batchGetInfos", TRACE_IDS,
-                lambda r: page("trace_infos", s.batch_get_infos(r.get("trace_ids"), r.get("experiment_ids")), None), read_traces, versions=("3.0",))
+                lambda r: page("trace_infos", s.batch_get_infos(r.get("trace_ids"), r.get("experiment_ids")), None),
+                read_traces, versions=("3.0",))
           for method in ("POST", "GET")),
         Route("PATCH", "/mlflow/traces/{trace_id}/tags", {"key": STR, "value": STR},
               lambda r: s.set_tag(r.get("trace_id"), r.get("key"), r.get("value")), edit_trace, versions=BOTH),

@@ -21,17 +21,15 @@ from decimal import Decimal, InvalidOperation
 import orjson
 
 from ..errors import MlflowError, invalid, not_found
-from ..store.traces import ARTIFACT_LOCATION, SPANS_LOCATION, TRACKING_STORE, TraceStore
+from ..store.traces import ARTIFACT_LOCATION, INFO_FINALIZED, SPANS_LOCATION, TRACKING_STORE, TraceStore
 from .artifacts import ArtifactService
 from .assessments import AssessmentService, timestamp_ms
 from .tracking import experiment_id_arg, now_ms
 
 SOURCE_RUN = "mlflow.sourceRun"
-INFO_FINALIZED = "mlflow.trace.infoFinalized"
 SIZE_STATS = "mlflow.trace.sizeStats"
 LINKED_PROMPTS = "mlflow.linkedPrompts"
 TRACE_DATA_FILE = "traces.json"
-TRACE_TAG_PREFIX = "mlflow.traceTag."
 IMMUTABLE_TAGS = frozenset({SPANS_LOCATION, "mlflow.trace.archiveLocation", "mlflow.trace.archivalFailure"})
 STATES = ("STATE_UNSPECIFIED", "OK", "ERROR", "IN_PROGRESS")
 V2_STATUS = {"STATE_UNSPECIFIED": "TRACE_STATUS_UNSPECIFIED", "OK": "OK", "ERROR": "ERROR",
@@ -42,6 +40,7 @@ MAX_SPAN_TYPE_LENGTH = 500
 MAX_DURATION_MS = 315_576_000_000_000  # proto Duration's bound, 10,000 years
 MAX_TRACE_LINKS = 100  # traces linked to a run in one request, as officially
 GET_TRACE_WAITS = (1, 2)  # seconds traces/get waits for spans still being exported, as officially
+
 
 @dataclasses.dataclass
 class SpanRecord:
@@ -260,7 +259,8 @@ class TraceService:
                 trace["request_preview"] = preview(span.inputs)
                 trace["response_preview"] = preview(span.outputs)
             # as officially, tags a span carries that could not be a tag are left out
-            trace["tags"].update({k: v[:MAX_VALUE_LENGTH] for k, v in span.tags.items() if 0 < len(k) <= MAX_KEY_LENGTH})
+            trace["tags"].update({k: v[:MAX_VALUE_LENGTH] for k, v in span.tags.items()
+                                  if 0 < len(k) <= MAX_KEY_LENGTH})
         # one row per span: the last one sent wins
         rows = list({(s.trace_id, s.span_id): s.row() for s in records}.values())
         self.store.log_spans(experiment, list(traces.values()), rows, run_id or None)

@@ -29,6 +29,7 @@ from .upsert import dialect_insert, upsert
 
 ARTIFACT_LOCATION = "mlflow.artifactLocation"
 SPANS_LOCATION, TRACKING_STORE = "mlflow.trace.spansLocation", "TRACKING_STORE"
+INFO_FINALIZED = "mlflow.trace.infoFinalized"  # metadata of a trace StartTrace stored: its times are final
 SPAN_COLUMNS = ("trace_id", "span_id", "parent_span_id", "name", "span_type", "status", "start_ns", "end_ns",
                 "content")
 
@@ -356,7 +357,7 @@ class TraceStore:
 def _widened(row, trace: dict) -> dict:
     """What a stored trace's row (of _LOCKED_TRACES) takes from spans that arrived after it."""
     values = {}
-    if "mlflow.trace.infoFinalized" not in _key_values(row.metadata_json):
+    if INFO_FINALIZED not in _key_values(row.metadata_json):
         start = min(row.request_time, trace["request_time"])
         end = row.request_time + row.execution_duration if row.execution_duration is not None else None
         if trace["end_time"] is not None:

@@ -95,7 +95,8 @@ def test_otlp_json_with_hex_ids(server, exp_id):
     attributes = {a["key"]: a["value"] for a in stored["attributes"]}
     assert attributes["mlflow.spanType"] == {"string_value": "AGENT"}
     assert attributes["n"] == {"int_value": 2}
-    assert attributes["mlflow.spanInputs"] == {"kvlist_value": {"values": [{"key": "q", "value": {"string_value": "x"}}]}}
+    assert attributes["mlflow.spanInputs"] == {
+        "kvlist_value": {"values": [{"key": "q", "value": {"string_value": "x"}}]}}
     assert attributes["mlflow.spanOutputs"] == {"string_value": "y"}
     assert attributes["mlflow.traceRequestId"] == {"string_value": f"tr-{trace_bytes.hex()}"}
 
