@@ -20,6 +20,11 @@ prompt a linked prompt version, timestamp / execution_time / end_time the keys w
 run_id "=" (or mlflow.sourceRun's) also finds the traces linked to the run. order_by takes the
 attributes, name, run_id, experiment_id, tag.<key> and metadata.<key>. Anything else is a 400
 saying why.
+
+Where the official server answers nothing or fails, this one answers what was asked: "=", IN and
+a pattern from the value's start on span.attributes (officially only LIKE '%...%' matches, which
+it does here too), order_by end_time_ms, an unprefixed text. Traces of deleted experiments are
+not searched (officially they are).
 """
 from __future__ import annotations
 

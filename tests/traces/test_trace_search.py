@@ -10,6 +10,7 @@ are written straight into the database.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -58,7 +59,7 @@ def http_api(server):
 
 
 def search(server, experiment_ids, filter_string=None, order_by=None, max_results=None, page_token=None):
-    """POST traces/search as the 3.x client sends it: (response, its JSON when 200)."""
+    """The response to POST traces/search as the 3.x client sends it."""
     body = {"locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": e}}
                           for e in experiment_ids]}
     for field, value in (("filter", filter_string), ("order_by", order_by), ("max_results", max_results),
@@ -98,12 +99,17 @@ def start_trace(server, experiment_id: str, request_time: int, state: str = "OK"
     return trace_id
 
 
+@dataclasses.dataclass
 class Model:
     """What the test knows of a seeded trace, to compute what a search should find."""
-
-    def __init__(self, trace_id, request_time, state, duration, tags, metadata, client_request_id, runs):
-        self.trace_id, self.request_time, self.state, self.duration = trace_id, request_time, state, duration
-        self.tags, self.metadata, self.client_request_id, self.runs = tags, metadata, client_request_id, runs
+    trace_id: str
+    request_time: int
+    state: str
+    duration: int | None
+    tags: dict
+    metadata: dict
+    client_request_id: str
+    runs: set
 
     @property
     def end_time(self):
