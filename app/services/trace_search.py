@@ -201,7 +201,7 @@ def _shown(value) -> str:
 
 
 def parse_trace_order(items: list[str] | None) -> list[TraceOrder]:
-    """order_by: trace attributes (ORDER_KEYS, and name and run_id, which are a tag and a
+    """order_by: trace attributes (_ORDER_KEYS, and name and run_id, which are a tag and a
     metadata entry), tag.<key> and metadata.<key>, each at most once."""
     order, seen = [], set()
     for item in parse_order_by(items, _ENTITIES):

@@ -5,19 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # TraceClause.kind, and what its key names:
-ATTRIBUTE = "attribute"  # a trace_info column: NUMERIC_KEYS or STRING_KEYS
+ATTRIBUTE = "attribute"  # a trace attribute: NUMERIC_KEYS, status, request_id, client_request_id
 TAG, METADATA = "tag", "metadata"  # a tag's or metadata entry's key
 RUN = "run"  # the traces of a run (its mlflow.sourceRun metadata or a link): key unused, value the run id
-PROMPT = "prompt"  # traces linked to a prompt version: value "name/version"
+PROMPT = "prompt"  # traces linked to a prompt version: key the tag listing them, value "name/version"
 SPAN = "span"  # one of SPAN_KEYS; all span clauses of a filter must hold for one span
 SPAN_ATTRIBUTE = "span_attribute"  # a span attribute's name (a span clause too)
 FEEDBACK, EXPECTATION = "feedback", "expectation"  # an assessment's name
-ISSUE = "issue"  # key unused, value the issue id
+ISSUE = "issue"  # traces referencing an issue: value the issue id
 
 NUMERIC_KEYS = ("timestamp_ms", "execution_time_ms", "end_time_ms")
-STRING_KEYS = ("status", "request_id", "client_request_id")
 SPAN_KEYS = ("name", "type", "status", "content")
-ORDER_KEYS = (*NUMERIC_KEYS, *STRING_KEYS[:2], "experiment_id")  # attributes a search can sort by
 
 
 @dataclass(frozen=True)
@@ -30,6 +28,6 @@ class TraceClause:
 
 @dataclass(frozen=True)
 class TraceOrder:
-    kind: str  # ATTRIBUTE (a key of ORDER_KEYS), TAG or METADATA
+    kind: str  # ATTRIBUTE (NUMERIC_KEYS, status, request_id, experiment_id), TAG or METADATA
     key: str
     ascending: bool
