@@ -215,7 +215,8 @@ class TraceService:
     def start_v2(self, experiment_id, timestamp, metadata_items, tag_items) -> dict:
         """The 2.x client's StartTrace: a trace in progress with a new request id."""
         metadata, tags = _checked_metadata(_pairs(metadata_items)), _checked_tags(_pairs(tag_items))
-        row = {"trace_id": "tr-" + uuid.uuid4().hex, "experiment_id": experiment_id_arg(experiment_id),
+        # a bare uuid hex, as the official server's (no tr- prefix: that is the 3.x trace id)
+        row = {"trace_id": uuid.uuid4().hex, "experiment_id": experiment_id_arg(experiment_id),
                "request_time": timestamp if timestamp is not None else now_ms(), "execution_duration": None,
                "state": "IN_PROGRESS", "client_request_id": None, "request_preview": None,
                "response_preview": None}
