@@ -166,7 +166,7 @@ def parse_request(route: "Route") -> dict:
     fields = route.read_query({name: args.getlist(name) if isinstance(kind, list) else args[name]
                                for name, kind in route.shape.items() if name in args}, "")
     if request.method != "GET":
-        body = _read_body(request.stream, route.max_body)
+        body = read_body(request.stream, route.max_body)
         if body.strip():
             data = _loads(body)
             if not isinstance(data, dict):
@@ -175,7 +175,7 @@ def parse_request(route: "Route") -> dict:
     return fields
 
 
-def _read_body(stream, limit: int) -> bytes:
+def read_body(stream, limit: int) -> bytes:
     """The request body; over `limit` bytes it is read to the end (so that the kept-alive
     connection can carry the next request) and refused."""
     chunks, size = [], 0

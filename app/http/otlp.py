@@ -30,7 +30,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from ..errors import invalid
 from ..services.traces import SpanRecord, TraceService
 from .access import OTLP_EXPERIMENT, SIGNED_IN, UPDATE, Access, Need
-from .api import _read_body, add_view
+from .api import read_body, add_view
 
 EXPERIMENT_HEADER, RUN_HEADER = "x-mlflow-experiment-id", "x-mlflow-run-id"
 MAX_BODY = 64 * 1024 * 1024  # bytes of a request, compressed and decompressed
@@ -57,7 +57,7 @@ def register(app: Flask, service: TraceService, prefix: str = "") -> None:
         run_id = request.headers.get(RUN_HEADER)
         if run_id and len(run_id) > 32:
             raise invalid(f"Invalid {RUN_HEADER} header: '{run_id[:40]}...' is not a run id")
-        body = _decompressed(_read_body(request.stream, MAX_BODY), request.headers.get("Content-Encoding", ""))
+        body = _decompressed(read_body(request.stream, MAX_BODY), request.headers.get("Content-Encoding", ""))
         service.log_spans(experiment_id, run_id, span_records(_parse(body, media_type)))
         if media_type == JSON:
             return Response(b"{}", mimetype=JSON)
