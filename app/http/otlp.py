@@ -30,7 +30,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from ..errors import invalid
 from ..services.traces import SpanRecord, TraceService
 from .access import OTLP_EXPERIMENT, SIGNED_IN, UPDATE, Access, Need
-from .api import read_body, add_view
+from .api import add_view, read_body
 
 EXPERIMENT_HEADER, RUN_HEADER = "x-mlflow-experiment-id", "x-mlflow-run-id"
 MAX_BODY = 64 * 1024 * 1024  # bytes of a request, compressed and decompressed
