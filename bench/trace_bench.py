@@ -55,6 +55,7 @@ TRACES_V3 = "/api/3.0/mlflow/traces"
 OTLP = "/v1/traces"
 CLIENT_HEADERS = {"User-Agent": "mlflow-python-client/3.17.2", "X-MLflow-Client-Version": "3.17.2"}
 TRACE_ID_ATTRIBUTE = "mlflow.traceRequestId"
+SIZE_STATS = "mlflow.trace.sizeStats"  # trace metadata: the client's count of the trace's spans
 TAG_ATTRIBUTE = "mlflow.traceTag."  # a trace tag carried by the root span over OTLP
 FILTER = "tag.env = 'prod' AND trace.status = 'OK'"
 ORDER_BY = ["timestamp_ms DESC"]
@@ -190,6 +191,9 @@ class Traces:
         """(trace id, StartTraceV3 body, OTLP body) of one trace, as the client sends it."""
         mlflow_id, spans = self.spans_of(start_ms, span_count, {}, True)
         info = copy.deepcopy(self.start)
+        if SIZE_STATS in info.get("trace_metadata", {}):  # servers wait for this many spans
+            stats = json.loads(info["trace_metadata"][SIZE_STATS])
+            info["trace_metadata"][SIZE_STATS] = json.dumps({**stats, "num_spans": span_count})
         info.update(trace_id=mlflow_id, request_time=iso_ms(start_ms),
                     trace_location={"type": "MLFLOW_EXPERIMENT",
                                     "mlflow_experiment": {"experiment_id": self.experiment_id}})
