@@ -31,22 +31,36 @@ def exp_id(client):
 
 
 class _OpenAIStandIn(BaseHTTPRequestHandler):
-    """Answers any chat completion with "Paris." and fixed token counts; keeps the bodies it got."""
+    """Answers any chat completion with "Paris." and fixed token counts, as one JSON body or, when
+    asked to stream, as server-sent chunks ("Par", "is.", then the usage); keeps the bodies it got."""
     received: list[dict] = []
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.received.append({"path": self.path, **body})
-        answer = json.dumps({
-            "id": "chatcmpl-standin", "object": "chat.completion", "created": 1_700_000_000, "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris."}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
-        }).encode()
+        head = {"id": "chatcmpl-standin", "created": 1_700_000_000, "model": body["model"]}
+        usage = {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}
+        if not body.get("stream"):
+            choice = {"index": 0, "message": {"role": "assistant", "content": "Paris."}, "finish_reason": "stop"}
+            self._answer("application/json", json.dumps({**head, "object": "chat.completion", "choices": [choice],
+                                                         "usage": usage}))
+            return
+        chunk = {**head, "object": "chat.completion.chunk", "usage": None}
+        first = {"role": "assistant", "content": "Par"}
+        chunks = [
+            {**chunk, "choices": [{"index": 0, "delta": first, "finish_reason": None}]},
+            {**chunk, "choices": [{"index": 0, "delta": {"content": "is."}, "finish_reason": "stop"}]},
+            {**chunk, "choices": [], "usage": usage},
+        ]
+        self._answer("text/event-stream", "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n")
+
+    def _answer(self, content_type: str, text: str):
+        data = text.encode()
         self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(answer)
+        self.wfile.write(data)
 
     def log_message(self, *args):
         pass
@@ -133,3 +147,23 @@ def test_openai_chat_completion_is_traced(exp_id, openai_standin):
     assert span.get_attribute(SpanAttributeKey.MESSAGE_FORMAT) == "openai"
     assert span.get_attribute("temperature") == 0
     assert "sk-standin" not in trace.to_json()  # the API key stays with the openai client
+
+
+def test_openai_stream_is_traced_with_its_chunks(exp_id, openai_standin):
+    mlflow.openai.autolog()
+    try:
+        llm = openai.OpenAI(base_url=openai_standin, api_key="sk-standin", max_retries=0)
+        stream = llm.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True,
+                                             stream_options={"include_usage": True})
+        assert "".join(c.choices[0].delta.content for c in stream if c.choices) == "Paris."
+        _, trace = _read_back(exp_id)
+    finally:
+        mlflow.openai.autolog(disable=True)
+
+    [span] = trace.data.spans
+    assert span.span_type == SpanType.CHAT_MODEL and span.inputs["stream"] is True
+    assert span.outputs["choices"][0]["message"]["content"] == "Paris."  # put together from the chunks
+    assert span.get_attribute(SpanAttributeKey.CHAT_USAGE) == USAGE
+    assert [event.name for event in span.events] == [f"mlflow.chunk.item.{i}" for i in range(3)]
+    contents = [json.loads(event.attributes["mlflow.chunk.value"])["choices"] for event in span.events]
+    assert [c[0]["delta"]["content"] for c in contents[:2]] == ["Par", "is."] and contents[2] == []
