@@ -2,7 +2,9 @@
 network and no LLM: mlflow.langchain.autolog() over a prompt | fake chat model | parser chain
 (langchain-core's GenericFakeChatModel), and mlflow.openai.autolog() over the real `openai`
 client. No OpenAI API can run here: the openai client talks to a stand-in for it, a tiny local
-HTTP server started by the test that answers /v1/chat/completions with a fixed completion."""
+HTTP server started by the test that answers /v1/chat/completions with a fixed completion, whole
+or streamed. Each trace is found by search_traces and read by get_trace: span types, the
+messages in and out, and the token usage, model and stream chunks the autologger recorded."""
 from __future__ import annotations
 
 import json
