@@ -87,7 +87,7 @@ def create_app(settings: Settings, auth_changes=None) -> Flask:
         assessments = AssessmentService(AssessmentStore(database))
         trace_store = TraceStore(database)
         traces = TraceService(trace_store, assessments, artifacts)
-        trace_search = TraceSearchService(TraceSearchStore(database), trace_store)
+        trace_search = TraceSearchService(TraceSearchStore(database))
         api.register(app, tracking_http.routes(tracking) + artifact_http.routes(tracking, artifacts)
                      + model_http.routes(models) + registry_http.routes(registry) + webhook_http.routes(webhooks)
                      + trace_http.routes(traces) + trace_search_http.routes(trace_search)

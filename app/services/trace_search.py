@@ -34,7 +34,6 @@ from ..errors import invalid
 from ..store import trace_filter as tf
 from ..store.trace_filter import TraceClause, TraceOrder
 from ..store.trace_search_sql import TraceSearchStore
-from ..store.traces import TraceStore
 from . import validation as v
 from .search import Clause, parse_filter, parse_order_by
 from .traces import LINKED_PROMPTS, SOURCE_RUN, info_v2
@@ -74,9 +73,8 @@ _COMPARATORS = {
 
 
 class TraceSearchService:
-    def __init__(self, store: TraceSearchStore, traces: TraceStore):
+    def __init__(self, store: TraceSearchStore):
         self.store = store
-        self.traces = traces
 
     def search(self, experiment_ids: list, filter_text: str | None, order_by: list[str] | None,
                max_results: int | None, page_token: str | None) -> tuple[list[dict], str | None]:
@@ -84,8 +82,7 @@ class TraceSearchService:
         max_results = v.check_max_results(max_results, DEFAULT_RESULTS, MAX_RESULTS)
         clauses, order = parse_trace_filter(filter_text), parse_trace_order(order_by)
         ids = sorted({searched_experiment_id(e) for e in experiment_ids})
-        trace_ids, token = self.store.search(ids, clauses, order, max_results, page_token)
-        return self.traces.infos(trace_ids), token
+        return self.store.search(ids, clauses, order, max_results, page_token)
 
     def search_v2(self, experiment_ids: list, filter_text: str | None, order_by: list[str] | None,
                   max_results: int | None, page_token: str | None) -> tuple[list[dict], str | None]:

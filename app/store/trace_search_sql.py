@@ -1,5 +1,7 @@
-"""Trace search in SQL: a page of trace ids, found by keyset, with the search's filter compiled
-to SQLAlchemy expressions (values always bound parameters, never SQL text).
+"""Trace search in SQL: a page of trace infos, found by keyset, with the search's filter compiled
+to SQLAlchemy expressions (values always bound parameters, never SQL text). One statement per
+page reads its traces' info columns and whether each has assessments, which are then read for
+those that have some; it checks that a single experiment searched is active too.
 
 The page is read from trace_info alone, in the experiment's (experiment_id, request_time,
 trace_id) index order by default: each condition on a tag, metadata entry, run link, span or
@@ -22,7 +24,9 @@ import sqlalchemy as sa
 from .db import Database, fetch_tuples
 from .pages import decode_keyset_token, encode_keyset_token
 from .schema import assessments, experiments, spans, trace_info, trace_metadata, trace_runs, trace_tags
-from .search_sql import after, order_clauses
+from .traces import INFO_COLUMNS, page_infos_json
+from .in_list import in_list
+from .search_sql import after, after_parameters, after_shape, order_clauses
 from .trace_filter import (
     ATTRIBUTE, EXPECTATION, FEEDBACK, ISSUE, METADATA, PROMPT, RUN, SPAN, SPAN_ATTRIBUTE, TAG, TraceClause,
     TraceOrder,
@@ -37,6 +41,7 @@ _SPAN_COLUMNS = {"name": spans.c.name, "type": spans.c.span_type, "status": span
                  "content": spans.c.content}
 _KEY_VALUES = {TAG: trace_tags, METADATA: trace_metadata}
 _NOT_NUMBERS = ("true", "false", "null", "nan", "infinity", "-infinity")
+_LITERAL = (PROMPT, SPAN_ATTRIBUTE)
 
 
 class TraceSearchStore:
@@ -44,43 +49,111 @@ class TraceSearchStore:
         self.db = database
 
     def search(self, experiment_ids: list[int], clauses: list[TraceClause], order: list[TraceOrder],
-               max_results: int, page_token: str | None) -> tuple[list[str], str | None]:
-        """The ids of a page of the traces of the active experiments among experiment_ids, and the
-        next page's token (None after the last page)."""
+               max_results: int, page_token: str | None) -> tuple[list[dict], str | None]:
+        """A page of TraceInfoV3 JSON of the traces of the active experiments among
+        experiment_ids, and the next page's token (None after the last page)."""
         keys, source = trace_order(tuple(order))
         search = ("traces", experiment_ids, clauses, order)
         last = decode_keyset_token(page_token, search, keys) if page_token else None
         with self.db.read() as conn, _exists_as_lookups(conn):
-            active = [row[0] for row in conn.execute(
-                sa.select(experiments.c.experiment_id).where(
-                    experiments.c.experiment_id.in_(experiment_ids), experiments.c.lifecycle_stage == "active"))]
-            if not active:
-                return [], None
+            if len(experiment_ids) == 1:  # the page's statement checks that the experiment is active
+                active = experiment_ids
+            else:
+                active = [row[0] for row in conn.execute(
+                    sa.select(experiments.c.experiment_id).where(
+                        experiments.c.experiment_id.in_(experiment_ids), experiments.c.lifecycle_stage == "active"))]
+                if not active:
+                    return [], None
             if conn.dialect.name == "sqlite" and any(c.comparator == "RLIKE" for c in clauses):
                 _sqlite_regexp(conn)
-            conditions = trace_filter(clauses, conn.dialect.name)
-            if last is not None:
-                conditions.append(after(keys, last))
+            page = _Page(conn, clauses, order, keys, source, last, max_results)
             if len(active) > 1 and _by_time(keys):  # each experiment's newest (or oldest) by its index
-                rows = [row for e in active for row in _page(conn, [e], conditions, keys, source, max_results)]
-                rows = _merged(rows, keys)[:max_results + 1]
+                rows = _merged([row for e in active for row in page.rows([e])], keys)[:max_results + 1]
             else:
-                rows = _page(conn, active, conditions, keys, source, max_results)
-        token = None
-        if len(rows) > max_results:
-            rows = rows[:max_results]
-            token = encode_keyset_token(search, list(rows[-1][1:]))
-        return [row[0] for row in rows], token
+                rows = page.rows(active)
+            token = None
+            if len(rows) > max_results:
+                rows = rows[:max_results]
+                token = encode_keyset_token(search, list(rows[-1][_KEYS_AT:]))
+            return page_infos_json(conn, rows), token
 
 
-def _page(conn, experiment_ids: list[int], conditions: list, keys, source, max_results: int) -> list[tuple]:
-    """(trace_id, *sort key values) of up to max_results + 1 matching traces of the experiments."""
-    conditions = [T.experiment_id.in_(experiment_ids), *conditions]
-    if conn.dialect.name == "mysql" and _newest_first(keys):
-        conditions += _newest_bound(conn, conditions, max_results)
-    statement = (sa.select(T.trace_id, *(e.label(f"k{i}") for i, (e, _) in enumerate(keys)))
-                 .select_from(source).where(*conditions).order_by(*order_clauses(keys)).limit(max_results + 1))
-    return fetch_tuples(conn, statement)
+# A page's rows: INFO_COLUMNS, whether the trace has assessments, then the sort key values.
+_KEYS_AT = len(INFO_COLUMNS) + 1
+_ACTIVE = sa.exists().where(experiments.c.experiment_id == sa.bindparam("e"),
+                            experiments.c.lifecycle_stage == "active")
+
+# Statements by the search's shape (the filter's kinds, keys and comparators, the order, one
+# experiment or several, where the page starts), its values being parameters: building a
+# statement and SQLAlchemy's cache key for it was a sixth of a search's CPU. At most 256.
+_STATEMENTS: dict[tuple, sa.Select] = {}
+
+
+def _statement(shape: tuple, build) -> sa.Select:
+    statement = _STATEMENTS.get(shape)
+    if statement is None:
+        statement = build()
+        if len(_STATEMENTS) >= 256:  # rarely: many shapes; start afresh
+            _STATEMENTS.clear()
+        _STATEMENTS[shape] = statement
+    return statement
+
+
+class _Page:
+    """The statements of one search's pages, per experiment or for several at once."""
+
+    def __init__(self, conn, clauses: list[TraceClause], order: list[TraceOrder], keys, source, last,
+                 max_results: int):
+        self.conn, self.keys, self.source, self.last, self.max_results = conn, keys, source, last, max_results
+        self.dialect = conn.dialect.name
+        self.clauses = clauses
+        self.shape = (self.dialect, filter_shape(clauses), tuple(order),
+                      None if last is None else after_shape(last))
+        self.parameters = {**filter_parameters(clauses), **({} if last is None else after_parameters(last)),
+                           "limit": max_results + 1}
+
+    def _conditions(self, one: bool) -> list:
+        conditions = [T.experiment_id == sa.bindparam("e"), _ACTIVE] if one else [
+            in_list(T.experiment_id, "experiment_ids")]
+        conditions += trace_filter(self.clauses, self.dialect)
+        if self.last is not None:
+            conditions.append(after(self.keys, self.last, bound=True))
+        return conditions
+
+    def rows(self, experiment_ids: list[int]) -> list[tuple]:
+        """Up to max_results + 1 matching traces of the experiments (rows as _KEYS_AT says)."""
+        one = len(experiment_ids) == 1
+        parameters = {**self.parameters, **({"e": experiment_ids[0]} if one else {"experiment_ids": experiment_ids})}
+        bounded = False
+        if self.dialect == "mysql" and _newest_first(self.keys):
+            # MariaDB and MySQL read an index in one direction only: for request_time DESC then
+            # trace_id ASC (the official order) they sorted every matching trace (30 ms at 50,000);
+            # the (max_results + 1)th newest's time as a bound, which the index finds alone,
+            # leaves them a page and its ties to sort. A statement of its own: as a subquery,
+            # MariaDB did not range-scan by its value.
+            statement = _statement((*self.shape, one, "bound"), lambda: (
+                sa.select(T.request_time).where(*self._conditions(one)).order_by(T.request_time.desc())
+                .offset(sa.bindparam("offset")).limit(1)))
+            bound = self.conn.execute(statement, {**parameters, "offset": self.max_results}).scalar()
+            if bound is not None:
+                bounded, parameters["bound"] = True, bound
+        statement = _statement((*self.shape, one, bounded), lambda: self._statement(one, bounded))
+        return fetch_tuples(self.conn, statement, parameters)
+
+    def _statement(self, one: bool, bounded: bool) -> sa.Select:
+        """The page in a subquery, then whether each of its traces has assessments: looked up for
+        the page's traces only. bounded: request_time no older than the parameter "bound"."""
+        conditions = self._conditions(one)
+        if bounded:
+            conditions.append(T.request_time >= sa.bindparam("bound"))
+        page = (sa.select(*INFO_COLUMNS, *(e.label(f"k{i}") for i, (e, _) in enumerate(self.keys)))
+                .select_from(self.source).where(*conditions).order_by(*order_clauses(self.keys))
+                .limit(sa.bindparam("limit")).subquery("page"))
+        columns = list(page.c)
+        assessed = sa.exists().where(assessments.c.trace_id == page.c.trace_id).label("assessed")
+        page_keys = [(column, ascending) for column, (_, ascending) in zip(columns[len(INFO_COLUMNS):], self.keys)]
+        return (sa.select(*columns[:len(INFO_COLUMNS)], assessed, *columns[len(INFO_COLUMNS):])
+                .order_by(*order_clauses(page_keys)))
 
 
 def _by_time(keys) -> bool:
@@ -89,9 +162,9 @@ def _by_time(keys) -> bool:
 
 
 def _merged(rows: list[tuple], keys) -> list[tuple]:
-    """Rows of _page in the order of keys (time and trace id: no NULLs, ids compare alike in Python)."""
+    """Page rows in the order of keys (time and trace id: no NULLs, ids compare alike in Python)."""
     for position in reversed(range(len(keys))):  # stable sorts, the last key first
-        rows.sort(key=lambda row: row[1 + position], reverse=not keys[position][1])
+        rows.sort(key=lambda row: row[_KEYS_AT + position], reverse=not keys[position][1])
     return rows
 
 
@@ -145,30 +218,41 @@ def _exists_as_lookups(conn):
             conn.exec_driver_sql("SET SESSION optimizer_switch = 'exists_to_in=default'")
 
 
-def _newest_bound(conn, conditions: list, max_results: int) -> list:
-    """request_time no older than the (max_results + 1)th newest matching trace's, as a condition.
-    MariaDB and MySQL read an index in one direction only: for request_time DESC then trace_id
-    ASC (the official order) they sorted every matching trace (30 ms at 50,000); the bound, which
-    the index finds alone, leaves them a page and its ties to sort. A statement of its own: as a
-    subquery, MariaDB did not range-scan by its value."""
-    bound = conn.execute(sa.select(T.request_time).where(*conditions).order_by(T.request_time.desc())
-                         .offset(max_results).limit(1)).scalar()
-    return [] if bound is None else [T.request_time >= bound]
-
-
 # ---------------------------------------------------------------- filter
 
+def filter_shape(clauses: list[TraceClause]) -> tuple:
+    """What trace_filter's SQL depends on: searches of one shape share a statement, run with
+    filter_parameters. The values of _LITERAL clauses are in their SQL (patterns made of them)."""
+    return tuple((c.kind, c.key, c.comparator, c.value if c.kind in _LITERAL else None) for c in clauses)
+
+
+def filter_parameters(clauses: list[TraceClause]) -> dict:
+    """The values of trace_filter's parameters: clause i's value as f<i> (and as JSON text, f<i>j,
+    for an assessment's = and !=)."""
+    parameters = {}
+    for i, clause in enumerate(clauses):
+        value = clause.value
+        parameters[f"f{i}"] = list(value) if isinstance(value, tuple) else value
+        if clause.kind in (FEEDBACK, EXPECTATION) and clause.comparator in ("=", "!="):
+            parameters[f"f{i}j"] = json.dumps(value)
+    return parameters
+
+
 def trace_filter(clauses: list[TraceClause], dialect: str) -> list:
-    """Conditions on trace_info rows; all span clauses hold for one span of the trace."""
-    conditions = [_condition(clause, dialect) for clause in clauses if clause.kind not in (SPAN, SPAN_ATTRIBUTE)]
-    on_span = [_span_condition(clause) for clause in clauses if clause.kind in (SPAN, SPAN_ATTRIBUTE)]
+    """Conditions on trace_info rows, with the parameters of filter_parameters; all span clauses
+    hold for one span of the trace."""
+    values = [c.value if c.kind in _LITERAL else sa.bindparam(f"f{i}", expanding=isinstance(c.value, tuple))
+              for i, c in enumerate(clauses)]
+    on_span = [_span_condition(c, value) for c, value in zip(clauses, values) if c.kind in (SPAN, SPAN_ATTRIBUTE)]
+    conditions = [_condition(c, value, dialect) for c, value in zip(clauses, values)
+                  if c.kind not in (SPAN, SPAN_ATTRIBUTE)]
     if on_span:
         conditions.append(sa.exists().where(spans.c.trace_id == T.trace_id, *on_span))
     return conditions
 
 
-def _condition(clause: TraceClause, dialect: str):
-    kind, key, value = clause.kind, clause.key, clause.value
+def _condition(clause: TraceClause, value, dialect: str):
+    kind, key = clause.kind, clause.key
     if kind == ATTRIBUTE:
         return compare(_ATTRIBUTES[key], clause.comparator, value)
     if kind in _KEY_VALUES:
@@ -189,20 +273,20 @@ def _condition(clause: TraceClause, dialect: str):
         return sa.exists().where(assessments.c.trace_id == T.trace_id, assessments.c.kind == "issue",
                                  assessments.c.name == value)
     assert kind in (FEEDBACK, EXPECTATION), kind
-    return _assessment_condition(clause, dialect)
+    return _assessment_condition(clause, value, dialect)
 
 
-def _assessment_condition(clause: TraceClause, dialect: str):
+def _assessment_condition(clause: TraceClause, value, dialect: str):
     """Valid feedback or expectations of that name; a value is the JSON text of the assessment's
     value: "=" matches it as JSON (a string quoted, true, 0.5) or as it is written."""
     a = assessments.c
     found = sa.exists().where(a.trace_id == T.trace_id, a.kind == clause.kind, a.name == clause.key,
                               a.valid == sa.true())
-    op, value = clause.comparator, clause.value
+    op = clause.comparator
     if op in ("IS NULL", "IS NOT NULL"):
         return ~found if op == "IS NULL" else found
     if op in ("=", "!="):
-        same = sa.or_(a.value == value, a.value == json.dumps(value))
+        same = sa.or_(a.value == value, a.value == sa.bindparam(f"{value.key}j"))
         return found.where(~same if op == "!=" else same)
     if op in (">", ">=", "<", "<="):
         return found.where(compare(_json_number(a.value, dialect), op, value))
@@ -216,10 +300,10 @@ def _json_number(column, dialect: str):
                    (sa.func.substr(column, 1, 1).in_(['"', "[", "{"]), sa.null()), else_=number)
 
 
-def _span_condition(clause: TraceClause):
+def _span_condition(clause: TraceClause, value):
     if clause.kind == SPAN:
-        return compare(_SPAN_COLUMNS[clause.key], clause.comparator, clause.value)
-    return span_attribute_condition(clause.key, clause.comparator, clause.value)
+        return compare(_SPAN_COLUMNS[clause.key], clause.comparator, value)
+    return span_attribute_condition(clause.key, clause.comparator, value)
 
 
 def span_attribute_condition(key: str, op: str, value):
@@ -259,12 +343,12 @@ def _any_values(value: str) -> list[str]:
 
 
 def compare(column, op: str, value):
-    """column <op> value, for the comparators the grammar allows; LIKE is case-sensitive on every
+    """column <op> value (IN and NOT IN: an expanding parameter), for the comparators the grammar allows; LIKE is case-sensitive on every
     database, ILIKE compares lower-cased text, RLIKE is the database's regular expression."""
     if op == "IN":
-        return column.in_(list(value))
+        return column.in_(value)
     if op == "NOT IN":
-        return column.not_in(list(value))
+        return column.not_in(value)
     if op == "LIKE":
         return column.like(value)
     if op == "ILIKE":

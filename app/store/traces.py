@@ -33,11 +33,11 @@ INFO_FINALIZED = "mlflow.trace.infoFinalized"  # metadata of a trace StartTrace 
 SPAN_COLUMNS = ("trace_id", "span_id", "parent_span_id", "name", "span_type", "status", "start_ns", "end_ns",
                 "content")
 
-_INFO_COLUMNS = (trace_info.c.trace_id, trace_info.c.experiment_id, trace_info.c.request_time,
+INFO_COLUMNS = (trace_info.c.trace_id, trace_info.c.experiment_id, trace_info.c.request_time,
                  trace_info.c.execution_duration, trace_info.c.state, trace_info.c.client_request_id,
                  trace_info.c.request_preview, trace_info.c.response_preview, trace_info.c.tags_json,
                  trace_info.c.metadata_json)
-_INFOS_BY_ID = sa.select(*_INFO_COLUMNS).where(in_list(trace_info.c.trace_id, "ids"))
+_INFOS_BY_ID = sa.select(*INFO_COLUMNS).where(in_list(trace_info.c.trace_id, "ids"))
 # root span first, then by start time, as the official server orders a trace's spans
 _SPAN_CONTENTS = (sa.select(spans.c.content).where(spans.c.trace_id == sa.bindparam("trace_id"))
                   .order_by(spans.c.parent_span_id.is_not(None), spans.c.start_ns, spans.c.span_id))
@@ -68,8 +68,9 @@ def _key_values(text: str | None) -> dict:
 
 
 def _info_json(row, its_assessments: list[dict] | None) -> dict:
+    """TraceInfoV3 JSON of a row that starts with INFO_COLUMNS."""
     (trace_id, experiment_id, request_time, duration, state, client_request_id, request_preview, response_preview,
-     tags_json, metadata_json) = row
+     tags_json, metadata_json, *_) = row
     info = {"trace_id": trace_id,
             "trace_location": {"type": "MLFLOW_EXPERIMENT",
                                "mlflow_experiment": {"experiment_id": str(experiment_id)}},
@@ -96,6 +97,13 @@ def infos_json(conn, trace_ids: list[str]) -> list[dict]:
     found = assessment_store.for_traces(conn, [row[0] for row in rows])
     by_id = {row[0]: _info_json(row, found.get(row[0])) for row in rows}
     return [by_id[trace_id] for trace_id in dict.fromkeys(trace_ids) if trace_id in by_id]
+
+
+def page_infos_json(conn, rows: list[tuple]) -> list[dict]:
+    """TraceInfoV3 JSON of rows of INFO_COLUMNS and then whether the trace has assessments (a
+    search's page), in their order; assessments are read for the traces that have some."""
+    found = assessment_store.for_traces(conn, [row[0] for row in rows if row[len(INFO_COLUMNS)]])
+    return [_info_json(row, found.get(row[0])) for row in rows]
 
 
 # the statements that rewrite tags_json and metadata_json of the traces bound as "ids"
@@ -215,7 +223,7 @@ class TraceStore:
             _upsert_key_values(conn, trace_metadata, [(trace_id, k, v) for k, v in metadata.items()])
             bulk.insert_ignore(conn, trace_runs, ("trace_id", "run_id"), [(trace_id, r) for r in run_ids])
             if created:  # what was sent is what is stored
-                return _info_json(tuple(row[c.name] if c.name in row else None for c in _INFO_COLUMNS), None)
+                return _info_json(tuple(row[c.name] if c.name in row else None for c in INFO_COLUMNS), None)
             refresh_key_values_json(conn, [trace_id])
             return infos_json(conn, [trace_id])[0]
         return self.db.write(work)
