@@ -25,7 +25,7 @@ from .in_list import in_list
 from .json_sql import key_value_array
 from .schema import assessments, experiments, runs, spans, trace_info, trace_metadata, trace_runs, trace_tags
 from .tracking import active_experiment_location
-from .upsert import dialect_insert, upsert
+from .upsert import dialect_insert
 
 ARTIFACT_LOCATION = "mlflow.artifactLocation"
 SPANS_LOCATION, TRACKING_STORE = "mlflow.trace.spansLocation", "TRACKING_STORE"
@@ -49,10 +49,6 @@ _LOCKED_TRACES = (sa.select(trace_info.c.trace_id, trace_info.c.request_time, tr
                   .where(in_list(trace_info.c.trace_id, "ids")).order_by(trace_info.c.trace_id).with_for_update())
 _EXPERIMENT_LOCATION = sa.select(experiments.c.artifact_location).where(
     experiments.c.experiment_id == sa.bindparam("experiment_id"))
-# spans sent again: the (trace, span) pairs, which the two IN lists let every database find by its key
-_DELETE_SPANS = sa.delete(spans).where(
-    in_list(spans.c.trace_id, "ids"), in_list(spans.c.span_id, "span_ids"),
-    sa.tuple_(spans.c.trace_id, spans.c.span_id).in_(sa.bindparam("keys", expanding=True)))
 _KEY_VALUE_TABLES = ((trace_tags, trace_info.c.tags_json), (trace_metadata, trace_info.c.metadata_json))
 
 
@@ -121,15 +117,38 @@ def refresh_key_values_json(conn, trace_ids: list[str], tables=(trace_tags, trac
 
 
 @functools.cache
-def _upsert_statement(dialect: str, table: sa.Table):
-    return upsert(dialect, table, ["trace_id", "key"], ["value"])
+def _upsert_sql(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) -> str:
+    """INSERT of `columns` overwriting the non-key columns of an existing row, in the driver's
+    form: `VALUES %s` for psycopg2's execute_values, one row of placeholders otherwise."""
+    quote = dialect.identifier_preparer.quote  # `key` is reserved in MySQL
+    keys = [c.name for c in table.primary_key]
+    names = ", ".join(quote(c) for c in columns)
+    updated = [quote(c) for c in columns if c not in keys]
+    if dialect.name == "mysql":
+        return (f"INSERT INTO {table.name} ({names}) VALUES ({', '.join(['%s'] * len(columns))}) "
+                f"ON DUPLICATE KEY UPDATE {', '.join(f'{c} = VALUES({c})' for c in updated)}")
+    values = "%s" if dialect.name == "postgresql" else f"({', '.join('?' * len(columns))})"
+    return (f"INSERT INTO {table.name} ({names}) VALUES {values} ON CONFLICT ({', '.join(quote(k) for k in keys)}) "
+            f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in updated)}")
+
+
+def _upsert_rows(conn, table: sa.Table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert rows (tuples in `columns` order, no key twice), overwriting the other columns of
+    those whose primary key exists: one statement at the driver level, as bulk.insert_ignore."""
+    if not rows:
+        return
+    sql = _upsert_sql(conn.dialect, table, columns)
+    if conn.dialect.name == "postgresql":
+        from psycopg2.extras import execute_values
+        with conn.connection.dbapi_connection.cursor() as cursor:
+            execute_values(cursor, sql, rows, page_size=len(rows))
+    else:  # PyMySQL turns executemany of this form into one multi-row INSERT
+        conn.exec_driver_sql(sql, rows)
 
 
 def _upsert_key_values(conn, table: sa.Table, rows: list[tuple[str, str, str]]) -> None:
     """Tags or metadata (trace_id, key, value), overwriting the values of keys a trace has."""
-    if rows:
-        conn.execute(_upsert_statement(conn.dialect.name, table),
-                     [{"trace_id": trace_id, "key": k, "value": v} for trace_id, k, v in rows])
+    _upsert_rows(conn, table, ("trace_id", "key", "value"), rows)
 
 
 def _pairs_json(pairs: dict) -> str | None:
@@ -269,17 +288,21 @@ class TraceStore:
             tag_rows, retagged = [], []
             for t in traces:
                 row, wanted = stored.get(t["trace_id"]), {**t["tags"], SPANS_LOCATION: TRACKING_STORE}
-                if row is not None and (values := _widened(row, t)):
-                    conn.execute(trace_info.update().where(trace_info.c.trace_id == t["trace_id"]).values(values))
-                if row is None or not wanted.items() <= _key_values(row.tags_json).items():
+                tags = None if row is None else _key_values(row.tags_json)
+                if tags is None or not wanted.items() <= tags.items():
                     tag_rows += [(t["trace_id"], k, v) for k, v in wanted.items()]
+                if row is None:  # its tags_json from the rows: a concurrent StartTrace's may be there
                     retagged.append(t["trace_id"])
+                    continue
+                values = _widened(row, t)
+                if not wanted.items() <= tags.items():  # locked, so its tags_json is its rows'
+                    values["tags_json"] = _pairs_json({**tags, **wanted})
+                if values:
+                    conn.execute(trace_info.update().where(trace_info.c.trace_id == t["trace_id"]).values(values))
             _upsert_key_values(conn, trace_tags, tag_rows)
             if retagged:
                 refresh_key_values_json(conn, retagged, (trace_tags,))
-            conn.execute(_DELETE_SPANS, {"ids": trace_ids, "span_ids": list({row[1] for row in span_rows}),
-                                         "keys": [row[:2] for row in span_rows]})
-            bulk.insert_ignore(conn, spans, SPAN_COLUMNS, span_rows)
+            _upsert_rows(conn, spans, SPAN_COLUMNS, span_rows)  # a span sent again replaces the stored one
             if run_id:
                 bulk.insert_ignore(conn, trace_runs, ("trace_id", "run_id"),
                                    [(t["trace_id"], run_id) for t in traces if t["state"] is not None])
