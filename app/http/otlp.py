@@ -135,11 +135,14 @@ def _record(span, resource_tags: dict) -> SpanRecord:
     if len(span.name) > MAX_NAME_LENGTH:
         raise invalid(f"Span name of {len(span.name)} characters exceeds the limit of {MAX_NAME_LENGTH}")
     trace_id = "tr-" + span.trace_id.hex()
-    attributes, values = [], {}
+    attributes, values = [], {}  # values: key -> (AnyValue, the value its JSON text holds or _PLAIN)
     for attribute in span.attributes:
-        values[attribute.key] = attribute.value
+        value = attribute.value
+        decoded = _json_in(value)
+        values[attribute.key] = value, decoded
         if attribute.key != REQUEST_ID:
-            attributes.append({"key": attribute.key, "value": _attribute_json(attribute.value)})
+            attributes.append({"key": attribute.key,
+                               "value": _any_json(value) if decoded is _PLAIN else _value_json(decoded)})
         else:
             attributes.append({"key": REQUEST_ID, "value": {"string_value": trace_id}})
     if REQUEST_ID not in values:
@@ -166,7 +169,7 @@ def _record(span, resource_tags: dict) -> SpanRecord:
     if not span.parent_span_id:
         record.inputs = _json_text(values.get(INPUTS))
         record.outputs = _json_text(values.get(OUTPUTS))
-        trace_tags = {key[len(TRACE_TAG_PREFIX):]: str(_attribute_python(value)[0]) for key, value in values.items()
+        trace_tags = {key[len(TRACE_TAG_PREFIX):]: str(_attribute_python(sent)[0]) for key, sent in values.items()
                       if key.startswith(TRACE_TAG_PREFIX) and len(key) > len(TRACE_TAG_PREFIX)}
         if trace_tags:
             record.tags = {**resource_tags, **trace_tags}
@@ -177,19 +180,19 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _span_type(value) -> str | None:
-    if value is None:
+def _span_type(sent) -> str | None:
+    if sent is None:
         return None
-    python = _attribute_python(value)[0]
+    python = _attribute_python(sent)[0]
     return python if isinstance(python, str) else json.dumps(python)
 
 
-def _json_text(value) -> str | None:
+def _json_text(sent) -> str | None:
     """An attribute's value as MLflow serialises span attributes (json.dumps, non-ASCII kept),
     or the JSON text it was sent as."""
-    if value is None:
+    if sent is None:
         return None
-    python, text = _attribute_python(value)
+    python, text = _attribute_python(sent)
     return text if text is not None else json.dumps(python, ensure_ascii=False)
 
 
@@ -203,9 +206,12 @@ def _json_in(value) -> object:
     if value.WhichOneof("value") != "string_value" or value.string_value.lstrip()[:1] not in ("{", "[", '"'):
         return _PLAIN
     try:
-        decoded = json.loads(value.string_value)
-    except (ValueError, RecursionError):
-        return _PLAIN
+        decoded = orjson.loads(value.string_value)
+    except orjson.JSONDecodeError:
+        try:  # what orjson refuses and Python's json reads: NaN, Infinity, integers beyond 64 bits
+            decoded = json.loads(value.string_value)
+        except (ValueError, RecursionError):
+            return _PLAIN
     return decoded if isinstance(decoded, (str, dict, list)) and _nested_within(decoded, MAX_JSON_DEPTH) else _PLAIN
 
 
@@ -216,14 +222,10 @@ def _nested_within(value, depth: int) -> bool:
     return depth > 0 and all(_nested_within(v, depth - 1) for v in items)
 
 
-def _attribute_json(value) -> dict:
-    decoded = _json_in(value)
-    return _any_json(value) if decoded is _PLAIN else _value_json(decoded)
-
-
-def _attribute_python(value) -> tuple[object, str | None]:
-    """(An attribute's Python value, the JSON text it was sent as or None)."""
-    decoded = _json_in(value)
+def _attribute_python(sent: tuple) -> tuple[object, str | None]:
+    """(An attribute's Python value, the JSON text it was sent as or None) of (its AnyValue,
+    what _json_in found in it)."""
+    value, decoded = sent
     return (_python(value), None) if decoded is _PLAIN else (decoded, value.string_value)
 
 

@@ -25,7 +25,6 @@ from .in_list import in_list
 from .json_sql import key_value_array
 from .schema import assessments, experiments, runs, spans, trace_info, trace_metadata, trace_runs, trace_tags
 from .tracking import active_experiment_location
-from .upsert import dialect_insert
 
 ARTIFACT_LOCATION = "mlflow.artifactLocation"
 SPANS_LOCATION, TRACKING_STORE = "mlflow.trace.spansLocation", "TRACKING_STORE"
@@ -156,12 +155,30 @@ def _pairs_json(pairs: dict) -> str | None:
     return orjson.dumps([{"key": k, "value": v} for k, v in pairs.items()]).decode() if pairs else None
 
 
+def _marks(dialect: sa.Dialect, count: int) -> str:
+    """`count` placeholders of the driver's paramstyle (sqlite3's qmark, the others' format)."""
+    return ", ".join(["?" if dialect.name == "sqlite" else "%s"] * count)
+
+
 @functools.cache
-def _insert_if_absent(dialect: str):
+def _insert_if_absent_sql(dialect: sa.Dialect, columns: tuple[str, ...]) -> str:
     """INSERT of a trace_info row that does nothing (rowcount 0) when the trace exists."""
-    if dialect == "mysql":
-        return trace_info.insert().prefix_with("IGNORE")
-    return dialect_insert(dialect, trace_info)[0].on_conflict_do_nothing()
+    names, marks = ", ".join(columns), _marks(dialect, len(columns))
+    if dialect.name == "mysql":
+        return f"INSERT IGNORE INTO trace_info ({names}) VALUES ({marks})"
+    return f"INSERT INTO trace_info ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+
+
+@functools.cache
+def _update_sql(dialect: sa.Dialect, columns: tuple[str, ...]) -> str:
+    """UPDATE of `columns` of one trace_info row, its trace_id bound last."""
+    mark = _marks(dialect, 1)
+    return f"UPDATE trace_info SET {', '.join(f'{c} = {mark}' for c in columns)} WHERE trace_id = {mark}"
+
+
+def _update_info(conn, trace_id: str, values: dict) -> int:
+    """Set the trace's columns in `values`; the number of rows changed (0: no such trace)."""
+    return conn.exec_driver_sql(_update_sql(conn.dialect, tuple(values)), (*values.values(), trace_id)).rowcount
 
 
 def trace_not_found(trace_id: str):
@@ -232,7 +249,8 @@ class TraceStore:
             location = active_experiment_location(conn, experiment_id)
             all_tags = {**tags, ARTIFACT_LOCATION: _artifact_location(location, trace_id)}
             row = {**info, "tags_json": _pairs_json(all_tags), "metadata_json": _pairs_json(metadata)}
-            created = conn.execute(_insert_if_absent(conn.dialect.name), row).rowcount == 1
+            created = conn.exec_driver_sql(_insert_if_absent_sql(conn.dialect, tuple(row)),
+                                           tuple(row.values())).rowcount == 1
             # else made by an OTLP export (maybe a concurrent one): lock its row and merge
             if not created and conn.execute(trace_info.update().where(
                     trace_info.c.trace_id == trace_id, trace_info.c.experiment_id == experiment_id)
@@ -252,7 +270,7 @@ class TraceStore:
         metadata added."""
         def work(conn):
             self._lock(conn, trace_id)
-            conn.execute(trace_info.update().where(trace_info.c.trace_id == trace_id).values(values))
+            _update_info(conn, trace_id, values)
             _upsert_key_values(conn, trace_tags, [(trace_id, k, v) for k, v in tags.items()])
             _upsert_key_values(conn, trace_metadata, [(trace_id, k, v) for k, v in metadata.items()])
             refresh_key_values_json(conn, [trace_id])
@@ -298,7 +316,7 @@ class TraceStore:
                 if not wanted.items() <= tags.items():  # locked, so its tags_json is its rows'
                     values["tags_json"] = _pairs_json({**tags, **wanted})
                 if values:
-                    conn.execute(trace_info.update().where(trace_info.c.trace_id == t["trace_id"]).values(values))
+                    _update_info(conn, t["trace_id"], values)
             _upsert_key_values(conn, trace_tags, tag_rows)
             if retagged:
                 refresh_key_values_json(conn, retagged, (trace_tags,))

@@ -73,10 +73,13 @@ _RUN_STATE = sa.select(runs.c.lifecycle_stage, runs.c.experiment_id).where(runs.
 _LOCKED_RUN_STATE = _RUN_STATE.with_for_update()
 
 
+_EXPERIMENT_STAGE = sa.select(experiments.c.lifecycle_stage, experiments.c.artifact_location).where(
+    experiments.c.experiment_id == sa.bindparam("experiment_id"))
+
+
 def active_experiment_location(conn, experiment_id: int) -> str:
     """The artifact location of an experiment that new runs and models may join."""
-    row = conn.execute(sa.select(experiments.c.lifecycle_stage, experiments.c.artifact_location)
-                       .where(experiments.c.experiment_id == experiment_id)).first()
+    row = conn.execute(_EXPERIMENT_STAGE, {"experiment_id": experiment_id}).first()
     if row is None:
         raise not_found(f"No Experiment with id={experiment_id} exists")
     if row.lifecycle_stage != ACTIVE:
