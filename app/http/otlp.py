@@ -17,6 +17,7 @@ The answer is an empty ExportTraceServiceResponse, in the request's encoding.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import math
 import zlib
@@ -134,39 +135,47 @@ def _record(span, resource_tags: dict) -> SpanRecord:
                       "span_id and an 8-byte parent_span_id or none")
     if len(span.name) > MAX_NAME_LENGTH:
         raise invalid(f"Span name of {len(span.name)} characters exceeds the limit of {MAX_NAME_LENGTH}")
-    trace_id = "tr-" + span.trace_id.hex()
+    # each field read once: a read of a protobuf field builds a new Python object
+    trace_bytes, span_bytes, parent_bytes = span.trace_id, span.span_id, span.parent_span_id
+    name, start_ns, end_ns, span_status = span.name, span.start_time_unix_nano, span.end_time_unix_nano, span.status
+    trace_id = "tr-" + trace_bytes.hex()
     attributes, values = [], {}  # values: key -> (AnyValue, the value its JSON text holds or _PLAIN)
     for attribute in span.attributes:
-        value = attribute.value
-        decoded = _json_in(value)
-        values[attribute.key] = value, decoded
-        if attribute.key != REQUEST_ID:
-            attributes.append({"key": attribute.key,
-                               "value": _any_json(value) if decoded is _PLAIN else _value_json(decoded)})
-        else:
+        key, value = attribute.key, attribute.value
+        kind = value.WhichOneof("value")
+        text = value.string_value if kind == "string_value" else None
+        decoded = _PLAIN if text is None else _json_in(text)
+        values[key] = value, decoded
+        if key == REQUEST_ID:
             attributes.append({"key": REQUEST_ID, "value": {"string_value": trace_id}})
+        elif decoded is not _PLAIN:
+            attributes.append({"key": key, "value": _value_json(decoded)})
+        else:
+            attributes.append({"key": key,
+                               "value": {"string_value": text} if text is not None else _any_json(value)})
     if REQUEST_ID not in values:
         attributes.append({"key": REQUEST_ID, "value": {"string_value": trace_id}})
-    status = _STATUS[span.status.code] if span.status.code < 3 else "UNSET"
-    content = {"trace_id": _b64(span.trace_id), "span_id": _b64(span.span_id)}
-    if span.parent_span_id:
-        content["parent_span_id"] = _b64(span.parent_span_id)
-    content["name"] = span.name
-    content["start_time_unix_nano"] = span.start_time_unix_nano
-    if span.end_time_unix_nano:
-        content["end_time_unix_nano"] = span.end_time_unix_nano
+    code = span_status.code
+    status = _STATUS[code] if code < 3 else "UNSET"
+    content = {"trace_id": _b64(trace_bytes), "span_id": _b64(span_bytes)}
+    if parent_bytes:
+        content["parent_span_id"] = _b64(parent_bytes)
+    content["name"] = name
+    content["start_time_unix_nano"] = start_ns
+    if end_ns:
+        content["end_time_unix_nano"] = end_ns
     content["attributes"] = attributes
     if span.events:
         content["events"] = [_event_json(event) for event in span.events]
     if span.links:
         content["links"] = [_link_json(link) for link in span.links]
     content["status"] = dict(_STATUS_JSON[status])
-    if status == "ERROR" and span.status.message:  # OpenTelemetry keeps a description on errors only
-        content["status"]["message"] = span.status.message
-    record = SpanRecord(trace_id, span.span_id.hex(), span.parent_span_id.hex() or None, span.name,
-                        _span_type(values.get(SPAN_TYPE)), status, span.start_time_unix_nano,
-                        span.end_time_unix_nano or None, orjson.dumps(content).decode(), tags=resource_tags)
-    if not span.parent_span_id:
+    if status == "ERROR" and span_status.message:  # OpenTelemetry keeps a description on errors only
+        content["status"]["message"] = span_status.message
+    record = SpanRecord(trace_id, span_bytes.hex(), parent_bytes.hex() or None, name,
+                        _span_type(values.get(SPAN_TYPE)), status, start_ns,
+                        end_ns or None, orjson.dumps(content).decode(), tags=resource_tags)
+    if not parent_bytes:
         record.inputs = _json_text(values.get(INPUTS))
         record.outputs = _json_text(values.get(OUTPUTS))
         trace_tags = {key[len(TRACE_TAG_PREFIX):]: str(_attribute_python(sent)[0]) for key, sent in values.items()
@@ -177,7 +186,7 @@ def _record(span, resource_tags: dict) -> SpanRecord:
 
 
 def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+    return binascii.b2a_base64(data, newline=False).decode()
 
 
 def _span_type(sent) -> str | None:
@@ -199,17 +208,17 @@ def _json_text(sent) -> str | None:
 _PLAIN = object()  # a string attribute that is not JSON text of an object, array or string
 
 
-def _json_in(value) -> object:
-    """The value a string attribute holds as JSON text, when it is an object, an array or a
+def _json_in(text: str) -> object:
+    """The value a string attribute's text holds as JSON, when it is an object, an array or a
     string; _PLAIN otherwise. The official server reads such attributes as that value (an
     OpenTelemetry SDK can only send a dict or a nested list as its JSON text)."""
-    if value.WhichOneof("value") != "string_value" or value.string_value.lstrip()[:1] not in ("{", "[", '"'):
+    if text.lstrip()[:1] not in ("{", "[", '"'):
         return _PLAIN
     try:
-        decoded = orjson.loads(value.string_value)
+        decoded = orjson.loads(text)
     except orjson.JSONDecodeError:
         try:  # what orjson refuses and Python's json reads: NaN, Infinity, integers beyond 64 bits
-            decoded = json.loads(value.string_value)
+            decoded = json.loads(text)
         except (ValueError, RecursionError):
             return _PLAIN
     return decoded if isinstance(decoded, (str, dict, list)) and _nested_within(decoded, MAX_JSON_DEPTH) else _PLAIN
