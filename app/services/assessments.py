@@ -148,6 +148,14 @@ class AssessmentService:
         self.store = store
 
     def create(self, trace_id: str, assessment: dict | None) -> dict:
+        return self.insert(self.row(trace_id, assessment))
+
+    def insert(self, row: dict) -> dict:
+        """Store an assessment row that row() made."""
+        return self.store.create(row)
+
+    def row(self, trace_id: str, assessment: dict | None) -> dict:
+        """The assessment's row, checked (400 for what cannot be stored)."""
         assessment = _required(assessment, "assessment")
         kind, value, error = _kind_and_value(assessment)
         source = assessment.get("source", {})
@@ -155,7 +163,7 @@ class AssessmentService:
         now = now_ms()
         times = {field: timestamp_ms(assessment[field], f"assessment.{field}") if field in assessment else now
                  for field in ("create_time", "last_update_time")}
-        return self.store.create({
+        return {
             "assessment_id": _at_most(assessment.get("assessment_id"), MAX_ID, "assessment.assessment_id")
             or f"a-{uuid.uuid4().hex}",
             "trace_id": trace_id,
@@ -173,7 +181,7 @@ class AssessmentService:
             "valid": True,
             "metadata": _text(json.dumps(metadata), "assessment.metadata") if metadata else None,
             "create_time": times["create_time"], "last_update_time": times["last_update_time"],
-        })
+        }
 
     def get(self, trace_id: str, assessment_id: str) -> dict:
         return self.store.get(trace_id, assessment_id)

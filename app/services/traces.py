@@ -176,9 +176,9 @@ class TraceService:
 
     def start_v3(self, trace: dict | None) -> dict:
         """StartTraceV3: store the trace's info, tags and metadata (mlflow.sourceRun links the
-        trace to that run) and the assessments logged while it ran (each created as
-        traces/{id}/assessments creates one, once the trace is stored); the answer is the stored
-        TraceInfoV3."""
+        trace to that run) and the assessments logged while it ran (all checked first, then each
+        created as traces/{id}/assessments creates one, once the trace is stored); the answer is
+        the stored TraceInfoV3."""
         info = (trace or {}).get("trace_info") or {}
         trace_id = _check_id(info.get("trace_id"), "trace_id")
         location = info.get("trace_location") or {}
@@ -207,10 +207,13 @@ class TraceService:
                "request_preview": preview(info.get("request_preview")),
                "response_preview": preview(info.get("response_preview"))}
         run_ids = [metadata[SOURCE_RUN]] if metadata.get(SOURCE_RUN) else []
+        # checked before the trace is stored, so that a bad one stores nothing
+        assessments = [self.assessments.row(trace_id, {**assessment, "trace_id": trace_id})
+                       for assessment in info.get("assessments") or []]
         stored = self.store.start(row, tags, metadata, run_ids)
-        for assessment in info.get("assessments") or []:
-            self.assessments.create(trace_id, {**assessment, "trace_id": trace_id})
-        return self.store.info(trace_id) if info.get("assessments") else stored
+        for assessment in assessments:
+            self.assessments.insert(assessment)
+        return self.store.info(trace_id) if assessments else stored
 
     def start_v2(self, experiment_id, timestamp, metadata_items, tag_items) -> dict:
         """The 2.x client's StartTrace: a trace in progress with a new request id."""

@@ -207,6 +207,11 @@ def test_bad_start_requests_store_nothing(server, api, v3, exp_id):
         (trace_info(trace_id, exp_id, trace_metadata={"k": "v" * 8001}), 400),
         (trace_info("tr-" + "0" * 60, exp_id), 400),
         (trace_info(None, exp_id), 400),
+        # feedback logged while the trace ran, not storable: the trace is not stored either
+        (trace_info(trace_id, exp_id, assessments=[{"assessment_name": "ok", "feedback": {"value": True},
+                                                    "source": {"source_type": "ROBOT"}}]), 400),
+        (trace_info(trace_id, exp_id, assessments=[{"feedback": {"value": True},
+                                                    "source": {"source_type": "HUMAN"}}]), 400),
     ]
     for info, status in bad:
         assert_error(start(v3, info), status)
