@@ -27,6 +27,9 @@ def exp_id(client):
 @pytest.fixture(params=["sync", "async"])
 def export_mode(request, monkeypatch):
     monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "true" if request.param == "async" else "false")
+    # as a user's client does (the client fixture turns retries off): the async exporter only
+    # logs a failed request, so one transient failure on a loaded machine would lose a trace's tags
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     return request.param
 
 
