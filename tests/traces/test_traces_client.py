@@ -172,9 +172,8 @@ def test_delete_traces_by_time_and_by_id(client, exp_id):
 
 
 def test_the_2x_client_traces(server, tmp_path):
-    """The 2.x client's trace calls (start, end, info, tags, search), made by mlflow 2.22's own
-    REST store: its @mlflow.trace cannot run in .venv-client2, whose opentelemetry-sdk 1.45 the
-    2.22 span processor does not support (AttributeError: '_shutdown')."""
+    """The 2.x client's trace calls (start, end, info, tags, search) one by one, through mlflow
+    2.22's own REST store, with what each answers (test_traces_client2.py drives its @mlflow.trace)."""
     if not CLIENT2_PYTHON.exists():
         message = f"no mlflow 2.x client in {CLIENT2_PYTHON.parent.parent} (make test installs it)"
         if CI:
