@@ -180,10 +180,9 @@ class AuthService:
         self._digest_key = secrets.token_bytes(32)
         self._verified: dict[tuple, bool] = {}
         self._failures = _Failures()
-        # immutable facts: a run's, a logged model's or a trace's experiment
+        # immutable facts: a run's or a logged model's experiment (their ids are the server's)
         self._run_experiment: dict[str, int] = {}
         self._model_experiment: dict[str, int] = {}
-        self._trace_experiment: dict[str, int] = {}
         self._snapshot = _Snapshot(None, None, 0.0)
 
     # ------------------------------------------------------------ per-worker caches
@@ -292,8 +291,9 @@ class AuthService:
         return self._experiments(self._model_experiment, self.owners.model_experiments, model_ids)
 
     def trace_experiments(self, trace_ids: list[str]) -> dict[str, int]:
-        """The experiment of each trace that exists (a trace is never moved to another one)."""
-        return self._experiments(self._trace_experiment, self.owners.trace_experiments, trace_ids)
+        """The experiment of each trace that exists, read each time: trace ids are the client's,
+        so a deleted trace's id can come back in another experiment."""
+        return self.owners.trace_experiments(trace_ids)
 
     @staticmethod
     def _experiments(cache: dict, lookup, ids: list[str]) -> dict[str, int]:

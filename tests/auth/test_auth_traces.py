@@ -272,3 +272,20 @@ def test_a_writer_elsewhere_cannot_take_over_anothers_trace(server, signed_in, a
     assert trace.info.experiment_id == experiment_id and trace.info.state.value == "OK"
     assert sorted(s.name for s in trace.data.spans) == ["answer", "retrieve"]
     assert trace_ids(server, bobs_experiment) == []
+
+
+def test_a_trace_id_recreated_in_another_experiment_is_judged_by_the_new_one(server, signed_in, alices_trace):
+    """Trace ids are the client's: once alice deletes her trace and logs one of the same id in an
+    experiment bob may not read, bob's permission comes from that experiment."""
+    alice, bob, experiment_id, trace_id = alices_trace
+    secret = mlflow.create_experiment(unique())
+    grant(server, bob, secret, "NO_PERMISSIONS")
+    bobs, alices = As(server, bob), As(server, alice)
+    for _ in range(8):  # reaches every worker
+        assert_ok(bobs.get(V3 + f"traces/{trace_id}"))
+    assert mlflow.MlflowClient().delete_traces(experiment_id, trace_ids=[trace_id]) == 1
+    assert_ok(alices.post(V3 + "traces", json={"trace": {"trace_info": {
+        "trace_id": trace_id, "request_time": "2026-12-07T14:24:12.185Z", "state": "OK",
+        "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": secret}}}}}))
+    for _ in range(8):
+        assert_error(bobs.get(V3 + f"traces/{trace_id}"), 403, "PERMISSION_DENIED")
