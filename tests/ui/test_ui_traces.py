@@ -40,7 +40,7 @@ class Traced:
 def seed(url: str) -> Traced:
     import mlflow
     from mlflow import MlflowClient
-    from mlflow.entities import AssessmentSource
+    from mlflow.entities import AssessmentSource, IssueReference
     from mlflow.genai.scorers import scorer
 
     mlflow.set_tracking_uri(url)
@@ -92,6 +92,7 @@ def seed(url: str) -> Traced:
     mlflow.log_feedback(trace_id=out.xss_trace, name="helpful", value=True, rationale="clear and short",
                         source=AssessmentSource(source_type="HUMAN", source_id="ada"))
     mlflow.log_expectation(trace_id=out.xss_trace, name="expected", value="It is MLflow")
+    mlflow.log_assessment(out.xss_trace, IssueReference(issue_id="iss-7", issue_name="Too terse"))
     out.order = [out.xss_trace, out.error_trace, out.ok_trace, out.big_trace]
 
     # An evaluation run with two code scorers.
@@ -296,7 +297,7 @@ def test_script_in_a_span_is_shown_as_text(page, traced):
     expect(page.locator(".span-detail pre.value").nth(1)).to_contain_text(f"It is {XSS}")
     assert page.locator("main img").count() == 0
     assert page.evaluate("window.__xss") is None
-    # the trace's assessments: the feedback with its rationale and source, the expectation
+    # the trace's assessments: the feedback with its rationale and source, the expectation, the issue
     panel = page.locator("section.assessments")
     helpful = panel.locator("tr", has_text="helpful")
     expect(helpful).to_contain_text("feedback")
@@ -304,6 +305,9 @@ def test_script_in_a_span_is_shown_as_text(page, traced):
     expect(helpful).to_contain_text("clear and short")
     expect(helpful).to_contain_text("human: ada")
     expect(panel.locator("tr", has_text="expected")).to_contain_text("It is MLflow")
+    issue = panel.locator("tr", has_text="iss-7")
+    expect(issue.locator("td").nth(1)).to_have_text("issue")
+    expect(issue).to_contain_text("Too terse")
 
 
 def test_a_thousand_span_trace_draws_and_stays_responsive(page, traced):

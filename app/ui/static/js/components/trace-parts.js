@@ -156,9 +156,13 @@ export function readSpan(raw) {
 
 // ---------------------------------------------------------------- assessments
 
-/** An assessment's value (feedback or expectation; an expectation may be serialized). */
+/** An assessment's kind, as the JSON's value field names it. */
+export const assessmentKind = (a) => (a.issue ? "issue" : a.expectation ? "expectation" : "feedback");
+
+/** An assessment's value (feedback, expectation or the issue's name; an expectation may be serialized). */
 export function assessmentValue(a) {
   if (a.feedback) return a.feedback.error && a.feedback.value === undefined ? undefined : a.feedback.value;
+  if (a.issue) return a.issue.issue_name;
   const exp = a.expectation || {};
   if (exp.serialized_value) return unjson(exp.serialized_value.value);
   return exp.value;
@@ -172,9 +176,9 @@ export function assessmentChip(a, { withName = true } = {}) {
   const value = assessmentValue(a);
   const error = a.feedback?.error;
   const key = typeof value === "string" ? value.toLowerCase() : value;
-  const tone = error ? "bad" : GOOD.has(key) ? "ok" : BAD.has(key) ? "bad" : a.expectation ? "expect" : "";
+  const tone = error || a.issue ? "bad" : GOOD.has(key) ? "ok" : BAD.has(key) ? "bad" : a.expectation ? "expect" : "";
   const text = error && value === undefined ? `error: ${error.error_message || error.error_code || "failed"}` : brief(value);
-  const title = [`${a.assessment_name}: ${text}`, a.expectation ? "expectation" : "feedback", a.rationale,
+  const title = [`${a.assessment_name}: ${text}`, assessmentKind(a), a.rationale,
     a.valid === false ? "(overridden)" : ""].filter(Boolean).join(" · ");
   return h(`span.chip.assessment${tone ? `.${tone}` : ""}${a.valid === false ? ".invalid" : ""}`, { title },
     withName ? `${a.assessment_name}: ` : "", text);

@@ -6,7 +6,7 @@
 import * as api from "../api.js";
 import { spanTree } from "../components/span-tree.js";
 import {
-  assessmentChip, assessmentValue, durationMs, latency, pretty, readSpan, stateBadge, timeMs, traceRun, typeClass,
+  assessmentChip, assessmentKind, assessmentValue, durationMs, latency, pretty, readSpan, stateBadge, timeMs, traceRun, typeClass,
 } from "../components/trace-parts.js";
 import { kvTable, pageHeader } from "../components/widgets.js";
 import { enc, h, replace } from "../dom.js";
@@ -102,7 +102,7 @@ function valueBlock(value) {
   return h("div", block, more);
 }
 
-/** Feedback and expectations on the trace (and its spans): value, rationale, source, time. */
+/** Feedback, expectations and issues on the trace (and its spans): value, rationale, source, time. */
 function assessmentsPanel(info, selectSpan) {
   const all = info.assessments || [];
   if (!all.length) return h("section.panel.assessments", h("h2", "Assessments"), h("p.muted", "No feedback or expectations on this trace."));
@@ -110,7 +110,7 @@ function assessmentsPanel(info, selectSpan) {
     h("thead", h("tr", ["Name", "Kind", "Value", "Rationale", "Source", "Span", "Updated"].map((c) => h("th", c)))),
     h("tbody", all.map((a) => h(`tr${a.valid === false ? ".deleted" : ""}`,
       h("td", a.assessment_name, a.valid === false ? h("span.muted", " (overridden)") : null),
-      h("td", a.expectation ? "expectation" : "feedback"),
+      h("td", assessmentKind(a)),
       h("td", assessmentChip(a, { withName: false }), typeof assessmentValue(a) === "object" && assessmentValue(a) !== null ? valueBlock(assessmentValue(a)) : null),
       h("td.rationale", a.rationale || (a.feedback?.error?.error_message ?? "")),
       h("td", a.source ? `${(a.source.source_type || "").toLowerCase()}${a.source.source_id ? `: ${a.source.source_id}` : ""}` : ""),
