@@ -35,6 +35,7 @@ from .api import add_view, read_body
 
 EXPERIMENT_HEADER, RUN_HEADER = "x-mlflow-experiment-id", "x-mlflow-run-id"
 MAX_BODY = 64 * 1024 * 1024  # bytes of a request, compressed and decompressed
+MAX_NANOS = 2**63 - 1  # OTLP's times are uint64; the columns are signed 64-bit
 MAX_NAME_LENGTH = 16_000  # characters of a span name (a TEXT column on MySQL holds 64 KiB)
 # JSON text in a string attribute deeper than this stays text: each level nests four in the
 # stored span, and orjson writes at most 255 (protobuf's own nesting limit keeps AnyValues below)
@@ -97,9 +98,10 @@ def _parse(body: bytes, media_type: str) -> ExportTraceServiceRequest:
             for resource_spans in data.get("resourceSpans") or data.get("resource_spans") or []:
                 for scope_spans in resource_spans.get("scopeSpans") or resource_spans.get("scope_spans") or []:
                     for span in scope_spans.get("spans") or []:
-                        for field in _HEX_IDS:
-                            if isinstance(span.get(field), str) and span[field]:
-                                span[field] = base64.b64encode(bytes.fromhex(span[field])).decode()
+                        for item in (span, *(span.get("links") or [])):
+                            for field in _HEX_IDS:
+                                if isinstance(item.get(field), str) and item[field]:
+                                    item[field] = base64.b64encode(bytes.fromhex(item[field])).decode()
             json_format.ParseDict(data, message, ignore_unknown_fields=True)
         else:
             message.ParseFromString(body)
@@ -133,6 +135,8 @@ def _record(span, resource_tags: dict) -> SpanRecord:
     if len(span.trace_id) != 16 or len(span.span_id) != 8 or len(span.parent_span_id) not in (0, 8):
         raise invalid(f"Invalid OpenTelemetry format: span '{span.name[:100]}' needs a 16-byte trace_id, an 8-byte "
                       "span_id and an 8-byte parent_span_id or none")
+    if span.start_time_unix_nano > MAX_NANOS or span.end_time_unix_nano > MAX_NANOS:
+        raise invalid(f"Invalid OpenTelemetry format: span '{span.name[:100]}' has a time beyond {MAX_NANOS} ns")
     if len(span.name) > MAX_NAME_LENGTH:
         raise invalid(f"Span name of {len(span.name)} characters exceeds the limit of {MAX_NAME_LENGTH}")
     # each field read once: a read of a protobuf field builds a new Python object
@@ -156,7 +160,7 @@ def _record(span, resource_tags: dict) -> SpanRecord:
     if REQUEST_ID not in values:
         attributes.append({"key": REQUEST_ID, "value": {"string_value": trace_id}})
     code = span_status.code
-    status = _STATUS[code] if code < 3 else "UNSET"
+    status = _STATUS[code] if 0 <= code < len(_STATUS) else "UNSET"  # an open enum: any int32 may come
     content = {"trace_id": _b64(trace_bytes), "span_id": _b64(span_bytes)}
     if parent_bytes:
         content["parent_span_id"] = _b64(parent_bytes)

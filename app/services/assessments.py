@@ -136,7 +136,7 @@ def _kind_and_value(assessment: dict) -> tuple[str, str, str | None]:
 
 def _source_type(source: dict) -> str:
     given = source.get("source_type", "SOURCE_TYPE_UNSPECIFIED")
-    if given.isdigit() and int(given) < len(SOURCE_TYPES):
+    if given.isascii() and given.isdigit() and int(given) < len(SOURCE_TYPES):
         return SOURCE_TYPES[int(given)]
     if given not in SOURCE_TYPES:
         raise invalid(f"Invalid assessment source type: {given}. Valid source types: {list(SOURCE_TYPES)}")

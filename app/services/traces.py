@@ -16,7 +16,7 @@ import dataclasses
 import json
 import time
 import uuid
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException, InvalidOperation
 
 import orjson
 
@@ -30,7 +30,9 @@ SOURCE_RUN = "mlflow.sourceRun"
 SIZE_STATS = "mlflow.trace.sizeStats"
 LINKED_PROMPTS = "mlflow.linkedPrompts"
 TRACE_DATA_FILE = "traces.json"
-IMMUTABLE_TAGS = frozenset({SPANS_LOCATION, "mlflow.trace.archiveLocation", "mlflow.trace.archivalFailure"})
+# set by the server only: the artifact location is derived from the trace's experiment
+IMMUTABLE_TAGS = frozenset({ARTIFACT_LOCATION, SPANS_LOCATION, "mlflow.trace.archiveLocation",
+                            "mlflow.trace.archivalFailure"})
 STATES = ("STATE_UNSPECIFIED", "OK", "ERROR", "IN_PROGRESS")
 V2_STATUS = {"STATE_UNSPECIFIED": "TRACE_STATUS_UNSPECIFIED", "OK": "OK", "ERROR": "ERROR",
              "IN_PROGRESS": "IN_PROGRESS"}
@@ -74,7 +76,7 @@ def duration_ms(text: str, name: str) -> int:
         if abs(ms) > MAX_DURATION_MS:
             raise InvalidOperation
         return ms
-    except (InvalidOperation, ValueError, OverflowError):
+    except (DecimalException, ValueError, OverflowError):
         raise invalid(f"Invalid value '{text}' for '{name}': expected a duration such as '1.5s'") from None
 
 
@@ -189,7 +191,7 @@ class TraceService:
         if info.get("request_time") is None:
             raise invalid("Missing value for required parameter 'trace_info.request_time'.")
         state = info.get("state") or "STATE_UNSPECIFIED"
-        if state.isdigit() and int(state) < len(STATES):
+        if state.isascii() and state.isdigit() and int(state) < len(STATES):
             state = STATES[int(state)]
         if state not in STATES:
             raise invalid(f"Invalid trace state '{state}': expected one of {', '.join(STATES)}")
@@ -236,6 +238,7 @@ class TraceService:
         started = timestamp_ms(self.store.info(request_id)["request_time"], "request_time")
         values = {"state": state, "execution_duration": (timestamp if timestamp is not None else now_ms()) - started}
         metadata, tags = _checked_metadata(_pairs(metadata_items)), _checked_tags(_pairs(tag_items))
+        tags = {k: v for k, v in tags.items() if k not in IMMUTABLE_TAGS}
         return info_v2(self.store.end_v2(request_id, values, tags, metadata))
 
     # ------------------------------------------------------------ spans (OTLP)
@@ -264,7 +267,7 @@ class TraceService:
                 trace["response_preview"] = preview(span.outputs)
             # as officially, tags a span carries that could not be a tag are left out
             trace["tags"].update({k: v[:MAX_VALUE_LENGTH] for k, v in span.tags.items()
-                                  if 0 < len(k) <= MAX_KEY_LENGTH})
+                                  if 0 < len(k) <= MAX_KEY_LENGTH and k not in IMMUTABLE_TAGS})
         # one row per span: the last one sent wins
         rows = list({(s.trace_id, s.span_id): s.row() for s in records}.values())
         self.store.log_spans(experiment, list(traces.values()), rows, run_id or None)
@@ -313,10 +316,9 @@ class TraceService:
         info, contents = self.store.trace(_check_id(request_id, "request_id"))
         if contents:
             return orjson.dumps({"spans": [_span_dict(orjson.loads(content)) for content in contents]})
-        location = info["tags"].get(ARTIFACT_LOCATION)
+        # from the trace's own experiment, never from its tags
+        location = self.store.artifact_location(request_id)
         try:
-            if not location:
-                raise FileNotFoundError(request_id)
             stream, _ = self.artifacts.open_under(location, TRACE_DATA_FILE)
             with stream:
                 return stream.read()

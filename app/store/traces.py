@@ -46,8 +46,10 @@ _LOCKED_TRACES = (sa.select(trace_info.c.trace_id, trace_info.c.request_time, tr
                             trace_info.c.state, trace_info.c.request_preview, trace_info.c.response_preview,
                             trace_info.c.metadata_json, trace_info.c.tags_json, trace_info.c.experiment_id)
                   .where(in_list(trace_info.c.trace_id, "ids")).order_by(trace_info.c.trace_id).with_for_update())
-_EXPERIMENT_LOCATION = sa.select(experiments.c.artifact_location).where(
-    experiments.c.experiment_id == sa.bindparam("experiment_id"))
+_TRACE_EXPERIMENT_LOCATION = (sa.select(experiments.c.artifact_location)
+                              .join(trace_info, trace_info.c.experiment_id == experiments.c.experiment_id)
+                              .where(trace_info.c.trace_id == sa.bindparam("trace_id")))
+_RUN_EXPERIMENT = sa.select(runs.c.experiment_id).where(runs.c.run_uuid == sa.bindparam("run_id"))
 _KEY_VALUE_TABLES = ((trace_tags, trace_info.c.tags_json), (trace_metadata, trace_info.c.metadata_json))
 
 
@@ -194,6 +196,20 @@ def _artifact_location(experiment_location: str, trace_id: str) -> str:
     return f"{experiment_location.rstrip('/')}/traces/{trace_id}/artifacts"
 
 
+def _runs_in(conn, run_ids: list[str], experiment_id: int) -> list[str]:
+    """Those of run_ids that are runs of the experiment (a trace links only to its own)."""
+    return [r for r in run_ids if conn.execute(_RUN_EXPERIMENT, {"run_id": r}).scalar() == experiment_id]
+
+
+def _check_run_in(conn, run_id: str, experiment_id: int) -> None:
+    found = conn.execute(_RUN_EXPERIMENT, {"run_id": run_id}).first()
+    if found is None:
+        raise not_found(f"Run with id={run_id} not found")
+    if found.experiment_id != experiment_id:
+        raise invalid(f"Run '{run_id}' is not in experiment {experiment_id}: traces link only to runs of "
+                      "their own experiment.")
+
+
 class TraceStore:
     def __init__(self, database: Database):
         self.db = database
@@ -210,6 +226,14 @@ class TraceStore:
         if not found:
             raise trace_not_found(trace_id)
         return found[0]
+
+    def artifact_location(self, trace_id: str) -> str:
+        """The trace's artifact location, derived from its experiment's."""
+        with self.db.read() as conn:
+            location = conn.execute(_TRACE_EXPERIMENT_LOCATION, {"trace_id": trace_id}).scalar()
+        if location is None:
+            raise trace_not_found(trace_id)
+        return _artifact_location(location, trace_id)
 
     def trace(self, trace_id: str) -> tuple[dict, list[str]]:
         """A trace's info and its spans' stored JSON texts (root first, then by start time)."""
@@ -241,7 +265,8 @@ class TraceStore:
         experiment_id), tags, metadata and run links; a trace whose spans arrived first (even
         concurrently) is merged: its row takes these values (previews only when given), its
         tags and metadata these over its own. The experiment must be active, and a stored trace
-        must be in it (traces do not move). Returns the stored TraceInfoV3 JSON."""
+        must be in it (traces do not move); run_ids not of that experiment are not linked.
+        Returns the stored TraceInfoV3 JSON."""
         trace_id, experiment_id = info["trace_id"], info["experiment_id"]
         merged = {k: v for k, v in info.items() if v is not None or k not in ("request_preview", "response_preview")}
 
@@ -258,7 +283,8 @@ class TraceStore:
                 raise elsewhere(trace_id)
             _upsert_key_values(conn, trace_tags, [(trace_id, k, v) for k, v in all_tags.items()])
             _upsert_key_values(conn, trace_metadata, [(trace_id, k, v) for k, v in metadata.items()])
-            bulk.insert_ignore(conn, trace_runs, ("trace_id", "run_id"), [(trace_id, r) for r in run_ids])
+            bulk.insert_ignore(conn, trace_runs, ("trace_id", "run_id"),
+                               [(trace_id, r) for r in _runs_in(conn, run_ids, experiment_id)])
             if created:  # what was sent is what is stored
                 return _info_json(tuple(row[c.name] if c.name in row else None for c in INFO_COLUMNS), None)
             refresh_key_values_json(conn, [trace_id])
@@ -282,21 +308,24 @@ class TraceStore:
         """Store the spans of an OTLP export in one transaction. traces: per trace, what its spans
         say of it: {"trace_id", "request_time", "end_time" (or None), "state" (from the root
         span, or None), "request_preview", "response_preview", "tags"}. A trace not stored yet
-        is created from that (in experiment_id, which must exist); a stored one (which must be in
+        is created from that (in experiment_id, which must be active); a stored one (which must be in
         experiment_id: a 400 otherwise, nothing stored) keeps what its
         StartTrace set (mlflow.trace.infoFinalized) and otherwise widens its times to its spans',
         takes the root span's state while in progress, and previews it has none of. A span sent
-        again replaces the stored one. With run_id, traces whose root span came are linked to it."""
+        again replaces the stored one. With run_id (a run of experiment_id: else 404 or 400,
+        nothing stored), traces whose root span came are linked to it."""
         traces = sorted(traces, key=lambda t: t["trace_id"])  # rows locked in one order: no deadlocks
         trace_ids = [t["trace_id"] for t in traces]
 
         def work(conn):
+            if run_id:
+                _check_run_in(conn, run_id, experiment_id)
             stored = {row.trace_id: row for row in conn.execute(_LOCKED_TRACES, {"ids": trace_ids})}
             if any(row.experiment_id != experiment_id for row in stored.values()):
                 raise elsewhere(next(i for i, row in stored.items() if row.experiment_id != experiment_id))
             new = [t for t in traces if t["trace_id"] not in stored]
             if new:  # made from their spans; a concurrent StartTrace's row wins
-                location = self._experiment_location(conn, experiment_id)
+                location = active_experiment_location(conn, experiment_id)
                 bulk.insert_ignore(conn, trace_info, _SPAN_TRACE_COLUMNS, [(
                     t["trace_id"], experiment_id, t["request_time"],
                     None if t["end_time"] is None else t["end_time"] - t["request_time"],
@@ -325,13 +354,6 @@ class TraceStore:
                 bulk.insert_ignore(conn, trace_runs, ("trace_id", "run_id"),
                                    [(t["trace_id"], run_id) for t in traces if t["state"] is not None])
         self.db.write(work)
-
-    @staticmethod
-    def _experiment_location(conn, experiment_id: int) -> str:
-        location = conn.execute(_EXPERIMENT_LOCATION, {"experiment_id": experiment_id}).scalar()
-        if location is None:
-            raise not_found(f"No Experiment with id={experiment_id} exists")
-        return location
 
     @staticmethod
     def _lock(conn, trace_id: str) -> None:

@@ -85,6 +85,8 @@ def test_otlp_json_with_hex_ids(server, exp_id):
     data = json_format.MessageToDict(message)  # lowerCamelCase, bytes as base64
     span = data["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     span["traceId"], span["spanId"] = trace_bytes.hex(), span_bytes.hex()  # OTLP JSON: ids in hex
+    linked_trace, linked_span = random_ids()
+    span["links"] = [{"traceId": linked_trace.hex(), "spanId": linked_span.hex()}]
     resp = post_otlp(server.url, json.dumps(data).encode(), exp_id, "application/json")
     assert resp.status_code == 200 and resp.json() == {}
     trace = assert_ok(get_trace_json(server.url, f"tr-{trace_bytes.hex()}"))["trace"]
@@ -98,6 +100,8 @@ def test_otlp_json_with_hex_ids(server, exp_id):
     assert attributes["mlflow.spanInputs"] == {
         "kvlist_value": {"values": [{"key": "q", "value": {"string_value": "x"}}]}}
     assert attributes["mlflow.spanOutputs"] == {"string_value": "y"}
+    assert stored["links"] == [{"trace_id": base64.b64encode(linked_trace).decode(),
+                                "span_id": base64.b64encode(linked_span).decode()}]
     assert attributes["mlflow.traceRequestId"] == {"string_value": f"tr-{trace_bytes.hex()}"}
 
 
@@ -136,9 +140,13 @@ def _valid_and_broken() -> tuple[bytes, bytes]:
     return trace_bytes, otlp_request(good, bad).SerializeToString()
 
 
-def test_bad_payloads_are_refused_and_store_nothing(server, exp_id):
+def test_bad_payloads_are_refused_and_store_nothing(server, client, exp_id):
     trace_bytes, span_bytes = random_ids()
     valid = otlp_request(otlp_span(trace_bytes, span_bytes, name="would-be")).SerializeToString()
+    late = otlp_request(otlp_span(trace_bytes, span_bytes, start_ns=2**64 - 1, end_ns=2**64 - 1)).SerializeToString()
+    other_run = client.create_run(mlflow.create_experiment(unique("otlp-other"))).info.run_id
+    deleted = mlflow.create_experiment(unique("otlp-deleted"))
+    client.delete_experiment(deleted)
     cases = [
         (b"\xff\xfe definitely not protobuf", "application/x-protobuf", exp_id, {}, 400),
         (b"{not json", "application/json", exp_id, {}, 400),
@@ -152,6 +160,10 @@ def test_bad_payloads_are_refused_and_store_nothing(server, exp_id):
         (b"not gzip at all", "application/x-protobuf", exp_id, {"Content-Encoding": "gzip"}, 400),
         (gzip.compress(valid), "application/x-protobuf", exp_id, {"Content-Encoding": "br"}, 400),
         (_valid_and_broken()[1], "application/x-protobuf", exp_id, {}, 400),
+        (late, "application/x-protobuf", exp_id, {}, 400),  # uint64 nanoseconds beyond a signed 64-bit column
+        (valid, "application/x-protobuf", exp_id, {"x-mlflow-run-id": other_run}, 400),
+        (valid, "application/x-protobuf", exp_id, {"x-mlflow-run-id": "0" * 32}, 404),
+        (valid, "application/x-protobuf", deleted, {}, 400),
     ]
     for body, content_type, experiment, headers, status in cases:
         resp = post_otlp(server.url, body, experiment, content_type, **headers)
@@ -176,6 +188,11 @@ def test_an_error_root_span_makes_an_error_trace(server, exp_id):
     body = otlp_request(otlp_span(trace_bytes, span_bytes, name="boom", status=Status.STATUS_CODE_ERROR))
     assert post_otlp(server.url, body.SerializeToString(), exp_id).status_code == 200
     assert mlflow.get_trace(f"tr-{trace_bytes.hex()}").info.state.value == "ERROR"
+    trace_bytes, span_bytes = random_ids()
+    body = otlp_request(otlp_span(trace_bytes, span_bytes, name="odd status", status=-5))
+    assert post_otlp(server.url, body.SerializeToString(), exp_id).status_code == 200
+    trace = assert_ok(get_trace_json(server.url, f"tr-{trace_bytes.hex()}"))["trace"]
+    assert trace["spans"][0]["status"] == {} and trace["trace_info"]["state"] == "OK"
 
 
 def test_odd_attributes_are_stored_not_refused(server, exp_id):
@@ -183,7 +200,8 @@ def test_odd_attributes_are_stored_not_refused(server, exp_id):
     (key over 250 characters) is left out of the tags, as officially."""
     trace_bytes, span_bytes = random_ids()
     deep = "[" * 3000 + "]" * 3000
-    body = otlp_request(otlp_span(trace_bytes, span_bytes, name="odd", deep=deep, nested="[[1], {\"a\": [2]}]"),
+    body = otlp_request(otlp_span(trace_bytes, span_bytes, name="odd", deep=deep, nested="[[1], {\"a\": [2]}]",
+                                  mlflow__traceTag__mlflow__artifactLocation="s3://elsewhere"),
                         resource={"k" * 300: "v", "team": "x" * 9000})
     assert post_otlp(server.url, body.SerializeToString(), exp_id).status_code == 200
     trace = assert_ok(get_trace_json(server.url, f"tr-{trace_bytes.hex()}"))["trace"]
@@ -192,6 +210,7 @@ def test_odd_attributes_are_stored_not_refused(server, exp_id):
     assert attributes["nested"]["array_value"]["values"][0] == {"array_value": {"values": [{"int_value": 1}]}}
     tags = trace["trace_info"]["tags"]
     assert "k" * 300 not in tags and tags["team"] == "x" * 8000
+    assert tags["mlflow.artifactLocation"].endswith(f"/traces/tr-{trace_bytes.hex()}/artifacts")  # the server's
 
 
 def test_traces_may_reuse_span_ids(server, exp_id):

@@ -200,6 +200,8 @@ def test_bad_start_requests_store_nothing(server, api, v3, exp_id):
         (trace_info(trace_id, exp_id, execution_duration="fast"), 400),
         (trace_info(trace_id, exp_id, execution_duration="Infinitys"), 400),
         (trace_info(trace_id, exp_id, execution_duration="1e400s"), 400),
+        (trace_info(trace_id, exp_id, execution_duration="1e999999s"), 400),
+        (trace_info(trace_id, exp_id, state="\u00b2"), 400),
         (trace_info(trace_id, exp_id, state="DONE"), 400),
         (trace_info(trace_id, exp_id, tags={"k": 1}), 400),
         (trace_info(trace_id, exp_id, trace_metadata=["a"]), 400),
@@ -212,6 +214,8 @@ def test_bad_start_requests_store_nothing(server, api, v3, exp_id):
                                                     "source": {"source_type": "ROBOT"}}]), 400),
         (trace_info(trace_id, exp_id, assessments=[{"feedback": {"value": True},
                                                     "source": {"source_type": "HUMAN"}}]), 400),
+        (trace_info(trace_id, exp_id, assessments=[{"assessment_name": "ok", "feedback": {"value": True},
+                                                    "source": {"source_type": "\u00b2"}}]), 400),
     ]
     for info, status in bad:
         assert_error(start(v3, info), status)
@@ -246,6 +250,14 @@ def test_the_trace_artifact_of_a_2x_trace_is_its_uploaded_traces_json(server, ap
     assert requests.put(upload, data=data, timeout=30).status_code == 200
     got = requests.get(artifact_url, params={"request_id": request_id}, timeout=30)
     assert got.status_code == 200 and got.content == data
+    # the artifact location is the server's: a trace elsewhere cannot be pointed at this one's data
+    other = assert_ok(api.post("traces", json={"experiment_id": raw_experiment(api, unique("other")),
+                                               "timestamp_ms": 1000}))["trace_info"]["request_id"]
+    location = f"mlflow-artifacts:/{exp_id}/traces/{request_id}/artifacts"
+    body = assert_error(api.request("PATCH", f"traces/{other}/tags",
+                                    json={"key": "mlflow.artifactLocation", "value": location}), 400)
+    assert "immutable" in body["message"]
+    assert_error(requests.get(artifact_url, params={"request_id": other}, timeout=30), 404)
 
 
 def test_a_trace_stays_in_its_experiment(server, api, v3, exp_id):
