@@ -185,12 +185,38 @@ def _assessment_value(kind: str, op: str, value):
 
 
 def _check_pattern(value) -> None:
-    """A regular expression that fails in Python would fail in the database too, as a 500."""
+    """A regular expression that fails in Python would fail in the database too. Groups starting
+    "(?" other than "(?:" (inline flags, Python's named groups, lookarounds) are refused: each
+    database reads them differently, or not at all."""
     for pattern in value if isinstance(value, tuple) else (value,):
         try:
             re.compile(pattern)
         except re.error as error:
             raise invalid(f"Invalid regular expression '{pattern}': {error}") from None
+        if _special_group(pattern):
+            raise invalid(f"Invalid regular expression '{pattern}': groups starting '(?' other than '(?:' "
+                          f"(inline flags, named groups, lookarounds) are not supported")
+
+
+def _special_group(pattern: str) -> bool:
+    """Whether the pattern opens a group with "(?" but not "(?:" outside a character class."""
+    i, in_class = 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            i += 1 + pattern.startswith("^", i + 1)
+            i += pattern.startswith("]", i)  # a leading "]" is one of the class's characters
+            continue
+        elif c == "(" and pattern.startswith("?", i + 1) and not pattern.startswith("?:", i + 1):
+            return True
+        i += 1
+    return False
 
 
 def _shown(value) -> str:

@@ -21,16 +21,17 @@ import re
 
 import sqlalchemy as sa
 
-from .db import Database, fetch_tuples
+from ..errors import invalid
+from .db import Database, fetch_tuples, first_line
+from .in_list import in_list
 from .pages import decode_keyset_token, encode_keyset_token
 from .schema import assessments, experiments, spans, trace_info, trace_metadata, trace_runs, trace_tags
-from .traces import INFO_COLUMNS, page_infos_json
-from .in_list import in_list
 from .search_sql import after, after_parameters, after_shape, order_clauses
 from .trace_filter import (
     ATTRIBUTE, EXPECTATION, FEEDBACK, ISSUE, METADATA, PROMPT, RUN, SPAN, SPAN_ATTRIBUTE, TAG, TraceClause,
     TraceOrder,
 )
+from .traces import INFO_COLUMNS, page_infos_json
 
 T = trace_info.c
 _END_TIME = T.request_time + sa.func.coalesce(T.execution_duration, 0)
@@ -55,7 +56,7 @@ class TraceSearchStore:
         keys, source = trace_order(tuple(order))
         search = ("traces", experiment_ids, clauses, order)
         last = decode_keyset_token(page_token, search, keys) if page_token else None
-        with self.db.read() as conn, _exists_as_lookups(conn):
+        with self.db.read() as conn, _exists_as_lookups(conn), _regex_errors_are_400():
             if len(experiment_ids) == 1:  # the page's statement checks that the experiment is active
                 active = experiment_ids
             else:
@@ -203,6 +204,21 @@ def _newest_first(keys) -> bool:
 
 
 @contextlib.contextmanager
+def _regex_errors_are_400():
+    """A pattern the database's regular expressions refuse (their syntax differs from Python's,
+    which the service checked) is the client's error: PostgreSQL's SQLSTATE 2201B, MariaDB's
+    1139, MySQL's 3685-3699 (ICU)."""
+    try:
+        yield
+    except sa.exc.DBAPIError as error:
+        args = getattr(error.orig, "args", ())
+        code = getattr(error.orig, "pgcode", None) or (args[0] if args else None)
+        if code in ("2201B", 1139) or (isinstance(code, int) and 3685 <= code <= 3699):
+            raise invalid(f"Invalid regular expression: {first_line(error.orig)}") from None
+        raise
+
+
+@contextlib.contextmanager
 def _exists_as_lookups(conn):
     """On MariaDB, the search's EXISTS conditions stay lookups by trace id. Otherwise MariaDB turns
     them into semi-joins and reads every matching child row first (every valid "score" feedback
@@ -311,15 +327,13 @@ def span_attribute_condition(key: str, op: str, value):
     {"key": k, "value": {"string_value": v}}, where MLflow's client writes v as JSON text (a
     string "\\"gpt-4\\"", a number "3"), and other OpenTelemetry SDKs the value itself (or an
     int_value, a bool_value): "=" and IN match any of these; LIKE and ILIKE match the pattern
-    from v's first character (a JSON string's quote skipped); RLIKE searches after the key, ^ and
-    $ anchoring at v's start and end. Values are matched as JSON escapes them."""
+    from v's first character (a JSON string's quote skipped); RLIKE searches v (string values), a
+    leading ^ and a trailing $ anchoring at its start and end. Values are matched as JSON escapes
+    them."""
     content = spans.c.content
     head = _json({"key": key, "value": {}})[:-3]  # up to the AnyValue
     if op == "RLIKE":
-        body = value[1:] if value.startswith("^") else ".*" + value
-        if body.endswith("$") and not body.endswith("\\$"):
-            body = body[:-1] + r'(\\")?"\}'
-        return content.regexp_match(re.escape(head + '{"string_value":') + r'"(\\")?' + body)
+        return content.regexp_match(_attribute_pattern(head, value))
     if op in ("LIKE", "ILIKE"):
         start = _escape_like(head + '{"string_value":"')
         patterns = [f"%{start}{skipped}{value}%" for skipped in ('\\\\"', "")]
@@ -330,6 +344,19 @@ def span_attribute_condition(key: str, op: str, value):
     same = sa.or_(*(content.like(f"%{_escape_like(head + form)}}}%", escape="\\")
                     for v in values for form in _any_values(v)))
     return ~same if op in ("NOT IN", "!=") else same
+
+
+_IN_STRING = r'(?:[^"\\]|\\.)*'  # JSON string characters: the match stays inside v
+
+
+def _attribute_pattern(head: str, pattern: str) -> str:
+    """The regular expression over spans.content for `span.attributes.<key> RLIKE pattern`: the
+    pattern grouped (its alternatives all after the key) and found within v, anchors at v's ends."""
+    start = pattern.startswith("^")
+    end = re.search(r"(?<!\\)(?:\\\\)*\$$", pattern) is not None  # an unescaped trailing $
+    body = pattern[start:len(pattern) - end]
+    return (re.escape(head + '{"string_value":') + r'"(?:\\")?' + ("" if start else _IN_STRING)
+            + f"(?:{body})" + (r'(?:\\")?"\}' if end else ""))
 
 
 def _any_values(value: str) -> list[str]:
@@ -343,8 +370,9 @@ def _any_values(value: str) -> list[str]:
 
 
 def compare(column, op: str, value):
-    """column <op> value (IN and NOT IN: an expanding parameter), for the comparators the grammar allows; LIKE is case-sensitive on every
-    database, ILIKE compares lower-cased text, RLIKE is the database's regular expression."""
+    """column <op> value, for the comparators the grammar allows (IN and NOT IN: an expanding
+    parameter); LIKE is case-sensitive on every database, ILIKE compares lower-cased text, RLIKE is
+    the database's regular expression."""
     if op == "IN":
         return column.in_(value)
     if op == "NOT IN":

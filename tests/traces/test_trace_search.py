@@ -282,6 +282,12 @@ SPAN_FILTERS = [
     ("span.attributes.model ILIKE 'GPT%'", {"rag"}),
     ("span.attributes.model RLIKE '^gpt-[0-9]o$'", {"rag"}),
     ("span.attributes.model IN ('claude-3', 'gemini')", {"failing"}),
+    # RLIKE searches the attribute's own value: not the span's later attributes or events
+    ("span.attributes.model RLIKE 'gpt|claude'", {"rag", "failing"}),
+    ("span.attributes.model RLIKE 'limited$'", set()),  # the failing span's exception message
+    ("span.attributes.index RLIKE 'docs'", {"rag"}),
+    ("span.attributes.index RLIKE 'zzz|mlflow'", set()),  # the retrieve span's inputs, after index
+    ("span.attributes.model RLIKE '[(?]|4o$'", {"rag"}),
     ("span.attributes.top_k = '3'", {"rag"}),
     ("span.attributes.`mlflow.spanType` = 'TOOL'", {"tool"}),
     ("span.attributes.model = 'gpt-4o' AND span.type = 'LLM'", {"rag"}),
@@ -512,6 +518,9 @@ BAD_FILTERS = [
     ("trace.status = 'OK' OR trace.status = 'ERROR'", "AND"),
     ("trace.status = 'OK", "quote"),
     ("tag.env RLIKE '('", "regular expression"),
+    ("tag.env RLIKE '(?i)PROD'", "'(?' other than '(?:'"),
+    ("span.attributes.model RLIKE '(?i)GPT'", "'(?' other than '(?:'"),
+    ("span.attributes.model RLIKE '(?P<a>gpt)'", "'(?' other than '(?:'"),
     ("metadata.`mlflow.trace.tokenUsage` LIKE '%input%'", "reserved metadata"),
     ("trace.status", "comparator"),
 ]
@@ -528,6 +537,9 @@ ODD_FILTERS = [
     "feedback.score > 1e400", "feedback.score < -1e400", "feedback.score >= 99999999999999999999",
     "trace.timestamp_ms > 1.5", "span.attributes.n = '99999999999999999999'", "tag.`a%_\\` LIKE '%\\%'",
     "metadata.user = 'é€😀'", "span.attributes.`k\"q` = 'v\"'",
+    # regular expressions Python accepts that a database may read differently or refuse
+    "tag.env RLIKE 'a{,3}'", "span.attributes.model RLIKE '\\Z'", "tag.env RLIKE '[[:alpha:]]'",
+    "span.attributes.model RLIKE '(?:gpt)\\b'",
 ]
 
 
