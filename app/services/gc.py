@@ -41,15 +41,14 @@ from urllib.parse import urlsplit
 from ..artifacts import STORES, ArtifactRepository, repository_for
 from ..artifacts.credentials import without_password
 from ..artifacts.local import LocalArtifactRepository
+from ..artifacts.remote_proxy import PROXY_ROUTE, names_proxy
 from ..errors import MlflowError, invalid, not_found
 from ..store.gc import EXPERIMENT, MODEL, RUN, Entity, GcStore
-
-TRACE = "trace"  # counted with their experiment, not an entity of their own
 from ..store.schema import DELETED
-from ..artifacts.remote_proxy import PROXY_ROUTE, names_proxy
 from .artifacts import PROXY_SCHEME
 from .tracking import EXPERIMENT_IDS
 
+TRACE = "trace"  # counted with their experiment, not an entity of their own
 _DURATION = re.compile(r"^((?P<days>[\.\d]+?)d)?((?P<hours>[\.\d]+?)h)?((?P<minutes>[\.\d]+?)m)"
                        r"?((?P<seconds>[\.\d]+?)s)?$")
 

@@ -34,18 +34,19 @@ from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from ..services.trace_search import RESERVED_METADATA, TRACE_NAME
+from ..services.traces import SOURCE_RUN
+from ..store.assessments import EXPECTATION, FEEDBACK, ISSUE
 from ..store.bulk import insert_ignore
 from ..store.schema import assessments, spans, trace_info, trace_metadata, trace_runs, trace_tags
 from ..store.traces import refresh_key_values_json
 
-TRACE_NAME_TAG = "mlflow.traceName"
-SOURCE_RUN = "mlflow.sourceRun"
-SESSION, TOKEN_USAGE, COST = "mlflow.trace.session", "mlflow.trace.tokenUsage", "mlflow.trace.cost"
+SESSION = "mlflow.trace.session"
+TOKEN_USAGE, COST = RESERVED_METADATA  # the metadata trace_info's token and cost columns hold
 # the official trace_analytics' TOKEN_COLUMN_BY_KEY and COST_COLUMN_BY_KEY, in their order
 TOKEN_COLUMNS = ("input_tokens", "output_tokens", "total_tokens", "cache_read_input_tokens",
                  "cache_creation_input_tokens", "cache_creation_input_tokens_above_1hr")
 COST_COLUMNS = ("input_cost", "output_cost", "total_cost")
-ASSESSMENT_KINDS = ("feedback", "expectation", "issue")
 _STATUS_CODES = {"STATUS_CODE_OK": Status.STATUS_CODE_OK, "OK": Status.STATUS_CODE_OK,
                  "STATUS_CODE_ERROR": Status.STATUS_CODE_ERROR, "ERROR": Status.STATUS_CODE_ERROR}
 _INT64 = range(-2**63, 2**63)
@@ -157,7 +158,7 @@ def _set_value(target: AnyValue, value) -> None:
 # ------------------------------------------------------------ promoted columns
 
 def promoted_tags(row: dict) -> list[tuple[str, str]]:
-    return [(TRACE_NAME_TAG, row["trace_name"])] if row.get("trace_name") is not None else []
+    return [(TRACE_NAME, row["trace_name"])] if row.get("trace_name") is not None else []
 
 
 def promoted_metadata(row: dict) -> list[tuple[str, str]]:
@@ -205,7 +206,7 @@ def write_trace_tags(writer, conn, rows, tally):
     for r in rows:
         if not writer._child(tally, "traces", r["request_id"]):
             continue
-        if promoted and r["key"] == TRACE_NAME_TAG:
+        if promoted and r["key"] == TRACE_NAME:
             tally.ignored += 1  # the column's value is the tag (written with the trace)
             continue
         new.append((r["request_id"], r["key"], _text(r["value"])))
@@ -266,7 +267,7 @@ def write_assessments(writer, conn, rows, tally):
     for r in rows:
         if not writer._child(tally, "traces", r["trace_id"]):
             continue
-        if r["assessment_type"] not in ASSESSMENT_KINDS:
+        if r["assessment_type"] not in (FEEDBACK, EXPECTATION, ISSUE):
             tally.ignored += 1
             continue
         created = r["created_timestamp"]
