@@ -19,6 +19,7 @@ from ..services import permissions as p
 from ..services.auth import AuthService, Principal, denied, unauthenticated
 from . import access as a
 from .api import error_response, request_fields
+from .locations import searched_experiments
 
 log = logging.getLogger(__name__)
 
@@ -173,14 +174,6 @@ def field(fields: dict, path: str):
     for name in path.split("."):
         value = value.get(name) if isinstance(value, dict) else None
     return value
-
-
-def searched_experiments(locations) -> list[str]:
-    """The experiment ids a trace search names: its v3 `locations` (those of other types name
-    none), or the 2.x client's `experiment_ids`."""
-    ids = (item.get("mlflow_experiment", {}).get("experiment_id") if isinstance(item, dict) else item
-           for item in locations or [])
-    return [str(i) for i in dict.fromkeys(ids) if i]
 
 
 def caller() -> Principal:

@@ -5,6 +5,7 @@ from ..errors import invalid
 from ..services.trace_search import TraceSearchService
 from .access import LOCATIONS, SIGNED_IN, Access, Need
 from .api import ENUM, INT, STR, Route, page
+from .locations import searched_experiments
 
 LOCATION = {"type": ENUM, "mlflow_experiment": {"experiment_id": STR}}
 SEARCH = {"filter": STR, "max_results": INT, "order_by": [STR], "page_token": STR}
@@ -18,9 +19,8 @@ def routes(service: TraceSearchService) -> list[Route]:
         locations = r.get("locations")
         if not locations:
             raise invalid("Missing value for required parameter 'locations'.")
-        ids = [location["mlflow_experiment"].get("experiment_id", "")
-               for location in locations if "mlflow_experiment" in location]
-        found, token = s.search(ids, r.get("filter"), r.get("order_by"), r.get("max_results"), r.get("page_token"))
+        found, token = s.search(searched_experiments(locations), r.get("filter"), r.get("order_by"),
+                                r.get("max_results"), r.get("page_token"))
         return page("traces", found, token)
 
     def search_v2(r):
