@@ -25,10 +25,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from ..errors import MlflowError, invalid
 from ..store.auth import DEFAULT_WORKSPACE, RESERVED_ROLE_PREFIX, AuthStore
+from ..store.filters import Clause
 from ..store.owners import Owners
 from . import permissions as p
 from . import sources
-from .search import Clause
 
 MIN_PASSWORD_LENGTH = 12  # the official server's rule
 MAX_USERNAME_LENGTH = 255

@@ -4,10 +4,11 @@ from __future__ import annotations
 import dataclasses
 
 from ..errors import invalid
+from ..store.filters import Clause
 from ..store.models import PENDING, LoggedModelStore, ModelOrder
 from . import validation as v
 from .names import random_run_name
-from .search import Clause, admitted, parse_filter
+from .search import admitted, parse_filter
 from .tracking import experiment_id_arg, now_ms, searched_experiment_id
 
 DEFAULT_SEARCH_RESULTS = 100  # as the official server

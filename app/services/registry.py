@@ -16,11 +16,12 @@ import logging
 import re
 
 from ..errors import MlflowError, invalid, not_found
+from ..store.filters import Clause
 from ..store.registry import PROMPT_TAG, STAGES, RegistryStore
 from . import sources
 from . import validation as v
 from .models import ModelService
-from .search import EXPERIMENT_ENTITY_ALIASES, Clause, parse_filter, parse_order_by
+from .search import EXPERIMENT_ENTITY_ALIASES, parse_filter, parse_order_by
 from .tracking import TrackingService, now_ms
 from .webhooks import PROMPT_EVENTS, WebhookService
 

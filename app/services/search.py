@@ -1,4 +1,4 @@
-"""Parse search filters and order_by clauses into plain data (never SQL text).
+"""Parse search filters and order_by clauses into plain data (app/store/filters.py; never SQL text).
 
 Grammar (as the official server accepts it):
     filter  := clause ("AND" clause)*
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
 
 from ..errors import invalid
+from ..store.filters import NUMERIC_COMPARATORS, SET_COMPARATORS, Clause, OrderBy
 
 ENTITY_ALIASES = {
     "metric": "metric", "metrics": "metric",
@@ -21,10 +21,6 @@ ENTITY_ALIASES = {
     "attribute": "attribute", "attributes": "attribute", "attr": "attribute", "run": "attribute",
     "dataset": "dataset", "datasets": "dataset",
 }
-NUMERIC_COMPARATORS = ("=", "!=", ">", ">=", "<", "<=")
-STRING_COMPARATORS = ("=", "!=", "LIKE", "ILIKE")
-SET_COMPARATORS = ("IN", "NOT IN")
-ID_COMPARATORS = ("=", "!=", *SET_COMPARATORS)  # experiment ids, compared as numbers
 WORD_COMPARATORS = ("LIKE", "ILIKE", "RLIKE", "IN")  # RLIKE: trace searches only
 
 _TOKEN = re.compile(
@@ -39,27 +35,12 @@ _TOKEN = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Clause:
-    entity: str  # metric, param, tag, attribute, dataset
-    key: str
-    comparator: str  # upper case: =, !=, <, LIKE, IN, NOT IN, ...
-    value: object  # float for numbers, str, or tuple of str for IN
-
-
 def admitted(scope: Clause | None, ids: list) -> list:
     """The experiment ids a scope clause (IN or NOT IN a tuple of ids) keeps; all without one."""
     if scope is None:
         return ids
     named = {str(i) for i in scope.value}
     return [i for i in ids if (str(i) in named) == (scope.comparator == "IN")]
-
-
-@dataclass(frozen=True)
-class OrderBy:
-    entity: str
-    key: str
-    ascending: bool
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:

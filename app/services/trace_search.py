@@ -32,10 +32,11 @@ import re
 
 from ..errors import invalid
 from ..store import trace_filter as tf
+from ..store.filters import Clause
 from ..store.trace_filter import TraceClause, TraceOrder
 from ..store.trace_search_sql import TraceSearchStore
 from . import validation as v
-from .search import Clause, parse_filter, parse_order_by
+from .search import parse_filter, parse_order_by
 from .traces import LINKED_PROMPTS, SOURCE_RUN, info_v2
 from .tracking import searched_experiment_id
 

@@ -8,10 +8,11 @@ from dataclasses import replace
 
 from ..artifacts.credentials import refuse_password, without_password
 from ..errors import invalid, not_found
+from ..store.filters import ID_COMPARATORS, Clause
 from ..store.tracking import ACTIVE, DELETED, RUN_NAME_TAG, VIEW_STAGES, TrackingStore
 from . import validation as v
 from .names import random_run_name
-from .search import EXPERIMENT_ENTITY_ALIASES, ID_COMPARATORS, Clause, admitted, parse_filter, parse_order_by
+from .search import EXPERIMENT_ENTITY_ALIASES, admitted, parse_filter, parse_order_by
 
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 USER_TAG = "mlflow.user"

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from ..errors import invalid, not_found
-from ..services.search import Clause
 from . import search_sql
 from .db import Database, fetch_tuples
+from .filters import Clause
 from .in_list import in_list
 from .pages import decode_keyset_token, encode_keyset_token
 from .schema import logged_model_metrics, logged_model_params, logged_model_tags, logged_models

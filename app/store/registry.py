@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import already_exists, not_found
-from ..services.search import Clause, OrderBy
 from . import search_sql
 from .db import Database
+from .filters import Clause, OrderBy
 from .pages import decode_keyset_token, encode_keyset_token
 from .schema import (
     model_version_tags, model_versions, registered_model_aliases, registered_model_tags, registered_models,

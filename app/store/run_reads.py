@@ -11,9 +11,9 @@ import functools
 import orjson
 import sqlalchemy as sa
 
-from ..services.search import Clause, OrderBy
 from . import inputs, search_sql
 from .db import fetch_tuples, plan_for_lookups_by_run, prefer_index_lookups
+from .filters import Clause, OrderBy
 from .in_list import in_list
 from .json_sql import json_array
 from .pages import decode_keyset_token, encode_keyset_token

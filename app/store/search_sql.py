@@ -11,8 +11,7 @@ import operator
 import sqlalchemy as sa
 
 from ..errors import invalid
-from ..services.search import (ID_COMPARATORS, NUMERIC_COMPARATORS, SET_COMPARATORS, STRING_COMPARATORS, Clause,
-                               OrderBy)
+from .filters import ID_COMPARATORS, NUMERIC_COMPARATORS, SET_COMPARATORS, STRING_COMPARATORS, Clause, OrderBy
 from .schema import (
     datasets, experiment_tags, experiments, latest_metrics, model_version_tags, model_versions, params,
     registered_model_tags, registered_models, run_input_tags, run_inputs, runs, tags,

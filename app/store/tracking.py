@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import already_exists, invalid, not_found
-from ..services.search import Clause, OrderBy
 from . import bulk, inputs, run_reads, search_sql
 from .db import Database, fetch_tuples
+from .filters import Clause, OrderBy
 from .json_sql import key_value_array
 from .pages import decode_keyset_token, encode_keyset_token
 from .sampling import Sampler, series
