@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import datetime
 
 from ..errors import invalid
 from ..store.assessments import EXPECTATION, FEEDBACK, ISSUE, JSON_FORMAT, AssessmentStore
+from ..store.proto_time import timestamp_ms
 from .tracking import now_ms
 
 SOURCE_TYPES = ("SOURCE_TYPE_UNSPECIFIED", "HUMAN", "LLM_JUDGE", "CODE")  # by proto number
@@ -28,7 +28,6 @@ TRUNCATED = "[Stack trace is truncated]\n...\n"
 # the columns' sizes; TEXT holds 65,535 bytes on MySQL, and so here on every database
 MAX_ID, MAX_NAME, MAX_SOURCE_ID, MAX_RUN_ID, MAX_TEXT_BYTES = 50, 250, 250, 32, 65_535
 UPDATABLE = ("assessment_name", "expectation", "feedback", "rationale", "metadata", "valid")
-_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})")
 
 
 def _required(value, name: str):
@@ -49,21 +48,6 @@ def _text(text: str | None, name: str) -> str | None:
     if text is not None and len(text) > MAX_TEXT_BYTES // 4 and len(text.encode()) > MAX_TEXT_BYTES:
         raise invalid(f"'{name}' exceeds the maximum size of {MAX_TEXT_BYTES} bytes")
     return text
-
-
-def timestamp_ms(text: str, name: str) -> int:
-    """A proto3 JSON Timestamp (RFC 3339) as milliseconds since the epoch (sub-millisecond
-    digits dropped, as Timestamp.ToMilliseconds does)."""
-    match = _RFC3339.fullmatch(text)
-    try:
-        if match is None:
-            raise ValueError
-        date, clock, fraction, zone = match.groups()
-        moment = datetime.fromisoformat(f"{date}T{clock}{'+00:00' if zone in 'Zz' else zone}")
-    except ValueError:
-        raise invalid(f"Invalid value {text!r} for parameter '{name}': expected an RFC 3339 timestamp, "
-                      "e.g. 2025-01-31T12:00:00.000Z") from None
-    return int(moment.timestamp()) * 1000 + int((fraction or "0").ljust(9, "0")[:3])
 
 
 def _no_constant(name: str):

@@ -16,14 +16,14 @@ import dataclasses
 import json
 import time
 import uuid
-from decimal import Decimal, DecimalException, InvalidOperation
 
 import orjson
 
 from ..errors import MlflowError, invalid, not_found
+from ..store.proto_time import duration_ms, timestamp_ms
 from ..store.traces import ARTIFACT_LOCATION, INFO_FINALIZED, SPANS_LOCATION, TRACKING_STORE, TraceStore
 from .artifacts import ArtifactService
-from .assessments import AssessmentService, timestamp_ms
+from .assessments import AssessmentService
 from .tracking import experiment_id_arg, now_ms
 
 SOURCE_RUN = "mlflow.sourceRun"
@@ -39,7 +39,6 @@ V2_STATUS = {"STATE_UNSPECIFIED": "TRACE_STATUS_UNSPECIFIED", "OK": "OK", "ERROR
 MAX_KEY_LENGTH, MAX_VALUE_LENGTH, MAX_PREVIEW_LENGTH = 250, 8000, 1000
 MAX_ID_LENGTH = 50  # trace ids and client request ids: the columns' width
 MAX_SPAN_TYPE_LENGTH = 500
-MAX_DURATION_MS = 315_576_000_000_000  # proto Duration's bound, 10,000 years
 MAX_TRACE_LINKS = 100  # traces linked to a run in one request, as officially
 GET_TRACE_WAITS = (1, 2)  # seconds traces/get waits for spans still being exported, as officially
 
@@ -64,20 +63,6 @@ class SpanRecord:
     def row(self) -> tuple:
         return (self.trace_id, self.span_id, self.parent_span_id, self.name, self.span_type, self.status,
                 self.start_ns, self.end_ns, self.content)
-
-
-def duration_ms(text: str, name: str) -> int:
-    """A proto Duration's JSON ("1.5s") as milliseconds (truncated, as Duration.ToMilliseconds);
-    proto's range is +-10,000 years."""
-    try:
-        if not text.endswith("s"):
-            raise InvalidOperation
-        ms = int(Decimal(text[:-1]) * 1000)
-        if abs(ms) > MAX_DURATION_MS:
-            raise InvalidOperation
-        return ms
-    except (DecimalException, ValueError, OverflowError):
-        raise invalid(f"Invalid value '{text}' for '{name}': expected a duration such as '1.5s'") from None
 
 
 def _string_map(value, name: str) -> dict[str, str]:

@@ -14,7 +14,6 @@ transaction; deleting it makes that one valid again (unless another assessment o
 from __future__ import annotations
 
 import json
-import time
 from types import SimpleNamespace
 
 import orjson
@@ -24,21 +23,15 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import already_exists, invalid, not_found
 from .db import Database
 from .in_list import in_list
-from .schema import assessments, trace_info
+from .proto_time import timestamp_json
+from .schema import assessments
+from .trace_rows import lock_trace, trace_exists
 
 FEEDBACK, EXPECTATION, ISSUE = "feedback", "expectation", "issue"
 JSON_FORMAT = "JSON_FORMAT"
 _COLUMNS = [column for column in assessments.c]
 _BY_TRACES = sa.select(*_COLUMNS).where(in_list(assessments.c.trace_id, "ids")).order_by(
     assessments.c.trace_id, assessments.c.create_time, assessments.c.assessment_id)
-
-
-def timestamp_json(ms: int) -> str:
-    """Milliseconds since the epoch as proto3 JSON writes a google.protobuf.Timestamp (RFC 3339,
-    UTC, fractional seconds only when there are some)."""
-    seconds, millis = divmod(ms, 1000)
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
 
 
 def _double(value):
@@ -93,10 +86,6 @@ def for_traces(conn, trace_ids: list[str]) -> dict[str, list[dict]]:
     return found
 
 
-def _trace_not_found(trace_id: str):
-    return not_found(f"Trace with ID '{trace_id}' not found.")
-
-
 def _assessment_not_found(trace_id: str, assessment_id: str):
     return not_found(f"Assessment with ID '{assessment_id}' not found for trace '{trace_id}'")
 
@@ -104,11 +93,6 @@ def _assessment_not_found(trace_id: str, assessment_id: str):
 def _one(trace_id: str, assessment_id: str):
     return sa.select(*_COLUMNS).where(assessments.c.trace_id == trace_id,
                                       assessments.c.assessment_id == assessment_id)
-
-
-def _trace_exists(conn, trace_id: str, lock: bool = False) -> bool:
-    query = sa.select(trace_info.c.trace_id).where(trace_info.c.trace_id == trace_id)
-    return conn.execute(query.with_for_update() if lock else query).first() is not None
 
 
 class AssessmentStore:
@@ -120,8 +104,7 @@ class AssessmentStore:
         concurrent deletion of the trace waits or is seen."""
         def work(conn):
             trace_id = row["trace_id"]
-            if not _trace_exists(conn, trace_id, lock=True):
-                raise _trace_not_found(trace_id)
+            lock_trace(conn, trace_id)
             if row["overrides"]:
                 overridden = conn.execute(assessments.update().where(
                     assessments.c.trace_id == trace_id, assessments.c.assessment_id == row["overrides"],
@@ -187,7 +170,7 @@ class AssessmentStore:
 
     @staticmethod
     def _missing(conn, trace_id: str, assessment_id: str):
-        if not _trace_exists(conn, trace_id):
+        if not trace_exists(conn, trace_id):  # the official get-assessment's words
             raise not_found(f"Trace with request_id '{trace_id}' not found")
         raise _assessment_not_found(trace_id, assessment_id)
 

@@ -23,10 +23,10 @@ import sqlalchemy as sa
 
 from .db import Database
 from .schema import (
-    DELETED, assessments, datasets, experiment_tags, experiments, latest_metrics, logged_model_metrics,
-    logged_model_params, logged_model_tags, logged_models, metrics, params, run_input_tags, run_inputs, run_models,
-    runs, spans, tags, trace_info, trace_metadata, trace_runs, trace_tags,
+    DELETED, datasets, experiment_tags, experiments, latest_metrics, logged_model_metrics, logged_model_params,
+    logged_model_tags, logged_models, metrics, params, run_input_tags, run_inputs, run_models, runs, tags, trace_info,
 )
+from .trace_rows import delete_trace_rows
 
 RUN, MODEL, EXPERIMENT = "run", "logged model", "experiment"
 CHUNK = 500  # ids per DELETE statement
@@ -123,9 +123,7 @@ def _delete_experiment(conn: sa.Connection, experiment_id: int) -> None:
     dataset_ids = ids(datasets.c.dataset_uuid)
     for table in (run_input_tags, run_inputs, datasets):
         _delete_in(conn, table, table.c.dataset_uuid, dataset_ids)
-    trace_ids = ids(trace_info.c.trace_id)
-    for table in (assessments, spans, trace_runs, trace_metadata, trace_tags, trace_info):
-        _delete_in(conn, table, table.c.trace_id, trace_ids)
+    delete_trace_rows(conn, ids(trace_info.c.trace_id))
     for table in (experiment_tags, experiments):
         conn.execute(table.delete().where(table.c.experiment_id == experiment_id))
 

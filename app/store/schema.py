@@ -360,7 +360,7 @@ assessments = Table(
     Column("assessment_id", String(50), primary_key=True),
     Column("trace_id", String(50), ForeignKey("trace_info.trace_id", ondelete="CASCADE"), nullable=False),
     Column("name", String(250), nullable=False),
-    Column("kind", String(20), nullable=False),  # feedback | expectation
+    Column("kind", String(20), nullable=False),  # feedback | expectation | issue
     Column("value", LONG_TEXT, nullable=False),
     Column("error", Text),
     Column("rationale", Text),

@@ -23,7 +23,9 @@ from . import bulk
 from .db import Database, fetch_tuples
 from .in_list import in_list
 from .json_sql import key_value_array
-from .schema import assessments, experiments, runs, spans, trace_info, trace_metadata, trace_runs, trace_tags
+from .proto_time import duration_json, timestamp_json
+from .schema import experiments, runs, spans, trace_info, trace_metadata, trace_runs, trace_tags
+from .trace_rows import delete_trace_rows, lock_trace, trace_not_found
 from .tracking import active_experiment_location
 
 ARTIFACT_LOCATION = "mlflow.artifactLocation"
@@ -53,13 +55,6 @@ _RUN_EXPERIMENT = sa.select(runs.c.experiment_id).where(runs.c.run_uuid == sa.bi
 _KEY_VALUE_TABLES = ((trace_tags, trace_info.c.tags_json), (trace_metadata, trace_info.c.metadata_json))
 
 
-def duration_json(ms: int) -> str:
-    """Milliseconds as a proto Duration's JSON ("0.773s", "2s", "-1.500s")."""
-    sign, ms = ("-", -ms) if ms < 0 else ("", ms)
-    seconds, millis = divmod(ms, 1000)
-    return f"{sign}{seconds}.{millis:03d}s" if millis else f"{sign}{seconds}s"
-
-
 def _key_values(text: str | None) -> dict:
     return {item["key"]: item["value"] for item in orjson.loads(text)} if text else {}
 
@@ -71,7 +66,7 @@ def _info_json(row, its_assessments: list[dict] | None) -> dict:
     info = {"trace_id": trace_id,
             "trace_location": {"type": "MLFLOW_EXPERIMENT",
                                "mlflow_experiment": {"experiment_id": str(experiment_id)}},
-            "request_time": assessment_store.timestamp_json(request_time), "state": state,
+            "request_time": timestamp_json(request_time), "state": state,
             "trace_metadata": _key_values(metadata_json), "tags": _key_values(tags_json)}
     if duration is not None:
         info["execution_duration"] = duration_json(duration)
@@ -183,10 +178,6 @@ def _update_info(conn, trace_id: str, values: dict) -> int:
     return conn.exec_driver_sql(_update_sql(conn.dialect, tuple(values)), (*values.values(), trace_id)).rowcount
 
 
-def trace_not_found(trace_id: str):
-    return not_found(f"Trace with ID '{trace_id}' not found.")
-
-
 def elsewhere(trace_id: str):
     """A write naming a stored trace in another experiment than its own: traces do not move."""
     return invalid(f"Trace with ID '{trace_id}' belongs to another experiment; a trace cannot be moved.")
@@ -295,7 +286,7 @@ class TraceStore:
         """The 2.x client's EndTrace: the row's state and duration (in `values`), tags and
         metadata added."""
         def work(conn):
-            self._lock(conn, trace_id)
+            lock_trace(conn, trace_id)
             _update_info(conn, trace_id, values)
             _upsert_key_values(conn, trace_tags, [(trace_id, k, v) for k, v in tags.items()])
             _upsert_key_values(conn, trace_metadata, [(trace_id, k, v) for k, v in metadata.items()])
@@ -355,22 +346,16 @@ class TraceStore:
                                    [(t["trace_id"], run_id) for t in traces if t["state"] is not None])
         self.db.write(work)
 
-    @staticmethod
-    def _lock(conn, trace_id: str) -> None:
-        if conn.execute(sa.select(trace_info.c.trace_id).where(trace_info.c.trace_id == trace_id)
-                        .with_for_update()).first() is None:
-            raise trace_not_found(trace_id)
-
     def set_tag(self, trace_id: str, key: str, value: str) -> None:
         def work(conn):
-            self._lock(conn, trace_id)
+            lock_trace(conn, trace_id)
             _upsert_key_values(conn, trace_tags, [(trace_id, key, value)])
             refresh_key_values_json(conn, [trace_id])
         self.db.write(work)
 
     def delete_tag(self, trace_id: str, key: str) -> None:
         def work(conn):
-            self._lock(conn, trace_id)
+            lock_trace(conn, trace_id)
             deleted = conn.execute(sa.delete(trace_tags).where(trace_tags.c.trace_id == trace_id,
                                                                 trace_tags.c.key == key)).rowcount
             if not deleted:
@@ -381,8 +366,8 @@ class TraceStore:
     def delete_traces(self, experiment_id: int, max_timestamp_millis: int | None, max_traces: int | None,
                       trace_ids: list[str] | None) -> int:
         """Delete the experiment's traces named by trace_ids, or its oldest up to max_traces
-        whose request_time is at most max_timestamp_millis. Their tags, metadata, run links,
-        spans and assessments go with them (foreign keys ON DELETE CASCADE)."""
+        whose request_time is at most max_timestamp_millis, with their tags, metadata, run
+        links, spans and assessments (delete_trace_rows)."""
         def work(conn):
             query = sa.select(trace_info.c.trace_id).where(trace_info.c.experiment_id == experiment_id)
             if trace_ids is not None:
@@ -393,11 +378,7 @@ class TraceStore:
                 if max_traces:
                     query = query.limit(max_traces)
             ids = list(conn.execute(query).scalars())
-            for start in range(0, len(ids), 500):
-                chunk = {"ids": ids[start:start + 500]}
-                for table in (spans, trace_tags, trace_metadata, trace_runs, assessments):
-                    conn.execute(sa.delete(table).where(in_list(table.c.trace_id, "ids")), chunk)
-                conn.execute(sa.delete(trace_info).where(in_list(trace_info.c.trace_id, "ids")), chunk)
+            delete_trace_rows(conn, ids)
             return len(ids)
         return self.db.write(work)
 
@@ -417,7 +398,7 @@ class TraceStore:
     def merge_tag(self, trace_id: str, key: str, merge) -> None:
         """Set tag `key` to merge(its current value or None), the trace's row locked meanwhile."""
         def work(conn):
-            self._lock(conn, trace_id)
+            lock_trace(conn, trace_id)
             current = conn.execute(sa.select(trace_tags.c.value).where(
                 trace_tags.c.trace_id == trace_id, trace_tags.c.key == key)).scalar()
             _upsert_key_values(conn, trace_tags, [(trace_id, key, merge(current))])
