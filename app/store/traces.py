@@ -112,6 +112,11 @@ def refresh_key_values_json(conn, trace_ids: list[str], tables=(trace_tags, trac
         conn.execute(_REFRESH_JSON[table], {"ids": trace_ids})
 
 
+def _marks(dialect: sa.Dialect, count: int) -> str:
+    """`count` placeholders of the driver's paramstyle (sqlite3's qmark, the others' format)."""
+    return ", ".join(["?" if dialect.name == "sqlite" else "%s"] * count)
+
+
 @functools.cache
 def _upsert_sql(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) -> str:
     """INSERT of `columns` overwriting the non-key columns of an existing row, in the driver's
@@ -121,9 +126,9 @@ def _upsert_sql(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) 
     names = ", ".join(quote(c) for c in columns)
     updated = [quote(c) for c in columns if c not in keys]
     if dialect.name == "mysql":
-        return (f"INSERT INTO {table.name} ({names}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        return (f"INSERT INTO {table.name} ({names}) VALUES ({_marks(dialect, len(columns))}) "
                 f"ON DUPLICATE KEY UPDATE {', '.join(f'{c} = VALUES({c})' for c in updated)}")
-    values = "%s" if dialect.name == "postgresql" else f"({', '.join('?' * len(columns))})"
+    values = "%s" if dialect.name == "postgresql" else f"({_marks(dialect, len(columns))})"
     return (f"INSERT INTO {table.name} ({names}) VALUES {values} ON CONFLICT ({', '.join(quote(k) for k in keys)}) "
             f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in updated)}")
 
@@ -150,11 +155,6 @@ def _upsert_key_values(conn, table: sa.Table, rows: list[tuple[str, str, str]]) 
 def _pairs_json(pairs: dict) -> str | None:
     """Tags or metadata as tags_json / metadata_json hold them (as key_value_array writes them)."""
     return orjson.dumps([{"key": k, "value": v} for k, v in pairs.items()]).decode() if pairs else None
-
-
-def _marks(dialect: sa.Dialect, count: int) -> str:
-    """`count` placeholders of the driver's paramstyle (sqlite3's qmark, the others' format)."""
-    return ", ".join(["?" if dialect.name == "sqlite" else "%s"] * count)
 
 
 @functools.cache
