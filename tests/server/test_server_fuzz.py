@@ -113,7 +113,8 @@ def body_value(kind, known: list[str]) -> st.SearchStrategy:
                      "double": st.one_of(st.floats(), st.sampled_from(["NaN", "-Infinity", "1.5", "x"])),
                      "bool": st.booleans(),
                      "enum": st.one_of(st.sampled_from(["ACTIVE_ONLY", "ALL", "FINISHED", "LOGGED_MODEL_READY"]),
-                                       st.integers(-1, 6), text(body=True))}[kind]
+                                       st.integers(-1, 6), text(body=True)),
+                     "value": junk()}[kind]  # any JSON (google.protobuf.Value): feedback, metadata
     return st.one_of(plausible, junk())
 
 

@@ -131,13 +131,13 @@ def test_a_client_that_stops_reading_its_answer_is_dropped(strict_server):
 
 @pytest.mark.parametrize("size", [100_000, 5 << 20], ids=["100 KB", "5 MB"])
 def test_an_answer_before_the_body_is_read_keeps_the_connection_usable(start_server, size):
-    """A POST to an unknown route (the 2.x client's /v1/traces span export, before traces
-    existed) is answered 404 without reading its body. The body must not be taken for the next
+    """A POST to an unknown route (an OpenTelemetry SDK's /v1/logs export, which the server does
+    not take) is answered 404 without reading its body. The body must not be taken for the next
     request: a buffered one is dropped and the connection kept; a streamed one is answered with
     `Connection: close`, and the client reconnects instead of failing."""
     server = start_server()
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    connection.request("POST", "/v1/traces", body=b"x" * size,
+    connection.request("POST", "/v1/logs", body=b"x" * size,
                        headers={"Content-Type": "application/x-protobuf"})
     first = connection.getresponse()
     assert first.status == 404
@@ -150,7 +150,7 @@ def test_an_answer_before_the_body_is_read_keeps_the_connection_usable(start_ser
 
     with requests.Session() as session:  # the official client's transport, pooled connections
         for _ in range(3):
-            assert session.post(f"{server.url}/v1/traces", data=b"x" * size).status_code == 404
+            assert session.post(f"{server.url}/v1/logs", data=b"x" * size).status_code == 404
             assert session.get(f"{server.url}/health").status_code == 200
 
 
