@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric
 from mlflow.exceptions import MlflowException
 
-from artifacts.artifact_support import wait_ready
-from conftest import BACKENDS, Server, backend_uri, unique
+from conftest import BACKENDS, unique
+from operate.gc_support import gc, gc_server
 from server.server_support import app_cli
 from servers.moto import moto_s3  # noqa: F401 (fixture)
 
@@ -26,21 +26,8 @@ from servers.moto import moto_s3  # noqa: F401 (fixture)
 def server(request, tmp_path_factory):
     """This module's server (the conftest's `client` and `api` use it), recording the backend
     URI and artifacts destination gc is given."""
-    tmp = tmp_path_factory.mktemp(f"gc-{request.param}")
-    uri, cleanup = backend_uri(request.param, tmp)
-    srv = Server({"MLFLOW_BACKEND_STORE_URI": uri, "MLFLOW_ARTIFACTS_DESTINATION": str(tmp / "artifacts")}, tmp)
-    try:
-        wait_ready(srv)
-        srv.backend_uri, srv.destination = uri, str(tmp / "artifacts")
+    with gc_server(request.param, tmp_path_factory.mktemp(f"gc-{request.param}")) as srv:
         yield srv
-    finally:
-        srv.stop()
-        cleanup()
-
-
-def gc(srv, *args: str, env: dict | None = None):
-    return app_cli(["gc", "--backend-store-uri", srv.backend_uri, "--artifacts-destination", srv.destination,
-                    *args], env=env)
 
 
 def seed_run(client, experiment_id: str, tmp_path, name: str = "run") -> str:

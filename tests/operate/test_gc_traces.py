@@ -17,29 +17,16 @@ import requests
 import sqlalchemy as sa
 from mlflow.entities import AssessmentSource
 
-from artifacts.artifact_support import wait_ready
-from conftest import Server, backend_uri, unique
-from server.server_support import app_cli
+from conftest import unique
+from operate.gc_support import gc, gc_server
 
 TRACE_TABLES = ("trace_info", "trace_tags", "trace_metadata", "trace_runs", "spans", "assessments")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def server(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp(f"gc-traces-{request.param}")
-    uri, cleanup = backend_uri(request.param, tmp)
-    srv = Server({"MLFLOW_BACKEND_STORE_URI": uri, "MLFLOW_ARTIFACTS_DESTINATION": str(tmp / "artifacts")}, tmp)
-    try:
-        wait_ready(srv)
-        srv.backend_uri, srv.destination = uri, str(tmp / "artifacts")
+    with gc_server(request.param, tmp_path_factory.mktemp(f"gc-traces-{request.param}")) as srv:
         yield srv
-    finally:
-        srv.stop()
-        cleanup()
-
-
-def gc(srv, *args: str):
-    return app_cli(["gc", "--backend-store-uri", srv.backend_uri, "--artifacts-destination", srv.destination, *args])
 
 
 def trace_into(client, experiment_id: str, count: int, run_id: str | None = None) -> list[str]:
